@@ -1,0 +1,1 @@
+"""Numeric verification: extract numbers, store facts, check claims."""

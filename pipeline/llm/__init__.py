@@ -1,0 +1,1 @@
+"""LLM backends behind one small protocol (`pipeline.llm.base.LLM`)."""

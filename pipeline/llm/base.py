@@ -1,0 +1,80 @@
+"""The LLM protocol every engine implements, and the types that cross it.
+
+A stage builds a `Task`: the chat messages (for generative engines), the structured context (for the
+extractive engine) and the pydantic slot model the answer must validate against. The engine returns a
+`Completion` carrying the validated value and what it cost. Caching and logging wrap an engine from
+outside (`pipeline.store.RecordingLLM`), so engines stay simple.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+from pipeline.models import TaskContext
+
+T = TypeVar("T", bound=BaseModel)
+
+
+@dataclass
+class Options:
+    """Sampling and context options. All of them are always sent to Ollama: its defaults silently
+    truncate long prompts (num_ctx) and let base models run on forever (num_predict)."""
+
+    num_ctx: int = 8192
+    num_predict: int = 1024
+    temperature: float = 0.3
+    seed: int = 42
+    timeout_s: float = 300.0
+
+    def ollama(self) -> dict:
+        return {
+            "num_ctx": self.num_ctx,
+            "num_predict": self.num_predict,
+            "temperature": self.temperature,
+            "seed": self.seed,
+        }
+
+
+@dataclass
+class Task(Generic[T]):
+    """One slot to fill. `step` names the place in the run (e.g. `research[2].loop1.summarize`),
+    `kind` the operation (`plan`, `query`, `summarize`, `reflect`, `analysis.findings`, ...)."""
+
+    step: str
+    kind: str
+    schema: type[T]
+    messages: list[dict]
+    context: TaskContext
+
+
+@dataclass
+class Completion(Generic[T]):
+    value: T | None  # None only when degraded
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    requests: int = 0  # HTTP requests actually sent (0 for a cache hit or a non-network engine)
+    repaired: bool = False  # JSON had to be repaired or a retry was needed
+    degraded: str | None = None  # why no valid value could be had
+    cached: bool = False
+    raw: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+class LLMError(Exception):
+    """An engine could not answer at all (server down, model missing, timeouts exhausted).
+    The message is one line meant for the user and names the cause."""
+
+
+class LLM(Protocol):
+    provider: str  # "ollama" | "extractive"
+    model: str
+
+    def complete(self, task: Task[T]) -> Completion[T]: ...
+
+    def cache_identity(self) -> dict:
+        """What, besides the messages, determines the answer (model, options): the cache key part."""
+        ...

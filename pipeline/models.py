@@ -1,0 +1,213 @@
+"""Pydantic types shared by the stages.
+
+Two families live here:
+
+* data that flows between stages (`SearchResult`, `Doc`, `WorkerResult` ...), and
+* the *slots* an LLM fills. Slots are deliberately small: one call fills one slot model, so a small
+  model only has to produce a short JSON object, and a failure costs one slot, not the report.
+  Field descriptions double as the "intent" the extractive engine uses to pick sentences
+  (`json_schema_extra={"cues": [...]}`), so the same schema drives both engines.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from pydantic import BaseModel, Field
+
+
+def source_id(url: str) -> str:
+    """Stable id of a source: the same URL is the same source across workers and runs."""
+    return hashlib.sha1(url.strip().encode("utf-8")).hexdigest()[:12]
+
+
+class SearchResult(BaseModel):
+    """One hit from a search backend (DuckDuckGo, local corpus, or a fetched page)."""
+
+    title: str
+    url: str
+    snippet: str = ""
+    content: str = ""  # full text when the backend has it (local document, fetched page)
+    publisher: str = ""
+    date: str = ""
+    engine: str = ""
+    path: str | None = None  # local file behind the hit, if any
+
+    @property
+    def id(self) -> str:
+        return source_id(self.url)
+
+    @property
+    def text(self) -> str:
+        """The richest text we have for this hit."""
+        return self.content or self.snippet
+
+
+class Doc(BaseModel):
+    """A source as shown to a stage: `ref` is the citation number the stage may write as [ref]."""
+
+    ref: int
+    source_id: str
+    title: str
+    url: str
+    text: str
+
+
+class TaskContext(BaseModel):
+    """Structured inputs of a stage call.
+
+    The Ollama engine only sees the rendered prompt; the extractive engine ignores the prompt and works
+    from these fields. Keeping both in one object is what lets the two engines sit behind one interface.
+    """
+
+    topic: str
+    subtopic: str = ""
+    breadth: int = 1
+    loop: int = 0
+    summary: str = ""
+    queries: list[str] = Field(default_factory=list)
+    documents: list[Doc] = Field(default_factory=list)
+    # For analysis/synthesis: the text of the earlier stages, keyed by a readable label.
+    notes: dict[str, str] = Field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# Slots. Every list has bounds so that a model that rambles is cut by validation, not by the page.
+# ---------------------------------------------------------------------------------------------
+
+
+def _cues(*words: str) -> dict:
+    return {"cues": list(words)}
+
+
+class Plan(BaseModel):
+    """Supervisor: split the topic into sub-topics."""
+
+    subtopics: list[str] = Field(min_length=1, max_length=10, description="子主题，每个不超过30字")
+
+
+class Query(BaseModel):
+    """Research: the search query for this round."""
+
+    query: str = Field(min_length=2, max_length=80, description="搜索查询词")
+
+
+class RunningSummary(BaseModel):
+    """Research: the running summary, extended with the new results. Cite sources as [n]."""
+
+    summary: str = Field(min_length=1, description="扩展后的研究摘要，用[n]标注来源编号")
+
+
+class Reflection(BaseModel):
+    """Research: what the summary has not covered yet, and the follow-up query for the next round."""
+
+    knowledge_gap: str = Field(description="尚未覆盖的知识空白")
+    follow_up_query: str = Field(description="下一轮搜索查询词")
+
+
+class Group(BaseModel):
+    """A short sub-head with its bullets."""
+
+    title: str = Field(description="小标题，不超过20字")
+    points: list[str] = Field(min_length=1, max_length=8, description="要点")
+
+
+class Findings(BaseModel):
+    """Analysis 1: 关键发现与洞察."""
+
+    groups: list[Group] = Field(
+        min_length=1, max_length=5, json_schema_extra=_cues("显示", "表明", "发现", "达到", "增长", "占")
+    )
+
+
+class Trends(BaseModel):
+    """Analysis 2: 趋势分析, by dimension (需求侧 / 供给侧与基础设施 / 技术路径 / 商业模式 / 政策与治理)."""
+
+    groups: list[Group] = Field(
+        min_length=1, max_length=6, json_schema_extra=_cues("趋势", "需求", "供给", "转向", "加速", "政策")
+    )
+
+
+class Assessment(BaseModel):
+    """Analysis 3: 优缺点评估."""
+
+    strengths: list[str] = Field(
+        min_length=1, max_length=6, description="优势/利好", json_schema_extra=_cues("优势", "领先", "受益", "提升")
+    )
+    risks: list[str] = Field(
+        min_length=1, max_length=6, description="短板/风险", json_schema_extra=_cues("风险", "限制", "短缺", "不确定")
+    )
+
+
+class Outlook(BaseModel):
+    """Analysis 4: 未来展望."""
+
+    near_term: list[str] = Field(
+        min_length=1, max_length=5, description="12–24个月", json_schema_extra=_cues("预计", "明年", "将")
+    )
+    long_term: list[str] = Field(
+        min_length=1, max_length=5, description="3–5年", json_schema_extra=_cues("长期", "到2030年", "未来")
+    )
+    base_case: str = Field(description="基准情景")
+    optimistic_case: str = Field(description="乐观情景")
+    cautious_case: str = Field(description="审慎情景")
+
+
+class Advice(BaseModel):
+    """Analysis 5 / synthesis 4: 实用建议 by audience, and 结语."""
+
+    groups: list[Group] = Field(
+        min_length=1, max_length=5, description="按对象分组：企业用户、云与基础设施提供商、政策制定者、投资者",
+        json_schema_extra=_cues("应", "需要", "建议", "关注"),
+    )
+    closing: str = Field(description="结语")
+
+
+class ExecutiveSummary(BaseModel):
+    """Synthesis 1: 执行摘要."""
+
+    text: str = Field(min_length=1, description="一段完整的执行摘要")
+
+
+class DetailedAnalysis(BaseModel):
+    """Synthesis 2: 详细分析, titled sub-sections of bullets."""
+
+    sections: list[Group] = Field(min_length=1, max_length=6)
+
+
+class KeyFindings(BaseModel):
+    """Synthesis 3: 关键发现."""
+
+    points: list[str] = Field(min_length=1, max_length=10, json_schema_extra=_cues("关键", "显示", "达到"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage outputs assembled by code.
+# ---------------------------------------------------------------------------------------------
+
+
+class WorkerResult(BaseModel):
+    """One research worker: its sub-topic, the queries it ran, the sources it used and its summary."""
+
+    index: int
+    subtopic: str
+    queries: list[str] = Field(default_factory=list)
+    derived_queries: list[int] = Field(default_factory=list)  # loops whose query code derived
+    sources: list[SearchResult] = Field(default_factory=list)  # in order of first use
+    summary: str = ""  # citations as [[src:<id>]] markers, renumbered at render time
+    loops: int = 0
+
+
+class Analysis(BaseModel):
+    findings: Findings | None = None
+    trends: Trends | None = None
+    assessment: Assessment | None = None
+    outlook: Outlook | None = None
+    advice: Advice | None = None
+
+
+class Synthesis(BaseModel):
+    summary: ExecutiveSummary | None = None
+    details: DetailedAnalysis | None = None
+    findings: KeyFindings | None = None
+    advice: Advice | None = None

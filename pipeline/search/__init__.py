@@ -1,0 +1,1 @@
+"""Search backends behind one small protocol (`pipeline.search.base.Search`)."""
