@@ -1,11 +1,19 @@
 """The `yanbao` command line.
 
 Only typer is imported at start-up; each command imports what it needs when it runs, so that
-`yanbao --help` stays fast (langchain-class imports cost seconds). Commands owned by other rooms are
-registered here from their light `*_commands` modules.
+`yanbao --help` stays fast. Commands owned by other rooms are registered here from their light
+`*_commands` modules.
+
+Exit codes: 0 done; 1 the run failed (Ollama down, search unreachable ...); 2 bad input or usage;
+3 a report was written but nothing relevant was found for the topic.
+Errors are one line on stderr, starting with `yanbao:`.
 """
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -20,14 +28,139 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+config_app = typer.Typer(no_args_is_help=True, help="Show the effective settings.")
+runs_app = typer.Typer(no_args_is_help=True, help="Runs recorded in the run store.")
 
 app.add_typer(facts_app, name="facts", help="Import, list and search the local facts store.")
+app.add_typer(config_app, name="config")
+app.add_typer(runs_app, name="runs")
 app.command("check", help="Check every number in a report against the facts store.")(check_command)
 app.command("fetch", help="Fetch one page and extract its main text, as the pipeline would.")(fetch_command)
 
 
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print one line on stderr and return the Exit to raise."""
+    print(f"yanbao: {message}", file=sys.stderr)
+    return typer.Exit(code)
+
+
+def _settings(flags: dict, config: Path | None):
+    from pipeline.config import ConfigError, load_settings
+
+    try:
+        return load_settings(flags, config)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings file (default ./yanbao.toml).")]
+
+
+@app.command("run")
+def run(
+    topic: Annotated[str, typer.Argument(help="Research topic, e.g. 人工智能发展趋势")],
+    kind: Annotated[str | None, typer.Option(help="Report kind: research, digest or commentary.")] = None,
+    llm: Annotated[str | None, typer.Option(help="Engine: auto (Ollama if it answers, else extractive), ollama, extractive.")] = None,
+    model: Annotated[str | None, typer.Option(help="Ollama model, e.g. qwen2.5:7b.")] = None,
+    ollama_host: Annotated[str | None, typer.Option(help="Ollama URL (default $OLLAMA_HOST or http://127.0.0.1:11434).")] = None,
+    search: Annotated[str | None, typer.Option(help="auto (DuckDuckGo, else local), duckduckgo or local.")] = None,
+    sources: Annotated[Path | None, typer.Option(help="Folder of local source documents.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (report, run.json, run store).")] = None,
+    max_loops: Annotated[int | None, typer.Option(help="Search rounds per research worker (1-10).")] = None,
+    breadth: Annotated[int | None, typer.Option(help="Most sub-topics the supervisor plans (1-10).")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Research workers run at once.")] = None,
+    num_ctx: Annotated[int | None, typer.Option(help="Context window sent to Ollama; prompts are budgeted to fit.")] = None,
+    num_predict: Annotated[int | None, typer.Option(help="Most tokens per reply.")] = None,
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed.")] = None,
+    fetch_pages: Annotated[int | None, typer.Option(help="Pages read per web search (0 = snippets only).")] = None,
+    allow_private: Annotated[bool | None, typer.Option("--allow-private", help="Let the fetcher read private/loopback addresses.")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Ignore cached LLM replies and search results.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Write a report on TOPIC; prints the report's path as the last line on stdout."""
+    flags = {
+        "kind": kind, "llm": llm, "model": model, "ollama_host": ollama_host, "search": search,
+        "sources": sources, "out": out, "max_loops": max_loops, "breadth": breadth, "concurrency": concurrency,
+        "num_ctx": num_ctx, "num_predict": num_predict, "temperature": temperature, "seed": seed,
+        "fetch_pages": fetch_pages, "allow_private": allow_private,
+        "cache": False if no_cache else None, "quiet": True if quiet else None,
+    }
+    settings, _ = _settings(flags, config)
+    if settings.kind != "research":
+        raise fail(f"--kind {settings.kind} is not available yet; use --kind research")
+
+    from pipeline.progress import Progress
+    from pipeline.runner import BadInput, RunFailed, run_report
+
+    progress = Progress(quiet=settings.quiet)
+    try:
+        with progress:
+            outcome = run_report(settings, topic, progress=progress.line, warn=progress.warn, on_call=progress.call)
+    except BadInput as exc:
+        raise fail(str(exc), 2) from None
+    except RunFailed as exc:
+        raise fail(str(exc), 1) from None
+    progress.summary(outcome.manifest)
+    print(outcome.report_path)
+    if outcome.empty:
+        print(f"yanbao: nothing relevant to the topic was found; the report says so: {outcome.report_path}", file=sys.stderr)
+        raise typer.Exit(3)
+
+
+@config_app.command("show")
+def config_show(
+    config: ConfigOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print every effective setting and where its value came from (default, file, env, flag)."""
+    import json
+
+    settings, origin = _settings({}, config)
+    values = settings.model_dump(mode="json")
+    if json_out:
+        print(json.dumps({k: {"value": v, "from": origin[k]} for k, v in values.items()}, ensure_ascii=False, indent=2))
+        return
+    width = max(len(k) for k in values)
+    for key, value in values.items():
+        print(f"{key.replace('_', '-'):<{width}}  {value!s:<40}  ({origin[key]})")
+
+
+@runs_app.command("list")
+def runs_list(
+    out: Annotated[Path | None, typer.Option(help="Output folder holding yanbao.db.")] = None,
+    limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
+    config: ConfigOpt = None,
+) -> None:
+    """Recent runs, newest first, with their status (running = unfinished or crashed)."""
+    settings, _ = _settings({"out": out}, config)
+    if not settings.db_path.is_file():
+        raise fail(f"no run store at {settings.db_path}", 1)
+    from pipeline.store import RunStore
+
+    for r in RunStore(settings.db_path).list_runs(limit):
+        print(f"{r['id']}  {r['status']:<8} {r['started_at']}  {r['topic']}  {r['report_path'] or ''}".rstrip())
+
+
 def main() -> None:
-    app()
+    try:
+        code = app(standalone_mode=False)
+    except Exception as exc:
+        # Typer vendors click in recent releases and uses the click package in older ones, so match
+        # the exception by class name. Usage errors become one line (typer would draw a box).
+        names = {cls.__name__ for cls in type(exc).__mro__}
+        if "NoArgsIsHelpError" in names:
+            code = 0
+        elif "ClickException" in names:
+            print(f"yanbao: {exc.format_message()}", file=sys.stderr)
+            code = getattr(exc, "exit_code", 2)
+        elif "Abort" in names:
+            print("yanbao: aborted", file=sys.stderr)
+            code = 130
+        else:
+            raise
+    sys.exit(code or 0)
 
 
 if __name__ == "__main__":

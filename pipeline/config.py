@@ -1,0 +1,153 @@
+"""Settings: `yanbao.toml`, then the environment, then CLI flags; later wins.
+
+Every value remembers where it came from, so `yanbao config show` can answer the question users
+actually have ("why is it using that host?").
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+KINDS = ("research", "digest", "commentary")
+LLM_CHOICES = ("auto", "ollama", "extractive")
+SEARCH_CHOICES = ("auto", "duckduckgo", "local")
+
+
+class ConfigError(Exception):
+    """Bad configuration or flag value. The message is one line naming the setting."""
+
+
+class Settings(BaseModel):
+    kind: Literal["research", "digest", "commentary"] = "research"
+    llm: Literal["auto", "ollama", "extractive"] = "auto"
+    model: str = "qwen2.5:7b"
+    ollama_host: str = "http://127.0.0.1:11434"
+    search: Literal["auto", "duckduckgo", "local"] = "auto"
+    region: str = "cn-zh"
+    sources: Path = Field(default_factory=lambda: default_sources())
+    out: Path = Path("outputs")
+    max_loops: int = Field(3, ge=1, le=10)
+    breadth: int = Field(3, ge=1, le=10)
+    concurrency: int = Field(2, ge=1, le=16)
+    results_per_query: int = Field(5, ge=1, le=20)
+    fetch_pages: int = Field(3, ge=0, le=10)
+    allow_private: bool = False
+    num_ctx: int = Field(8192, ge=512, le=262144)
+    num_predict: int = Field(1024, ge=16, le=32768)
+    temperature: float = Field(0.3, ge=0.0, le=2.0)
+    seed: int = 42
+    timeout_s: float = Field(300.0, gt=0)
+    max_retries: int = Field(2, ge=0, le=10)
+    stream: bool = False
+    cache: bool = True
+    quiet: bool = False
+
+    @field_validator("ollama_host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        v = v.strip().rstrip("/")
+        if not v:
+            raise ValueError("empty host")
+        if "://" not in v:
+            v = "http://" + v
+        if v.startswith("http://0.0.0.0"):
+            v = v.replace("0.0.0.0", "127.0.0.1", 1)
+        return v
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: str) -> str:
+        v = v.strip()
+        if not v or any(ch.isspace() for ch in v):
+            raise ValueError("model name must be one word such as qwen2.5:7b")
+        return v
+
+    @property
+    def db_path(self) -> Path:
+        return self.out / "yanbao.db"
+
+    @property
+    def facts_path(self) -> Path:
+        return self.out / "facts.db"
+
+
+def default_sources() -> Path:
+    """`./sources` when the working folder has one, else the corpus shipped with the project."""
+    here = Path("sources")
+    return here if here.is_dir() else PROJECT_ROOT / "sources"
+
+
+# Environment variables read, and the setting each feeds. OLLAMA_HOST is the standard Ollama one.
+ENV_VARS: dict[str, str] = {
+    "OLLAMA_HOST": "ollama_host",
+    "OLLAMA_MODEL": "model",
+    **{f"YANBAO_{name.upper()}": name for name in Settings.model_fields},
+}
+# YANBAO_* beats the generic Ollama variables when both are set.
+_ENV_ORDER = ["OLLAMA_HOST", "OLLAMA_MODEL"] + [k for k in ENV_VARS if k.startswith("YANBAO_")]
+
+
+def _coerce_env(name: str, raw: str) -> Any:
+    field = Settings.model_fields[name]
+    if field.annotation is bool:
+        low = raw.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off", ""):
+            return False
+        raise ConfigError(f"environment: {name.upper()} must be true or false, got {raw!r}")
+    return raw
+
+
+def load_settings(
+    flags: dict[str, Any] | None = None,
+    config_path: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[Settings, dict[str, str]]:
+    """Merge the layers and validate. Returns the settings and, per field, where its value came from."""
+    env = dict(os.environ if env is None else env)
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {name: "default" for name in Settings.model_fields}
+
+    path = config_path or (Path(env["YANBAO_CONFIG"]) if env.get("YANBAO_CONFIG") else Path("yanbao.toml"))
+    if config_path is not None and not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        table = data.get("yanbao", data)
+        for key, val in table.items():
+            name = key.replace("-", "_")
+            if name not in Settings.model_fields:
+                raise ConfigError(f"{path}: unknown setting '{key}'")
+            values[name] = val
+            origin[name] = str(path)
+
+    for var in _ENV_ORDER:
+        if var in env and var != "YANBAO_CONFIG":
+            name = ENV_VARS[var]
+            values[name] = _coerce_env(name, env[var])
+            origin[name] = f"env {var}"
+
+    for name, val in (flags or {}).items():
+        if val is not None:
+            values[name] = val
+            origin[name] = "flag"
+
+    try:
+        settings = Settings(**values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err["loc"] else "?"
+        raise ConfigError(
+            f"invalid {name.replace('_', '-')} = {values.get(name)!r} (from {origin.get(name, '?')}): {err['msg']}"
+        ) from None
+    return settings, origin

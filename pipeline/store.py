@@ -1,0 +1,297 @@
+"""The SQLite run store: runs, saved stage outputs, every LLM/search/fetch call, and the reply cache.
+
+One file (`outputs/yanbao.db` by default) answers "what did this run send, what did it cost, what
+failed", and makes reruns cheap: LLM replies are cached by model + options + messages + schema, search
+results by engine + query + day. A crashed run resumes by replaying what the cache already holds.
+
+Engines and backends stay ignorant of all this: `RecordingLLM` and `RecordingSearch` wrap them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from pipeline.llm.base import LLM, Completion, LLMError, T, Task
+from pipeline.models import SearchResult
+from pipeline.search.base import Search, SearchError
+
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        topic TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        config TEXT NOT NULL,
+        status TEXT NOT NULL,            -- running | done | failed
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        report_path TEXT,
+        error TEXT
+    );
+    CREATE TABLE steps (
+        run_id TEXT NOT NULL,
+        step TEXT NOT NULL,
+        output TEXT NOT NULL,
+        saved_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, step)
+    );
+    CREATE TABLE calls (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        step TEXT NOT NULL,
+        kind TEXT NOT NULL,              -- llm | search | fetch
+        backend TEXT NOT NULL,
+        key TEXT NOT NULL,               -- prompt/query hash
+        outcome TEXT NOT NULL,           -- ok | cached | repaired | degraded | error
+        requests INTEGER NOT NULL DEFAULT 0,
+        prompt_tokens INTEGER NOT NULL DEFAULT 0,
+        completion_tokens INTEGER NOT NULL DEFAULT 0,
+        results INTEGER NOT NULL DEFAULT 0,
+        seconds REAL NOT NULL DEFAULT 0,
+        detail TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX calls_run ON calls (run_id, kind);
+    CREATE TABLE cache (
+        namespace TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (namespace, key)
+    );
+    """,
+]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def digest(obj: Any) -> str:
+    """Stable hash of a JSON-able object (sorted keys, no whitespace, Unicode kept)."""
+    blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class RunStore:
+    """Thread-safe access to the run store: one connection per thread, WAL, a busy timeout."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._migrate()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
+        return conn
+
+    def _migrate(self) -> None:
+        conn = self._conn()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                for i, sql in enumerate(MIGRATIONS[version:], start=version + 1):
+                    for stmt in sql.split(";"):
+                        if stmt.strip():
+                            conn.execute(stmt)
+                    conn.execute(f"PRAGMA user_version = {i}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def _write(self, sql: str, params: tuple = ()) -> None:
+        with self._write_lock:
+            self._conn().execute(sql, params)
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- runs ------------------------------------------------------------------------------------
+    def start_run(self, topic: str, kind: str, config: dict, run_id: str | None = None) -> str:
+        run_id = run_id or datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        self._write(
+            "INSERT INTO runs (id, topic, kind, config, status, started_at) VALUES (?, ?, ?, ?, 'running', ?)"
+            " ON CONFLICT(id) DO UPDATE SET status='running', error=NULL",
+            (run_id, topic, kind, json.dumps(config, ensure_ascii=False, default=str), _now()),
+        )
+        return run_id
+
+    def finish_run(self, run_id: str, status: str, report_path: str | None = None, error: str | None = None) -> None:
+        self._write(
+            "UPDATE runs SET status=?, finished_at=?, report_path=?, error=? WHERE id=?",
+            (status, _now(), report_path, error, run_id),
+        )
+
+    def get_run(self, run_id: str) -> dict | None:
+        row = self._conn().execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        return dict(row) if row else None
+
+    def list_runs(self, limit: int = 20) -> list[dict]:
+        rows = self._conn().execute("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,))
+        return [dict(r) for r in rows]
+
+    # -- saved stage outputs ---------------------------------------------------------------------
+    def save_step(self, run_id: str, step: str, output: Any) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO steps (run_id, step, output, saved_at) VALUES (?, ?, ?, ?)",
+            (run_id, step, json.dumps(output, ensure_ascii=False, default=str), _now()),
+        )
+
+    def load_step(self, run_id: str, step: str) -> Any | None:
+        row = self._conn().execute("SELECT output FROM steps WHERE run_id=? AND step=?", (run_id, step)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    # -- calls -----------------------------------------------------------------------------------
+    def record_call(self, run_id: str, step: str, kind: str, backend: str, key: str, outcome: str, **fields: Any) -> None:
+        cols = ["run_id", "step", "kind", "backend", "key", "outcome", "created_at"]
+        vals: list[Any] = [run_id, step, kind, backend, key, outcome, _now()]
+        for name in ("requests", "prompt_tokens", "completion_tokens", "results", "seconds", "detail"):
+            if name in fields and fields[name] is not None:
+                cols.append(name)
+                vals.append(fields[name])
+        self._write(f"INSERT INTO calls ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", tuple(vals))
+
+    def calls(self, run_id: str, kind: str | None = None) -> list[dict]:
+        sql, params = "SELECT * FROM calls WHERE run_id=?", [run_id]
+        if kind:
+            sql += " AND kind=?"
+            params.append(kind)
+        return [dict(r) for r in self._conn().execute(sql + " ORDER BY id", params)]
+
+    # -- cache (also the `Cache` protocol the fetcher uses) -------------------------------------
+    def get(self, namespace: str, key: str) -> str | None:
+        row = self._conn().execute("SELECT value FROM cache WHERE namespace=? AND key=?", (namespace, key)).fetchone()
+        return row[0] if row else None
+
+    def put(self, namespace: str, key: str, value: str) -> None:
+        self._write(
+            "INSERT OR REPLACE INTO cache (namespace, key, value, created_at) VALUES (?, ?, ?, ?)",
+            (namespace, key, value, _now()),
+        )
+
+
+class RecordingLLM:
+    """Wraps an engine: answers from the cache when it can, and records every call in the run store.
+
+    Engines that keep state across calls (the extractive engine remembers which sentences it used)
+    set `cacheable = False`; their calls are recorded but never replayed.
+    """
+
+    def __init__(
+        self, inner: LLM, store: RunStore, run_id: str, use_cache: bool = True, on_call: Callable | None = None
+    ) -> None:
+        self.inner = inner
+        self.on_call = on_call
+        self.store = store
+        self.run_id = run_id
+        self.use_cache = use_cache and getattr(inner, "cacheable", True)
+        self.provider = inner.provider
+        self.model = inner.model
+
+    def cache_identity(self) -> dict:
+        return self.inner.cache_identity()
+
+    def key(self, task: Task) -> str:
+        return digest(
+            {"id": self.inner.cache_identity(), "messages": task.messages, "schema": task.schema.model_json_schema()}
+        )
+
+    def complete(self, task: Task[T]) -> Completion[T]:
+        key = self.key(task)
+        if self.use_cache:
+            hit = self.store.get("llm", key)
+            if hit is not None:
+                value = task.schema.model_validate_json(hit)
+                self.store.record_call(self.run_id, task.step, "llm", self.provider, key, "cached")
+                self._announce(task.step, "cached", 0, 0, 0.0)
+                return Completion(value=value, cached=True)
+        started = time.perf_counter()
+        try:
+            result = self.inner.complete(task)
+        except LLMError as exc:
+            self.store.record_call(
+                self.run_id, task.step, "llm", self.provider, key, "error",
+                seconds=time.perf_counter() - started, detail=str(exc),
+            )
+            raise
+        outcome = "degraded" if result.value is None else ("repaired" if result.repaired else "ok")
+        detail = "; ".join([*(result.notes or []), *([result.degraded] if result.degraded else [])]) or None
+        self.store.record_call(
+            self.run_id, task.step, "llm", self.provider, key, outcome,
+            requests=result.requests, prompt_tokens=result.prompt_tokens,
+            completion_tokens=result.completion_tokens, seconds=result.seconds or time.perf_counter() - started,
+            detail=detail,
+        )
+        if self.use_cache and result.value is not None:
+            self.store.put("llm", key, result.value.model_dump_json())
+        self._announce(task.step, outcome, result.prompt_tokens, result.completion_tokens, result.seconds)
+        return result
+
+    def _announce(self, step: str, outcome: str, prompt_tokens: int, completion_tokens: int, seconds: float) -> None:
+        if self.on_call is not None:
+            self.on_call(step, outcome, prompt_tokens, completion_tokens, seconds)
+
+
+class RecordingSearch:
+    """Wraps a search backend: a day-scoped cache of results, and a record of every call."""
+
+    def __init__(self, inner: Search, store: RunStore, run_id: str, use_cache: bool = True) -> None:
+        self.inner = inner
+        self.store = store
+        self.run_id = run_id
+        self.use_cache = use_cache
+
+    @property
+    def engine(self) -> str:
+        return self.inner.engine
+
+    def cache_identity(self) -> dict:
+        return self.inner.cache_identity()
+
+    def search(self, query: str, max_results: int = 5, step: str = "search") -> list[SearchResult]:
+        key = digest({"id": self.inner.cache_identity(), "q": query, "n": max_results, "day": date.today().isoformat()})
+        if self.use_cache:
+            hit = self.store.get("search", key)
+            if hit is not None:
+                results = [SearchResult.model_validate(r) for r in json.loads(hit)]
+                self.store.record_call(self.run_id, step, "search", self.engine, key, "cached", results=len(results))
+                return results
+        started = time.perf_counter()
+        try:
+            results = self.inner.search(query, max_results)
+        except SearchError as exc:
+            self.store.record_call(
+                self.run_id, step, "search", self.engine, key, "error",
+                requests=1, seconds=time.perf_counter() - started, detail=f"{exc.kind}: {exc}",
+            )
+            raise
+        self.store.record_call(
+            self.run_id, step, "search", self.engine, key, "ok",
+            requests=1, results=len(results), seconds=time.perf_counter() - started, detail=query,
+        )
+        if self.use_cache and results:
+            self.store.put("search", key, json.dumps([r.model_dump() for r in results], ensure_ascii=False))
+        return results
