@@ -1,0 +1,297 @@
+"""The Ollama engine: one slot per `/api/chat` call, constrained by a JSON-schema `format`.
+
+Two kinds of failure are kept apart on purpose:
+
+* bad *output* (malformed JSON, wrong shape, English instead of Chinese) costs one slot: the reply is
+  repaired if possible, else the model gets one retry with the error quoted back, else the completion
+  comes back `degraded` with `value=None`. It never raises and is never silently dropped;
+* a failing *transport* (server down, timeouts, HTTP 5xx, a stream cut before `done`, a body that is not
+  JSON) is retried with exponential backoff and full jitter, then raised as a one-line `LLMError`,
+  because no later slot will fare better. A missing model raises at once with the `ollama pull` hint.
+
+The official `ollama` client is imported lazily (it pulls in httpx and pydantic models: CLI start-up
+time matters). It is enough for every path: a stream cut shows up either as an httpx protocol error
+(chunked body ended early) or as an iterator that ends without a `done` chunk, and both are detected
+here, so no raw-httpx path is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from typing import Any
+
+from pipeline.llm.base import Completion, LLMError, Options, T, Task
+from pipeline.llm.budget import clip_to_tokens, estimate_tokens, prompt_budget
+from pipeline.llm.validate import json_schema_for, parse_reply
+
+FORMAT_VERSION = 1  # bump when the request shape (format rewriting, retry prompt) changes answers
+CHECK_TIMEOUT_S = 5.0
+
+
+def normalize_host(host: str) -> str:
+    """`127.0.0.1:11434` → `http://127.0.0.1:11434`, so messages show a URL the user can paste."""
+    host = (host or "http://127.0.0.1:11434").strip().rstrip("/")
+    return host if "://" in host else f"http://{host}"
+
+
+def _same_model(wanted: str, present: str) -> bool:
+    """`qwen2.5:7b` matches only itself; `gemma3-270m` and `gemma3-270m:latest` match each other."""
+
+    def full(name: str) -> str:
+        return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+    return full(wanted) == full(present)
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _Transient(Exception):
+    """A transport fault worth retrying; the message is the cause shown to the user."""
+
+
+class _ModelMissing(Exception):
+    pass
+
+
+class _Fatal(Exception):
+    """An HTTP 4xx other than a missing model: the same request will fail again, so no retry."""
+
+
+class OllamaLLM:
+    """`LLM` implementation for an Ollama server. Thread-safe: one client is shared by the workers."""
+
+    provider = "ollama"
+
+    def __init__(
+        self,
+        host: str,
+        model: str,
+        options: Options,
+        *,
+        stream: bool = False,
+        max_retries: int = 2,
+        backoff_s: float = 1.0,
+        keep_alive: str = "10m",
+    ) -> None:
+        self.host = normalize_host(host)
+        self.model = model
+        self.options = options
+        self.stream = stream
+        self.max_retries = max(0, max_retries)
+        self.backoff_s = backoff_s
+        self.keep_alive = keep_alive
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+
+    # ------------------------------------------------------------------------------------------
+    # Protocol
+    # ------------------------------------------------------------------------------------------
+
+    def cache_identity(self) -> dict:
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "options": self.options.ollama(),
+            "format_version": FORMAT_VERSION,
+        }
+
+    def complete(self, task: Task[T]) -> Completion[T]:
+        started = time.monotonic()
+        done: Completion[T] = Completion(value=None)
+        fmt = json_schema_for(task.schema)
+        messages = [dict(m) for m in task.messages]
+        clip_at = _last_user(messages)
+
+        messages = self._fit(task, messages, clip_at, done.notes)
+        raw = self._chat(task, messages, fmt, done)
+        value, repaired, error = parse_reply(raw, task.schema)
+        if error is not None:
+            done.repaired = True
+            retry = messages + [
+                {"role": "assistant", "content": clip_to_tokens(raw, max(64, self.options.num_predict))},
+                {
+                    "role": "user",
+                    "content": f"你上一次的回答无效：{error}。请重新回答，只输出一个符合给定JSON结构的有效JSON对象，"
+                    "所有文字内容都用简体中文书写。",
+                },
+            ]
+            try:
+                retry = self._fit(task, retry, clip_at, done.notes)
+            except LLMError:  # bad output is never fatal: without room for a retry, degrade this slot
+                done.degraded = (
+                    f"invalid output, no room in num_ctx={self.options.num_ctx} for a retry: {error}"
+                )
+                done.raw = raw
+                done.seconds = time.monotonic() - started
+                return done
+            raw = self._chat(task, retry, fmt, done)
+            value, repaired, error = parse_reply(raw, task.schema)
+        done.value = value
+        done.repaired = done.repaired or repaired
+        if error is not None:
+            done.degraded = f"invalid output after repair and retry: {error}"
+        done.raw = raw
+        done.seconds = time.monotonic() - started
+        return done
+
+    def check_model(self) -> None:
+        """Fail fast, before a run starts, when the server is down or the model is not pulled."""
+        import ollama
+
+        try:
+            with ollama.Client(host=self.host, timeout=CHECK_TIMEOUT_S) as client:
+                listing = client.list()
+        except ollama.ResponseError as err:
+            raise LLMError(
+                f"Ollama at {self.host} answered HTTP {err.status_code} to /api/tags: {_one_line(err.error)}"
+            ) from err
+        except Exception as err:  # connection refused, DNS, timeout, a non-Ollama server ...
+            raise LLMError(
+                f"cannot reach Ollama at {self.host}: {_cause(err)}; start it with `ollama serve` or set OLLAMA_HOST"
+            ) from err
+        names = [m.model or "" for m in listing.models]
+        if not any(_same_model(self.model, name) for name in names):
+            raise LLMError(self._missing_message())
+
+    # ------------------------------------------------------------------------------------------
+    # Internals
+    # ------------------------------------------------------------------------------------------
+
+    def _missing_message(self) -> str:
+        return f"model '{self.model}' is not available at {self.host}; pull it with: ollama pull {self.model}"
+
+    def _get_client(self) -> Any:
+        with self._client_lock:
+            if self._client is None:
+                import ollama
+
+                self._client = ollama.Client(host=self.host, timeout=self.options.timeout_s)
+            return self._client
+
+    def _fit(self, task: Task, messages: list[dict], clip_at: int | None, notes: list[str]) -> list[dict]:
+        """Clip the message at `clip_at` (the task's last user message) so the estimate fits the budget.
+
+        The estimate over-counts (see `budget`), so a prompt that passes here fits `num_ctx`: Ollama would
+        otherwise silently drop the *start* of the prompt, i.e. the instructions.
+        """
+        budget = prompt_budget(self.options.num_ctx, self.options.num_predict)
+        sizes = [estimate_tokens(str(m.get("content", ""))) for m in messages]
+        total = sum(sizes)
+        if total <= budget:
+            return messages
+        room = budget - (total - sizes[clip_at]) if clip_at is not None else 0
+        if clip_at is None or room < 1:
+            raise LLMError(
+                f"{task.step}: prompt of ~{total} tokens cannot fit num_ctx={self.options.num_ctx} "
+                f"(num_predict={self.options.num_predict}) even with the last user message clipped; raise num_ctx"
+            )
+        out = [dict(m) for m in messages]
+        out[clip_at]["content"] = clip_to_tokens(str(out[clip_at].get("content", "")), room)
+        after = sum(estimate_tokens(str(m.get("content", ""))) for m in out)
+        notes.append(f"prompt clipped from ~{total} to ~{after} tokens to fit num_ctx={self.options.num_ctx}")
+        return out
+
+    def _chat(self, task: Task, messages: list[dict], fmt: dict, done: Completion) -> str:
+        """One logical request with transport retries; adds counts to `done`, returns the content."""
+        attempts = self.max_retries + 1
+        cause = ""
+        for attempt in range(attempts):
+            if attempt:
+                time.sleep(random.uniform(0, self.backoff_s * 2 ** (attempt - 1)))
+            done.requests += 1
+            try:
+                content, prompt_tokens, completion_tokens, reason = self._send(messages, fmt)
+            except _ModelMissing as err:
+                raise LLMError(f"{task.step}: {self._missing_message()}") from err
+            except _Fatal as err:
+                raise LLMError(f"{task.step}: Ollama at {self.host} rejected the request: {err}") from err
+            except _Transient as err:
+                cause = str(err)
+                continue
+            done.prompt_tokens += prompt_tokens
+            done.completion_tokens += completion_tokens
+            if reason == "length":
+                done.notes.append(f"reply cut at num_predict={self.options.num_predict}")
+            return content
+        raise LLMError(f"{task.step}: Ollama at {self.host} failed after {attempts} attempts: {cause}")
+
+    def _send(self, messages: list[dict], fmt: dict) -> tuple[str, int, int, str | None]:
+        """Send one HTTP request; map every failure to `_Transient`, `_ModelMissing` or `_Fatal`."""
+        import httpx
+        import ollama
+        from pydantic import ValidationError
+
+        client = self._get_client()
+        try:
+            reply = client.chat(
+                model=self.model,
+                messages=messages,
+                format=fmt,
+                options=self.options.ollama(),
+                keep_alive=self.keep_alive,
+                stream=self.stream,
+            )
+            if not self.stream:
+                return (
+                    reply.message.content or "",
+                    reply.prompt_eval_count or 0,
+                    reply.eval_count or 0,
+                    reply.done_reason,
+                )
+            pieces: list[str] = []
+            try:
+                for chunk in reply:
+                    if chunk.message is not None and chunk.message.content:
+                        pieces.append(chunk.message.content)
+                    if chunk.done:
+                        return (
+                            "".join(pieces),
+                            chunk.prompt_eval_count or 0,
+                            chunk.eval_count or 0,
+                            chunk.done_reason,
+                        )
+            finally:
+                reply.close()  # release the pooled connection now, not at garbage collection
+            raise _Transient(f"stream closed before done after {len(pieces)} chunks")
+        except ollama.ResponseError as err:
+            status = err.status_code
+            if status == 404 and "not found" in str(err.error).lower():
+                raise _ModelMissing(err.error) from err
+            if 400 <= status < 500:
+                raise _Fatal(f"HTTP {status}: {_one_line(err.error)}") from err
+            if status == -1:  # an {"error": ...} line inside a 200 stream
+                raise _Transient(f"error in stream: {_one_line(err.error)}") from err
+            raise _Transient(f"HTTP {status}: {_one_line(err.error)}") from err
+        except httpx.TimeoutException as err:
+            raise _Transient(f"{type(err).__name__} after {self.options.timeout_s:g} s") from err
+        except httpx.RemoteProtocolError as err:
+            raise _Transient(f"connection closed mid-reply ({_cause(err)})") from err
+        except (httpx.TransportError, ConnectionError) as err:
+            raise _Transient(_cause(err)) from err
+        except (json.JSONDecodeError, TypeError, ValidationError) as err:
+            raise _Transient(f"reply is not Ollama JSON ({_one_line(err, 120)})") from err
+
+
+def _last_user(messages: list[dict]) -> int | None:
+    for i in range(len(messages) - 1, -1, -1):
+        if messages[i].get("role") == "user":
+            return i
+    return None
+
+
+def _cause(err: BaseException) -> str:
+    """The most specific one-line reason: the ollama client hides httpx's ConnectError behind a generic
+    ConnectionError (`raise ... from None`), but the original is still on `__context__`."""
+    inner = err.__cause__ or err.__context__
+    if isinstance(err, ConnectionError) and inner is not None and str(inner):
+        err = inner
+    text = str(err) or type(err).__name__
+    if "Connection refused" in text or "Errno 111" in text:
+        return "connection refused"
+    return _one_line(text, 200)

@@ -1,0 +1,42 @@
+"""Shared fixtures. `fake_ollama` is the scripted Ollama over real HTTP (tests/fake_ollama.py);
+`real_ollama` is the real server from ../shared/tools/ollama-cpu, skipped when it is not running."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import fake_ollama` from any test folder
+
+from fake_ollama import FakeOllama  # noqa: E402
+
+FAKE_MODEL = "qwen2.5:7b"
+
+
+@pytest.fixture
+def fake_ollama() -> Iterator[FakeOllama]:
+    """A started fake Ollama with model `qwen2.5:7b`; `fake_ollama.url` is its host."""
+    with FakeOllama(models=[FAKE_MODEL]) as fake:
+        yield fake
+
+
+@pytest.fixture
+def real_ollama() -> Iterator[tuple[str, str]]:
+    """`(host, model)` of a real Ollama; skips (never fails) when /api/version does not answer in 2 s."""
+    host = os.environ.get("OLLAMA_HOST", "http://127.0.0.1:11434").rstrip("/")
+    if "://" not in host:
+        host = f"http://{host}"
+    model = os.environ.get("OLLAMA_MODEL", "gemma3-270m")
+    try:
+        httpx.get(f"{host}/api/version", timeout=2.0).raise_for_status()
+    except Exception as err:  # refused, timeout, bad URL, not an Ollama: skip, never fail
+        pytest.skip(
+            f"no Ollama at {host} ({type(err).__name__}); start it with "
+            "bash ../shared/tools/ollama-cpu/start.sh"
+        )
+    yield host, model
