@@ -93,7 +93,7 @@ ENV_VARS: dict[str, str] = {
 _ENV_ORDER = ["OLLAMA_HOST", "OLLAMA_MODEL"] + [k for k in ENV_VARS if k.startswith("YANBAO_")]
 
 
-def _coerce_env(name: str, raw: str) -> Any:
+def _coerce_env(var: str, name: str, raw: str) -> Any:
     field = Settings.model_fields[name]
     if field.annotation is bool:
         low = raw.strip().lower()
@@ -101,7 +101,7 @@ def _coerce_env(name: str, raw: str) -> Any:
             return True
         if low in ("0", "false", "no", "off", ""):
             return False
-        raise ConfigError(f"environment: {name.upper()} must be true or false, got {raw!r}")
+        raise ConfigError(f"environment: {var} must be true or false, got {raw!r}")
     return raw
 
 
@@ -132,9 +132,9 @@ def load_settings(
             origin[name] = str(path)
 
     for var in _ENV_ORDER:
-        if var in env and var != "YANBAO_CONFIG":
+        if var in env:
             name = ENV_VARS[var]
-            values[name] = _coerce_env(name, env[var])
+            values[name] = _coerce_env(var, name, env[var])
             origin[name] = f"env {var}"
 
     for name, val in (flags or {}).items():

@@ -7,24 +7,23 @@ so a stage can be inspected or re-run alone.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from pipeline import analysis, research, supervisor, synthesis
-from pipeline.citations import map_strings, number_sources, renumber
 from pipeline.config import Settings
 from pipeline.llm.base import LLM, LLMError, Options
 from pipeline.llm.budget import prompt_budget
-from pipeline.models import Analysis, SearchResult, Synthesis
 from pipeline.prompting import Journal, StageEnv
 from pipeline.render import render, slugify, write_atomic
+from pipeline.runner_types import RunContext
 from pipeline.search.base import SearchError
 from pipeline.store import RecordingLLM, RecordingSearch, RunStore
+from pipeline.verification import Verifier
 
 MAX_TOPIC_CHARS = 500
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -151,109 +150,22 @@ class _Timed:
             self.intervals.append((start, time.perf_counter()))
 
 
-def _run_stages(env: StageEnv, topic: str, subtopics: list[str], max_loops: int, pool_size: int):
-    """Research, analysis and synthesis on one pool of `pool_size` threads.
-
-    A worker's five analysis slots are queued the moment its research ends, and the synthesis slots
-    run side by side, so no thread idles while another worker is still searching. With one thread
-    everything runs in a fixed order (the extractive engine relies on it).
-    """
-    items = list(enumerate(subtopics, start=1))
-    slot_names = [n for n, _ in analysis.SLOTS]
-    if pool_size <= 1:
-        workers = [research.run_worker(env, topic, i, s, max_loops) for i, s in items]
-        usable = supervisor.review(env, workers)
-        analyses = {w.index: analysis.analyze(env, topic, w) for w in usable}
-        refs, maps = number_sources(workers)
-        synth = synthesis.synthesize(env, topic, workers, refs, maps) if usable else None
-    else:
-        with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="yanbao") as pool:
-            try:
-                pending = [pool.submit(research.run_worker, env, topic, i, s, max_loops) for i, s in items]
-                slots: dict[tuple[int, str], Future] = {}
-                workers = []
-                for fut in as_completed(pending):
-                    w = fut.result()
-                    workers.append(w)
-                    for name in slot_names if supervisor.review(env, [w]) else []:
-                        slots[(w.index, name)] = pool.submit(analysis.analyze_slot, env, topic, w, name)
-                workers.sort(key=lambda w: w.index)
-                usable = [w for w in workers if (w.index, slot_names[0]) in slots]
-                analyses = {
-                    w.index: Analysis(**{n: slots[(w.index, n)].result() for n in slot_names}) for w in usable
-                }
-                refs, maps = number_sources(workers)
-                synth = None
-                if usable:
-                    mat = synthesis.material(workers, refs, maps)
-                    futs = {n: pool.submit(synthesis.synthesize_slot, env, topic, mat, n) for n, _ in synthesis.SLOTS}
-                    synth = Synthesis(**{n: f.result() for n, f in futs.items()})
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-    if synth is None:
-        synth = Synthesis()
-        env.journal.degrade("synthesis", f"nothing relevant to “{topic}” was found in the sources; nothing to synthesize")
-    return workers, analyses, synth, refs, maps
+KINDS = {"research": "pipeline.kind_research"}
 
 
-def _why(journal: Journal, prefix: str, names: tuple[str, ...]) -> dict[str, str]:
-    found = {d["step"]: d["reason"] for d in journal.degraded}
-    return {n: found.get(f"{prefix}.{n}", "无可用资料") for n in names}
+def composer(kind: str):
+    import importlib
 
-
-def _engine_label(search) -> str:
-    inner = getattr(search, "inner", search)
-    degraded = getattr(inner, "degraded", None)
-    if degraded:
-        return "duckduckgo（不可用，已改用 local）"
-    return getattr(inner, "engine", "?")
-
-
-def check_facts(settings: Settings, body: str, refs: list[SearchResult], journal: Journal) -> tuple[str, dict]:
-    """Import every source the run used into the facts store, check the report body, mark contradictions."""
-    from pipeline.facts.check import check_text, mark_contradicted
-    from pipeline.facts.store import FactStore
-
-    store = FactStore(settings.facts_path)
-    curated = settings.sources / "facts.yaml"
-    if curated.is_file():
-        store.load_curated(curated)
-    for src in refs:
-        try:
-            if src.path and Path(src.path).is_file():
-                store.import_path(src.path)
-            elif src.text.strip():
-                store.import_text(src.text, title=src.title, url=src.url, date=src.date)
-        except Exception as exc:  # one bad source must not sink the check of all the others
-            journal.degrade("facts.import", f"{src.url}: {exc}")
-    report = check_text(body, store)
-    skip = _unchecked_spans(body)
-    report.claims = [c for c in report.claims if not any(a <= c.start < b for a, b in skip)]
-    report.summary = {
-        s: sum(1 for c in report.claims if c.status == s) for s in ("verified", "contradicted", "unsupported")
-    }
-    return mark_contradicted(body, report), report.to_json()
-
-
-def _unchecked_spans(body: str) -> list[tuple[int, int]]:
-    """Parts written by code from metadata, not claims: the header block, source lists, reference list."""
-    spans = []
-    first = body.find("\n## 研究结果")
-    spans.append((0, first if first > 0 else 0))
-    for m in re.finditer(r"^ ?### Sources:\n(?:\* .*\n?)*", body, re.M):
-        spans.append(m.span())
-    refs = body.find("### 5. 参考资料")
-    if refs >= 0:
-        end = body.find("\n结语", refs)
-        spans.append((refs, end if end > 0 else len(body)))
-    return spans
+    if kind not in KINDS:
+        raise BadInput(f"report kind '{kind}' is not available; choose one of: {', '.join(KINDS)}")
+    return importlib.import_module(KINDS[kind]).compose
 
 
 def run_report(settings: Settings, topic: str, progress=None, warn=None, on_call=None) -> RunOutcome:
     warn = warn or (lambda msg: print(msg, file=sys.stderr))
     started = time.perf_counter()
     topic = validate_topic(topic)
+    compose = composer(settings.kind)
     check_output_folder(settings.out)
     journal = Journal(progress)
     search_backend = make_search(settings)
@@ -297,86 +209,44 @@ def run_report(settings: Settings, topic: str, progress=None, warn=None, on_call
         fetch_pages=settings.fetch_pages,
         results_per_query=settings.results_per_query,
     )
-    # The extractive engine remembers which sentences it used; running its workers in order keeps the
+    verifier = Verifier(settings.facts_path, settings.sources, journal)
+    # The extractive engine remembers which sentences it used; running its steps in order keeps the
     # report identical from run to run. It is CPU-bound, so concurrency would buy nothing anyway.
     pool = 1 if engine.provider == "extractive" else settings.concurrency
-
+    run = RunContext(topic, settings, env, engine, store, run_id, verifier, pool)
     try:
-        subtopics, _preview = supervisor.plan(env, topic, settings.breadth)
-        store.save_step(run_id, "supervisor.plan", subtopics)
-        workers, analyses, synth, refs, maps = _run_stages(env, topic, subtopics, settings.max_loops, pool)
-        for w in workers:
-            store.save_step(run_id, f"research[{w.index}]", w.model_dump())
-        for i, a in analyses.items():
-            store.save_step(run_id, f"analysis[{i}]", a.model_dump())
-        store.save_step(run_id, "synthesis", synth.model_dump())
+        composed = compose(run)
     except (LLMError, SearchError) as exc:
         store.finish_run(run_id, "failed", error=str(exc))
         raise RunFailed(str(exc)) from None
 
     for d in getattr(search_backend, "degraded", None) or []:  # auto search fell back to local
         journal.degrade(d.get("step", "search"), d["reason"])
-    body = _render_body(settings, topic, engine, search, workers, analyses, maps, synth, refs, journal)
-    body, checks = check_facts(settings, body, refs, journal)
+    notices = sorted(journal.degraded, key=lambda d: d["step"])
+    body = render(composed.template, **composed.context, notices=notices, manifest_name="run.json")
+    verifier.import_sources(composed.refs)
+    body, checks = verifier.check_and_mark(body)
+    if composed.finalize is not None:
+        body = composed.finalize(body, checks)
     report = body.rstrip("\n") + "\n\n" + render("partials/data_check.md.j2", checks=checks)
 
     stem = f"{date.today().isoformat()}-{slugify(topic)}"
     report_path = settings.out / f"{stem}.md"
     manifest_path = settings.out / f"{stem}.run.json"
     manifest = build_manifest(
-        store, run_id, topic, settings, config, workers, journal, env, checks, llm, time.perf_counter() - started
+        store, run_id, topic, settings, config, composed.workers, journal, env, checks, llm,
+        time.perf_counter() - started,
     )
+    manifest.update(composed.manifest)
     manifest["report"] = str(report_path)
-    import json
-
-    write_atomic(report_path, report)
-    write_atomic(manifest_path, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
+    try:
+        write_atomic(report_path, report)
+        write_atomic(manifest_path, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
+    except OSError as exc:
+        store.finish_run(run_id, "failed", error=str(exc))
+        raise RunFailed(f"cannot write {report_path}: {exc.strerror or exc}") from None
     store.finish_run(run_id, "done", report_path=str(report_path))
-    return RunOutcome(run_id, report_path, manifest_path, manifest, empty=not analyses)
-
-
-def _render_body(settings, topic, engine, search, workers, analyses, maps, synth, refs, journal) -> str:
-    ordered = sorted(workers, key=lambda w: w.index)
-    wviews = []
-    aviews = []
-    for w, mapping in zip(ordered, maps, strict=True):
-        wviews.append(
-            {
-                "index": w.index,
-                "subtopic": w.subtopic,
-                "summary": renumber(w.summary, mapping),
-                "sources": w.sources,
-                "missing": next(
-                    (d["reason"] for d in journal.degraded if d["step"].startswith(f"research[{w.index}]")),
-                    "未找到相关资料",
-                ),
-            }
-        )
-        a = analyses.get(w.index)
-        view: dict = {"index": w.index, "subtopic": w.subtopic, "skipped": None}
-        if a is None:
-            view["skipped"] = f"子主题“{w.subtopic}”没有找到相关资料，未做分析"
-        else:
-            for name, _ in analysis.SLOTS:
-                value = getattr(a, name)
-                view[name] = map_strings(value, lambda s, m=mapping: renumber(s, m)) if value is not None else None
-            view["why"] = _why(journal, f"analysis[{w.index}]", tuple(n for n, _ in analysis.SLOTS))
-        aviews.append(view)
-    return render(
-        "research.md.j2",
-        topic=topic,
-        provider=engine.provider,
-        model=engine.model,
-        engine=_engine_label(search),
-        max_loops=settings.max_loops,
-        notices=sorted(journal.degraded, key=lambda d: d["step"]),
-        manifest_name="run.json",
-        workers=wviews,
-        analyses=aviews,
-        synthesis=synth,
-        synthesis_why=_why(journal, "synthesis", tuple(n for n, _ in synthesis.SLOTS)),
-        references=refs,
-    )
+    return RunOutcome(run_id, report_path, manifest_path, manifest, empty=composed.empty)
 
 
 def build_manifest(store, run_id, topic, settings, config, workers, journal, env, checks, llm, total_s) -> dict:

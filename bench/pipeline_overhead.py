@@ -1,0 +1,83 @@
+"""Benchmark: pipeline overhead and concurrency speed-up against a fake Ollama that sleeps 200 ms a request.
+
+Prints its figures; it is not a test. Run: .venv/bin/python bench/pipeline_overhead.py
+Targets: overhead (wall - time inside LLM calls) < 5 % of wall at concurrency 1; concurrency 2 at
+least 1.6x faster than 1; `yanbao --help` starts in < 0.5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+from fake_ollama import FakeOllama  # noqa: E402
+
+from pipeline.config import load_settings  # noqa: E402
+from pipeline.runner import run_report  # noqa: E402
+
+
+def one_run(url: str, concurrency: int, breadth: int, loops: int) -> dict:
+    with tempfile.TemporaryDirectory() as out:
+        settings, _ = load_settings(
+            {
+                "llm": "ollama", "ollama_host": url, "search": "local", "sources": ROOT / "sources", "out": Path(out),
+                "breadth": breadth, "max_loops": loops, "concurrency": concurrency, "cache": False,
+            },
+            env={},
+        )
+        started = time.perf_counter()
+        outcome = run_report(settings, "人工智能发展趋势", progress=lambda _m: None, warn=lambda _m: None)
+        wall = time.perf_counter() - started
+        return {"wall": wall, **outcome.manifest}
+
+
+def startup_seconds(repeats: int = 5) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run([str(ROOT / ".venv" / "bin" / "yanbao"), "--help"], capture_output=True, check=True)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--delay", type=float, default=0.2)
+    parser.add_argument("--breadth", type=int, default=3)
+    parser.add_argument("--loops", type=int, default=3)
+    args = parser.parse_args()
+
+    with FakeOllama(models=["qwen2.5:7b"], delay_s=args.delay) as fake:
+        one_run(fake.url, 1, 1, 1)  # warm-up: jieba dictionary, local index, imports
+        seq = one_run(fake.url, 1, args.breadth, args.loops)
+        par = one_run(fake.url, 2, args.breadth, args.loops)
+
+    print(f"pipeline_overhead: fake Ollama sleeping {args.delay * 1000:.0f} ms per request; "
+          f"breadth {args.breadth}, {args.loops} loops, local search over sources/")
+    for label, m in (("concurrency 1", seq), ("concurrency 2", par)):
+        llm_s = m["timings"]["llm_s"]
+        overhead = m["wall"] - llm_s
+        print(
+            f"  {label}: LLM calls {m['llm']['calls']}, tokens {m['llm']['prompt_tokens']}+"
+            f"{m['llm']['completion_tokens']}, wall {m['wall']:.2f} s, inside LLM calls {llm_s:.2f} s, "
+            f"overhead {overhead:.2f} s = {100 * overhead / m['wall']:.1f} % of wall"
+        )
+    seq_over = 100 * (seq["wall"] - seq["timings"]["llm_s"]) / seq["wall"]
+    speedup = seq["wall"] / par["wall"]
+    startup = startup_seconds()
+    print(f"  overhead at concurrency 1: {seq_over:.1f} % (target < 5 %) {'OK' if seq_over < 5 else 'MISSED'}")
+    print(f"  speed-up of concurrency 2 over 1: {speedup:.2f}x (target >= 1.6x) {'OK' if speedup >= 1.6 else 'MISSED'}")
+    print(f"  yanbao --help start-up: {startup:.3f} s median of 5 (target < 0.5 s) {'OK' if startup < 0.5 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()

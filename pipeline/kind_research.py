@@ -1,0 +1,135 @@
+"""The `research` kind (主管架构研究报告): supervisor → research workers → analysis → synthesis.
+
+This module schedules the stages on one pool and maps their typed slots onto
+`templates/research.md.j2`. Everything around it (engines, stores, facts check, files) is the
+runner's job, shared by every kind.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+
+from pipeline import analysis, research, supervisor, synthesis
+from pipeline.citations import map_strings, number_sources, renumber
+from pipeline.models import Analysis, Synthesis
+from pipeline.prompting import Journal, StageEnv
+from pipeline.runner_types import Composed, RunContext
+
+TEMPLATE = "research.md.j2"
+
+
+def compose(run: RunContext) -> Composed:
+    env, topic, settings = run.env, run.topic, run.settings
+    subtopics, _preview = supervisor.plan(env, topic, settings.breadth)
+    run.store.save_step(run.run_id, "supervisor.plan", subtopics)
+    workers, analyses, synth, refs, maps = _run_stages(env, topic, subtopics, settings.max_loops, run.pool_size)
+    for w in workers:
+        run.store.save_step(run.run_id, f"research[{w.index}]", w.model_dump())
+    for i, a in analyses.items():
+        run.store.save_step(run.run_id, f"analysis[{i}]", a.model_dump())
+    run.store.save_step(run.run_id, "synthesis", synth.model_dump())
+    context = _view(run, workers, analyses, maps, synth, refs)
+    return Composed(template=TEMPLATE, context=context, refs=refs, workers=workers, empty=not analyses)
+
+
+def _run_stages(env: StageEnv, topic: str, subtopics: list[str], max_loops: int, pool_size: int):
+    """Research, analysis and synthesis on one pool of `pool_size` threads.
+
+    A worker's five analysis slots are queued the moment its research ends, and the synthesis slots
+    run side by side, so no thread idles while another worker is still searching. With one thread
+    everything runs in a fixed order (the extractive engine relies on it).
+    """
+    items = list(enumerate(subtopics, start=1))
+    slot_names = [n for n, _ in analysis.SLOTS]
+    if pool_size <= 1:
+        workers = [research.run_worker(env, topic, i, s, max_loops) for i, s in items]
+        usable = supervisor.review(env, workers)
+        analyses = {w.index: analysis.analyze(env, topic, w) for w in usable}
+        refs, maps = number_sources(workers)
+        synth = synthesis.synthesize(env, topic, workers, refs, maps) if usable else None
+    else:
+        with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="yanbao") as pool:
+            try:
+                pending = [pool.submit(research.run_worker, env, topic, i, s, max_loops) for i, s in items]
+                slots: dict[tuple[int, str], Future] = {}
+                workers = []
+                for fut in as_completed(pending):
+                    w = fut.result()
+                    workers.append(w)
+                    for name in slot_names if supervisor.review(env, [w]) else []:
+                        slots[(w.index, name)] = pool.submit(analysis.analyze_slot, env, topic, w, name)
+                workers.sort(key=lambda w: w.index)
+                usable = [w for w in workers if (w.index, slot_names[0]) in slots]
+                analyses = {
+                    w.index: Analysis(**{n: slots[(w.index, n)].result() for n in slot_names}) for w in usable
+                }
+                refs, maps = number_sources(workers)
+                synth = None
+                if usable:
+                    mat = synthesis.material(workers, refs, maps)
+                    futs = {n: pool.submit(synthesis.synthesize_slot, env, topic, mat, n) for n, _ in synthesis.SLOTS}
+                    synth = Synthesis(**{n: f.result() for n, f in futs.items()})
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+    if synth is None:
+        synth = Synthesis()
+        env.journal.degrade("synthesis", f"nothing relevant to “{topic}” was found in the sources; nothing to synthesize")
+    return workers, analyses, synth, refs, maps
+
+
+def _why(journal: Journal, prefix: str, names: tuple[str, ...]) -> dict[str, str]:
+    found = {d["step"]: d["reason"] for d in journal.degraded}
+    return {n: found.get(f"{prefix}.{n}", "无可用资料") for n in names}
+
+
+def _engine_label(search) -> str:
+    inner = getattr(search, "inner", search)
+    degraded = getattr(inner, "degraded", None)
+    if degraded:
+        return "duckduckgo（不可用，已改用 local）"
+    return getattr(inner, "engine", "?")
+
+
+def _view(run: RunContext, workers, analyses, maps, synth, refs) -> dict:
+    journal = run.env.journal
+    ordered = sorted(workers, key=lambda w: w.index)
+    wviews = []
+    aviews = []
+    for w, mapping in zip(ordered, maps, strict=True):
+        wviews.append(
+            {
+                "index": w.index,
+                "subtopic": w.subtopic,
+                "summary": renumber(w.summary, mapping),
+                "sources": w.sources,
+                "missing": next(
+                    (d["reason"] for d in journal.degraded if d["step"].startswith(f"research[{w.index}]")),
+                    "未找到相关资料",
+                ),
+            }
+        )
+        a = analyses.get(w.index)
+        view: dict = {"index": w.index, "subtopic": w.subtopic, "skipped": None}
+        if a is None:
+            view["skipped"] = f"子主题“{w.subtopic}”没有找到相关资料，未做分析"
+        else:
+            for name, _ in analysis.SLOTS:
+                value = getattr(a, name)
+                view[name] = map_strings(value, lambda s, m=mapping: renumber(s, m)) if value is not None else None
+            view["why"] = _why(journal, f"analysis[{w.index}]", tuple(n for n, _ in analysis.SLOTS))
+        aviews.append(view)
+    return dict(
+        topic=run.topic,
+        provider=run.engine.provider,
+        model=run.engine.model,
+        engine=_engine_label(run.env.search),
+        max_loops=run.settings.max_loops,
+        workers=wviews,
+        analyses=aviews,
+        synthesis=synth,
+        synthesis_why=_why(journal, "synthesis", tuple(n for n, _ in synthesis.SLOTS)),
+        references=refs,
+    )
+
+

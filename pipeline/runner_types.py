@@ -1,0 +1,40 @@
+"""The two types between the runner and a report kind: what a kind gets, and what it gives back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.config import Settings
+from pipeline.models import SearchResult, WorkerResult
+from pipeline.prompting import StageEnv
+
+
+@dataclass
+class RunContext:
+    """Everything a kind's `compose` may use. Built by the runner for one run."""
+
+    topic: str
+    settings: Settings
+    env: StageEnv  # llm, search, fetcher, journal, prompt budget
+    engine: Any  # the engine behind env.llm (provider, model) for header fields
+    store: Any  # pipeline.store.RunStore
+    run_id: str
+    verifier: Any  # pipeline.verification.Verifier: for kinds that need verified figures while composing
+    pool_size: int = 1
+
+
+@dataclass
+class Composed:
+    """A kind's result: the template and its context, the sources used (for the facts import and the
+    manifest), and an optional `finalize(body, checks) -> body` for fields that depend on the check
+    (e.g. the digest's credibility stars)."""
+
+    template: str
+    context: dict
+    refs: list[SearchResult]
+    workers: list[WorkerResult] = field(default_factory=list)
+    empty: bool = False
+    finalize: Callable[[str, dict], str] | None = None
+    manifest: dict = field(default_factory=dict)  # extra, kind-specific manifest fields

@@ -1,0 +1,71 @@
+"""The facts check as the pipeline uses it: import what the run read, check the report, mark it.
+
+Kept apart from `pipeline/facts/` (the general-purpose module behind `yanbao check`) because this is
+where the run's policy lives: which sources are imported, which parts of a report are code-written
+metadata rather than claims, and what a failed import does (it is journaled; the check goes on).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pipeline.models import SearchResult
+from pipeline.prompting import Journal
+
+_URL_LINE = re.compile(r"^.*https?://.*$", re.M)
+
+
+def unchecked_spans(body: str) -> list[tuple[int, int]]:
+    """Spans written by code from metadata, not claims: the header block above the first `## `
+    section, and every line that carries a URL (source lists, reference lists)."""
+    first = body.find("\n## ")
+    spans = [(0, first if first > 0 else 0)]
+    spans.extend(m.span() for m in _URL_LINE.finditer(body))
+    return spans
+
+
+class Verifier:
+    """Imports the run's sources into the facts store once, then checks any text against it."""
+
+    def __init__(self, facts_path: Path, sources_dir: Path, journal: Journal) -> None:
+        from pipeline.facts.store import FactStore
+
+        self.journal = journal
+        self.store = FactStore(facts_path)
+        self._imported: set[str] = set()
+        curated = sources_dir / "facts.yaml"
+        if curated.is_file():
+            self.store.load_curated(curated)
+
+    def import_sources(self, refs: list[SearchResult]) -> None:
+        for src in refs:
+            if src.id in self._imported:
+                continue
+            self._imported.add(src.id)
+            try:
+                if src.path and Path(src.path).is_file():
+                    self.store.import_path(src.path)
+                elif src.text.strip():
+                    self.store.import_text(src.text, title=src.title, url=src.url, date=src.date)
+            except Exception as exc:  # one bad source must not sink the check of all the others
+                self.journal.degrade("facts.import", f"{src.url}: {exc}")
+
+    def check(self, body: str):
+        """Check `body`; claims inside code-written metadata are left out. Returns the CheckReport."""
+        from pipeline.facts.check import check_text
+
+        report = check_text(body, self.store)
+        skip = unchecked_spans(body)
+        report.claims = [c for c in report.claims if not any(a <= c.start < b for a, b in skip)]
+        report.summary = {
+            s: sum(1 for c in report.claims if c.status == s) for s in ("verified", "contradicted", "unsupported")
+        }
+        return report
+
+    def check_and_mark(self, body: str) -> tuple[str, dict]:
+        """The body with contradicted claims marked where they stand, and the check as JSON."""
+        from pipeline.facts.check import mark_contradicted
+
+        report = self.check(body)
+        return mark_contradicted(body, report), report.to_json()

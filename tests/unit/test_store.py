@@ -1,0 +1,68 @@
+import sqlite3
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from pipeline.llm.base import Completion, Task
+from pipeline.models import TaskContext
+from pipeline.store import RecordingLLM, RunStore
+
+
+class Slot(BaseModel):
+    text: str
+
+
+class CountingLLM:
+    provider = "fake"
+    model = "m"
+
+    def __init__(self):
+        self.calls = 0
+
+    def cache_identity(self):
+        return {"provider": "fake", "model": "m"}
+
+    def complete(self, task):
+        self.calls += 1
+        return Completion(value=Slot(text="答案"), requests=1, prompt_tokens=10, completion_tokens=3, seconds=0.01)
+
+
+def task(msg: str) -> Task:
+    return Task(step="s", kind="k", schema=Slot, messages=[{"role": "user", "content": msg}], context=TaskContext(topic="t"))
+
+
+def test_migrations_are_idempotent_and_wal(tmp_path: Path):
+    RunStore(tmp_path / "y.db")
+    store = RunStore(tmp_path / "y.db")
+    conn = sqlite3.connect(tmp_path / "y.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    run = store.start_run("主题", "research", {"a": 1})
+    assert store.get_run(run)["status"] == "running"
+    store.finish_run(run, "done", report_path="r.md")
+    assert store.list_runs()[0]["status"] == "done"
+
+
+def test_cache_hit_sends_nothing_and_is_recorded(tmp_path: Path):
+    store = RunStore(tmp_path / "y.db")
+    inner = CountingLLM()
+    run = store.start_run("t", "research", {})
+    llm = RecordingLLM(inner, store, run)
+    assert llm.complete(task("问")).value.text == "答案"
+    again = llm.complete(task("问"))
+    assert again.cached and again.value.text == "答案" and inner.calls == 1
+    llm.complete(task("另一个问题"))
+    assert inner.calls == 2
+    outcomes = [c["outcome"] for c in store.calls(run, "llm")]
+    assert outcomes == ["ok", "cached", "ok"]
+    assert sum(c["requests"] for c in store.calls(run, "llm")) == 2
+
+
+def test_uncacheable_engines_are_recorded_but_never_replayed(tmp_path: Path):
+    store = RunStore(tmp_path / "y.db")
+    inner = CountingLLM()
+    inner.cacheable = False
+    llm = RecordingLLM(inner, store, store.start_run("t", "research", {}))
+    llm.complete(task("问"))
+    llm.complete(task("问"))
+    assert inner.calls == 2
