@@ -1,0 +1,758 @@
+"""The extractive engine: fills every slot with verbatim source sentences, generating no text.
+
+Why it exists: `yanbao run` must write a complete, grounded report on a machine with no Ollama and no
+network. It sits behind the same `LLM` protocol as the Ollama engine, ignores the prompt, and works from
+`task.context` (topic, sub-topic, running summary, documents) and `task.schema` (which slot, which cues).
+
+How a slot is filled (machinery in `extractive_rank.py`):
+
+* sentences: `split_sentences` per document (cached per document text), keeping only quotable ones;
+* eligibility: a sentence must share a content word with the topic / sub-topic (the relevance gate), and
+  must not have been emitted before by this engine instance: one instance serves one run, so no sentence
+  appears twice in a report (a running summary carries its sentences forward, it does not repeat them);
+* ranking: TextRank centrality (cached per document set) + relevance to the task's words + the slot's cue
+  words (from our lists and from the schema's `cues`), then MMR for diversity;
+* output: each sentence verbatim followed by `[ref]`; titles are code-made labels (keywords, or the fixed
+  dimension / audience names), never sentences.
+
+When a slot cannot be filled honestly it returns `Completion(value=None, degraded=<plain reason>)`
+instead of padding it with unrelated sentences.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date
+
+from pydantic import BaseModel, ValidationError
+
+from pipeline.llm.base import Completion, Task
+from pipeline.llm.extractive_rank import (
+    Cand,
+    Sent,
+    Terms,
+    cooccurrence,
+    cue_hits,
+    display,
+    document_sentences,
+    emit,
+    keyword_groups,
+    keyword_scores,
+    label,
+    mmr,
+    norm_key,
+    overlaps,
+    pieces,
+    sentence_keys,
+    textrank,
+    whole_words,
+)
+from pipeline.models import (
+    Advice,
+    Assessment,
+    DetailedAnalysis,
+    Doc,
+    ExecutiveSummary,
+    Findings,
+    Group,
+    KeyFindings,
+    Outlook,
+    Plan,
+    Query,
+    Reflection,
+    RunningSummary,
+    TaskContext,
+    Trends,
+)
+from pipeline.textutil import strip_citations, tokens
+
+VERSION = "1"
+
+# --- sizes -------------------------------------------------------------------------------------
+SUMMARY_NEW = 6  # new sentences per summarize call
+SUMMARY_PER_SOURCE = 3  # so one long article does not fill a round alone
+FINDINGS_GROUPS, FINDINGS_POINTS = 3, 3
+TREND_POINTS = 2
+ASSESS_POINTS = 3
+OUTLOOK_POINTS = 3
+ADVICE_POINTS = 2
+EXEC_SENTENCES = 5
+DETAIL_SECTIONS, DETAIL_POINTS = 5, 3
+KEY_POINTS = 6
+GAP_WORDS = 3
+
+# --- cue lists (our own; the schema's `cues` are added to the matching list at call time) --------
+FINDING_CUES = ("显示", "表明", "发现", "达到", "增长", "占", "同比", "环比", "超过", "突破", "份额", "规模")
+TREND_CUES = ("趋势", "转向", "加速", "逐步", "越来越", "正在", "日益", "持续")
+TREND_DIMENSIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("需求侧", ("需求", "用户", "消费者", "采用", "渗透", "普及", "订单", "采购", "客户", "使用")),
+    ("供给侧与基础设施", ("供给", "供应", "产能", "芯片", "算力", "数据中心", "供应链", "电力", "服务器", "gpu",
+                   "代工", "基础设施", "存储")),
+    ("技术路径", ("技术", "模型", "架构", "训练", "推理", "开源", "参数", "算法", "多模态", "智能体", "制程", "研发")),
+    ("商业模式", ("商业", "收入", "营收", "订阅", "付费", "定价", "价格", "盈利", "成本", "变现", "利润", "毛利")),
+    ("政策与治理", ("政策", "监管", "法规", "出口", "管制", "治理", "合规", "政府", "标准", "许可", "禁令", "制裁")),
+)
+STRENGTH_CUES = ("优势", "领先", "受益", "提升", "增长", "突破", "机遇", "利好", "改善", "扩大", "提高", "强劲",
+                 "降低成本", "效率")
+RISK_CUES = ("风险", "限制", "短缺", "下滑", "不确定", "管制", "挑战", "瓶颈", "压力", "担忧", "禁止",
+             "制裁", "泡沫", "亏损", "过热", "紧张", "约束", "难以", "短板", "威胁", "收紧")
+STRENGTH_WEAK = ("增加", "加快", "成功", "更快", "更低", "首次")
+RISK_WEAK = ("但", "然而", "不过", "仍", "尚未")
+NEAR_CUES = ("预计", "今年", "明年", "即将", "下半年", "短期", "近期", "年内", "未来一年", "未来12个月", "下一季度")
+LONG_CUES = ("长期", "未来几年", "未来五年", "未来十年", "中长期", "远期", "十年", "长远", "最终")
+BASE_CUES = ("预计", "预测", "预期", "估计", "计划")
+OPTIMISTIC_CUES = ("有望", "乐观", "突破", "超预期", "加速", "翻倍", "机遇")
+CAUTIOUS_CUES = ("风险", "放缓", "下滑", "不确定", "谨慎", "担忧", "泡沫", "承压", "收紧")
+IF_WILL = re.compile(r"(?:若|如果|一旦|假如)[^。！；]*?(?:将|会)")
+IF_MAY = re.compile(r"(?:若|如果|一旦|假如)[^。！；]*?(?:可能|或将|恐)")
+AUDIENCES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("企业用户", ("企业", "部署", "员工", "业务", "办公", "转型", "中小")),
+    ("云与基础设施提供商", ("云", "数据中心", "算力", "服务器", "芯片", "运营商", "基础设施", "电力")),
+    ("政策制定者", ("政策", "监管", "政府", "出口", "法规", "标准", "治理", "补贴", "管制")),
+    ("投资者", ("投资", "估值", "资本开支", "营收", "股价", "融资", "市值", "回报", "利润")),
+)
+# A sentence that names its audience ("建议投资者应当关注…") belongs to it whatever else it mentions.
+AUDIENCE_NAMES = {
+    "企业用户": ("企业用户", "企业客户", "用户企业"),
+    "云与基础设施提供商": ("云厂商", "云服务商", "算力提供商", "基础设施提供商", "运营商"),
+    "政策制定者": ("政策制定者", "监管部门", "监管机构", "政府"),
+    "投资者": ("投资者", "投资人", "投资机构"),
+}
+ADVICE_CUES = ("应", "需要", "建议", "关注", "必须", "值得")
+# Prescriptive sentences ("建议投资者应当关注…") are advice, not findings: other analysis and synthesis slots
+# leave them for the advice slot, which comes last and would otherwise find them taken.
+ADVICE_RESERVED = ("建议", "应当", "应该", "需要关注", "值得关注")
+# Outlook: a year counts as a horizon only next to a forward-looking word ("预计2026年…", "2030年将…"), so a
+# dated past event ("2025年8月，某公司发布…", "到2025年5月已超过…") is not mistaken for a forecast.
+FUTURE = re.compile(r"预计|预测|预期|有望|将|计划|目标|力争|届时")
+# Forecasts and scenarios ("预计…", "到2030年…", "若…将…") belong to 未来展望: the analysis slots before it
+# (findings, trends, assessment) leave them alone, as they leave advice to the advice slot.
+FORECAST = re.compile(r"预计|预测|有望|到\s*20\d\d年|未来几年|未来五年|未来十年|长期|(?:若|如果|一旦)[^。！；]*?(?:将|会|可能)")
+
+# Slot names as the reader knows them, for degraded reasons.
+SLOT_NAMES = {
+    "plan": "子主题",
+    "query": "搜索查询",
+    "summarize": "研究摘要",
+    "reflect": "知识空白与后续查询",
+    "analysis.findings": "关键发现与洞察",
+    "analysis.trends": "趋势分析",
+    "analysis.assessment": "优缺点评估",
+    "analysis.outlook": "未来展望",
+    "analysis.advice": "实用建议",
+    "synthesis.summary": "执行摘要",
+    "synthesis.details": "详细分析",
+    "synthesis.findings": "关键发现",
+    "synthesis.advice": "结论和建议",
+}
+
+
+class Degraded(Exception):
+    """A slot that cannot be filled honestly; the message is the plain reason shown to the user."""
+
+
+def schema_cues(schema: type[BaseModel], field: str) -> tuple[str, ...]:
+    """The `cues` a slot model declares on a field (models.py), so both engines read one schema."""
+    info = schema.model_fields.get(field)
+    extra = info.json_schema_extra if info is not None else None
+    if isinstance(extra, dict):
+        return tuple(str(c) for c in extra.get("cues", ()))
+    return ()
+
+
+def normalize_query(q: str) -> str:
+    """Same comparison as the research stage: queries that differ only in spacing/punctuation are equal."""
+    return re.sub(r"[\s\W_]+", "", q).lower()
+
+
+def _merge(*lists: Iterable[str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for lst in lists:
+        for c in lst:
+            c = c.lower()
+            if c and c not in out:
+                out.append(c)
+    return tuple(out)
+
+
+class _Work:
+    """One task's pool: the eligible, unused sentences with their base scores, and what this task took."""
+
+    def __init__(self, cands: list[Cand], topic: str, slot: str, exclude: Sequence[str], share: int = 4) -> None:
+        self.cands = cands
+        self.topic = topic
+        self.slot = slot
+        self.exclude = tuple(exclude)
+        self.taken: list[Cand] = []
+        # A slot may use at most 1/share of the unused relevant sentences: on a big corpus the sizes above
+        # bind first, on a thin one the slots shrink instead of the later slots finding nothing left.
+        self.budget = max(2, -(-len(cands) // share))
+
+    def room(self) -> int:
+        return max(0, self.budget - len(self.taken))
+
+    def free(self) -> list[Cand]:
+        ids = {id(c) for c in self.taken}
+        return [c for c in self.cands if id(c) not in ids]
+
+    def take(self, members: Sequence[Cand], k: int, per_ref: int | None = None) -> list[Cand]:
+        """MMR-pick up to k of `members` not yet taken by this task; mark them taken."""
+        k = min(k, self.room())
+        if k <= 0:
+            return []
+        ids = {id(c) for c in self.taken}
+        pool = [c for c in members if id(c) not in ids]
+        picked = mmr(pool, k, avoid=[c.sent.tokens for c in self.taken], per_ref=per_ref)
+        self.taken.extend(picked)
+        return picked
+
+
+def _without(work: _Work, reserved: Callable[[str], bool]) -> _Work:
+    work.cands = [c for c in work.cands if not reserved(c.sent.text)]
+    if not work.cands:
+        raise Degraded(f"与“{work.topic}”相关的未用句子都留给了其他栏目，无法填写{work.slot}")
+    return work
+
+
+def _score(c: Cand, cue: int = 0, digit: bool = False) -> float:
+    """Base rank: centrality and relevance, plus the slot's cues; figures count for finding-like slots; a
+    sentence opening with 这/但/此外 (it leans on a sentence the reader will not see) ranks a little lower."""
+    s = 0.45 * c.centrality + 0.35 * c.relevance + 0.2 * min(cue, 2) / 2.0
+    if digit and c.sent.has_digit:
+        s += 0.05
+    if c.sent.weak_start:
+        s -= 0.08
+    return round(s, 9)
+
+
+def _rescored(cands: Iterable[Cand], cues: Sequence[str] = (), patterns: Sequence[re.Pattern[str]] = (),
+              digit: bool = False) -> list[Cand]:
+    out = []
+    for c in cands:
+        c.score = _score(c, cue_hits(c.sent.text.lower(), cues, patterns), digit)
+        out.append(c)
+    return sorted(out, key=lambda c: c.order)
+
+
+def _lines(picked: Iterable[Cand]) -> list[str]:
+    return [emit(c.sent, c.ref) for c in picked]
+
+
+class ExtractiveLLM:
+    """Extractive engine for one run. Keep one instance per run: it remembers the sentences it emitted."""
+
+    provider = "extractive"
+    model = "textrank-mmr"
+
+    def __init__(self, ref_year: int | None = None) -> None:
+        # Outlook sorts years into 12–24 months vs 3–5 years relative to this year; fixed per instance (and
+        # part of the cache identity) so a run is reproducible.
+        self.ref_year = ref_year or date.today().year
+        self._lock = threading.RLock()
+        self._used: set[str] = set()
+        self._sentences: dict[str, tuple[Sent, ...]] = {}
+        self._centrality: dict[tuple, dict[tuple[int, int], float]] = {}
+        self._gate_cache: dict[tuple, list[tuple[Sent, int]]] = {}
+
+    # --- protocol -------------------------------------------------------------------------------
+
+    def cache_identity(self) -> dict:
+        return {"provider": self.provider, "model": self.model, "version": VERSION, "ref_year": self.ref_year}
+
+    def complete(self, task: Task) -> Completion:
+        started = time.perf_counter()
+        handler = _HANDLERS.get(task.kind)
+        slot = SLOT_NAMES.get(task.kind, task.kind)
+        if handler is None:
+            return Completion(value=None, degraded=f"抽取式引擎不支持“{task.kind}”", seconds=0.0)
+        with self._lock:
+            self._remember_context(task.context)
+            try:
+                value, used = handler(self, task.context, task.schema)
+                value = task.schema.model_validate(value.model_dump())
+            except Degraded as why:
+                return Completion(value=None, degraded=str(why), seconds=time.perf_counter() - started)
+            except ValidationError as err:
+                first = err.errors()[0]
+                where = ".".join(str(p) for p in first.get("loc", ()))
+                return Completion(
+                    value=None,
+                    degraded=f"抽取结果未通过{slot}的校验（{where}：{first.get('msg', '')}）",
+                    seconds=time.perf_counter() - started,
+                )
+            self._used.update(c.sent.norm for c in used)
+        empty = [k for k, v in value.model_dump().items() if v == ""]
+        return Completion(
+            value=value,
+            notes=[f"抽取式引擎：没有适合“{k}”的未用句子，留空" for k in empty],
+            requests=0,
+            prompt_tokens=0,
+            completion_tokens=0,
+            seconds=time.perf_counter() - started,
+            raw=value.model_dump_json(),
+        )
+
+    # --- memory of emitted sentences ------------------------------------------------------------
+
+    def observe(self, value: BaseModel | str) -> None:
+        """Count the sentences of an answer this instance did not produce as used — e.g. one replayed from
+        the run cache when a run resumes — so they are not emitted a second time."""
+        texts: list[str] = []
+
+        def walk(v: object) -> None:
+            if isinstance(v, str):
+                texts.append(v)
+            elif isinstance(v, BaseModel):
+                walk(v.model_dump())
+            elif isinstance(v, dict):
+                for x in v.values():
+                    walk(x)
+            elif isinstance(v, list):
+                for x in v:
+                    walk(x)
+
+        walk(value)
+        with self._lock:
+            for t in texts:
+                self._used.update(sentence_keys(t))
+
+    def is_used(self, sentence: str) -> bool:
+        return norm_key(strip_citations(sentence)) in self._used
+
+    def _remember_context(self, ctx: TaskContext) -> None:
+        """Summaries and notes handed in are report text already: their sentences count as used."""
+        for text in (ctx.summary, *ctx.notes.values()):
+            if text:
+                self._used.update(sentence_keys(text))
+
+    # --- pools ----------------------------------------------------------------------------------
+
+    def _doc_sentences(self, doc: Doc) -> tuple[Sent, ...]:
+        sents = self._sentences.get(doc.text)
+        if sents is None:
+            sents = document_sentences(doc.text)
+            self._sentences[doc.text] = sents
+        return sents
+
+    def _gated(self, docs: Sequence[Doc], terms: Terms) -> list[tuple[Sent, int]]:
+        """Relevant sentences of the documents, each once (lowest ref wins), in (ref, position) order.
+        Cached per (documents, terms): the five analysis slots of a worker, and the four synthesis slots,
+        each share one pool."""
+        key = (tuple((d.ref, d.text) for d in sorted(docs, key=lambda d: (d.ref, d.source_id))), terms.key)
+        cached = self._gate_cache.get(key)
+        if cached is None:
+            cached = self._gate(docs, terms)
+            self._gate_cache[key] = cached
+        return cached
+
+    def _gate(self, docs: Sequence[Doc], terms: Terms) -> list[tuple[Sent, int]]:
+        seen: set[str] = set()
+        out: list[tuple[Sent, int]] = []
+        for d in sorted(docs, key=lambda d: (d.ref, d.source_id)):
+            for s in self._doc_sentences(d):
+                if s.norm in seen or not terms.hits(s):
+                    continue
+                seen.add(s.norm)
+                out.append((s, d.ref))
+        return out
+
+    def _work(
+        self, ctx: TaskContext, slot: str, broad: Sequence[str], focus: Sequence[str] = (), share: int = 4
+    ) -> _Work:
+        """The task's pool, or Degraded with the reason when nothing relevant (or nothing unused) is left."""
+        terms = Terms.build(broad, focus)
+        gated = self._gated(ctx.documents, terms)
+        if not gated:
+            raise Degraded(f"未找到与“{ctx.topic}”相关的资料，无法填写{slot}")
+        key = (tuple((d.ref, d.text) for d in sorted(ctx.documents, key=lambda d: d.ref)), terms.key)
+        cent = self._centrality.get(key)
+        if cent is None:
+            ranks = textrank([s.tokens for s, _ in gated])
+            cent = {(ref, s.pos): r for (s, ref), r in zip(gated, ranks, strict=True)}
+            self._centrality[key] = cent
+        cands = [
+            Cand(sent=s, ref=ref, centrality=cent[(ref, s.pos)], relevance=round(terms.relevance(s), 9))
+            for s, ref in gated
+            if s.norm not in self._used
+        ]
+        if not cands:
+            raise Degraded(f"与“{ctx.topic}”相关的句子已全部用于前文，无法在不重复的前提下填写{slot}")
+        for c in cands:
+            c.score = _score(c)
+        return _Work(cands, ctx.topic, slot, terms.gate, share)
+
+    def _analysis_work(self, ctx: TaskContext, slot: str, keep: str = "") -> _Work:
+        """The worker's pool for one analysis slot; `keep` names the reserved kind this slot may use
+        ("advice", "forecast"); the other reserved kinds are left for their own slots."""
+        work = self._work(ctx, slot, [ctx.topic], [ctx.subtopic] if ctx.subtopic else [])
+        if keep != "advice":
+            work = _without(work, lambda t: cue_hits(t, ADVICE_RESERVED) > 0)
+        if keep not in ("advice", "forecast"):
+            work = _without(work, lambda t: FORECAST.search(t) is not None)
+        return work
+
+    def _years(self, offsets: range) -> tuple[str, ...]:
+        return tuple(f"{self.ref_year + k}年" for k in offsets)
+
+
+# ---------------------------------------------------------------------------------------------
+# Research stages: plan, query, summarize, reflect
+# ---------------------------------------------------------------------------------------------
+
+
+def query_words(topic: str, subtopic: str) -> list[str]:
+    """The sub-topic's own words: its parts split at punctuation and at 与 (the joiner of our plan labels),
+    minus what merely repeats the topic."""
+    parts: list[str] = []
+    for chunk in re.split(r"[：:，,、；;（）()\s/]+", subtopic or ""):
+        sides = chunk.split("与")
+        chunks = sides if len(sides) > 1 and all(len(s) >= 2 for s in sides) else [chunk]
+        for c in chunks:
+            c = c.strip()
+            if c and c not in topic and c not in parts:
+                parts.append(c)
+    return parts
+
+
+def base_query(topic: str, subtopic: str) -> str:
+    words = query_words(topic, subtopic)
+    return " ".join([topic, *words]).strip()[:80]
+
+
+def _plan(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[Plan, list[Cand]]:
+    """Sub-topics from distinct keyword clusters of the preview documents, labelled "<topic>：<kw1>与<kw2>"."""
+    slot = SLOT_NAMES["plan"]
+    terms = Terms.build([ctx.topic])
+    units: list[tuple[object, tuple[str, ...]]] = []
+    for d in sorted(ctx.documents, key=lambda d: d.ref):
+        # A preview document is relevant when its title or any sentence names the topic; then all of its
+        # sentences count, since sub-topics are what the topic's documents talk about besides the topic.
+        parts = [(p, tokens(p)) for p in [d.title, *pieces(d.text)]]
+        probes = [Sent(text=p, norm="", pos=0, tokens=frozenset(t), token_list=(), has_digit=False,
+                       weak_start=False) for p, t in parts]
+        if any(terms.hits(pr) for pr in probes):
+            units.extend((d.ref, whole_words(t)) for _, t in parts if t)
+    if not units:
+        raise Degraded(f"未找到与“{ctx.topic}”相关的资料，无法填写{slot}")
+    ranked = keyword_scores(units, exclude=[*terms.gate, ctx.topic.lower()])[:40]
+    if not ranked:
+        raise Degraded(f"与“{ctx.topic}”相关的预览资料中没有可区分的关键词，无法填写{slot}")
+    top = ranked[0][1]
+    weight = {w: s / top for w, s in ranked}
+    sets = [frozenset(t) for _, t in units]
+    breadth = max(1, min(ctx.breadth, 10))
+    chosen: list[str] = []
+    labels: list[str] = []
+    for _ in range(breadth):
+        seed, seed_v = None, -1e9
+        for w, _ in ranked:
+            if any(overlaps(w, c) for c in chosen):
+                continue
+            v = round(weight[w] - 0.7 * max((cooccurrence(sets, w, c) for c in chosen), default=0.0), 9)
+            if v > seed_v:
+                seed, seed_v = w, v
+        if seed is None:
+            break
+        chosen.append(seed)
+        partner, part_v = None, 0.0
+        for w, _ in ranked:
+            if w == seed or any(overlaps(w, c) for c in chosen):
+                continue
+            v = round(cooccurrence(sets, seed, w) * weight[w], 9)
+            if v > part_v:
+                partner, part_v = w, v
+        if partner:
+            chosen.append(partner)
+        texts = [d.text for d in ctx.documents]
+        words = label([display(w, texts) for w in (seed, partner) if w])
+        text = f"{ctx.topic}：{words}" if len(ctx.topic) + 1 + len(words) <= 30 else words
+        if text not in labels:
+            labels.append(text)
+    return Plan(subtopics=labels), []
+
+
+def _query(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[Query, list[Cand]]:
+    """Loop 1: the topic and the sub-topic's own words. A later loop (not asked by the pipeline) gets the
+    same words as long as they are new; otherwise it is degraded and the stage derives one."""
+    q = base_query(ctx.topic, ctx.subtopic)
+    if len(q) < 2:
+        raise Degraded(f"主题“{ctx.topic}”太短，无法构成{SLOT_NAMES['query']}")
+    if normalize_query(q) in {normalize_query(x) for x in ctx.queries}:
+        raise Degraded("子主题的关键词已全部检索过，抽取式引擎无法提出新的搜索查询")
+    return Query(query=q), []
+
+
+def _summarize(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[RunningSummary, list[Cand]]:
+    """Extend the running summary with up to six new sentences of this round's sources, in source order.
+    The earlier text is carried forward unchanged; its sentences are avoided (MMR) and never repeated."""
+    slot = SLOT_NAMES["summarize"]
+    work = eng._work(ctx, slot, [ctx.topic], [ctx.subtopic, *ctx.queries])
+    cands = _rescored(work.cands, FINDING_CUES, digit=True)
+    old = [frozenset(tokens(p)) for p in pieces(strip_citations(ctx.summary))]
+    picked = mmr(cands, SUMMARY_NEW, avoid=old, per_ref=SUMMARY_PER_SOURCE)
+    if not picked:
+        raise Degraded(f"本轮新资料中没有与已有摘要不同的相关句子，{slot}保持不变")
+    paragraph = "".join(_lines(sorted(picked, key=lambda c: c.place)))
+    text = f"{ctx.summary.rstrip()}\n\n{paragraph}" if ctx.summary.strip() else paragraph
+    return RunningSummary(summary=text), picked
+
+
+def _reflect(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[Reflection, list[Cand]]:
+    """Knowledge gap = frequent keywords of the worker's relevant sentences that the summary lacks; the
+    follow-up query adds them to the sub-topic's words, and more of them until it is a new query."""
+    slot = SLOT_NAMES["reflect"]
+    terms = Terms.build([ctx.topic], [ctx.subtopic, *ctx.queries])
+    gated = eng._gated(ctx.documents, terms)
+    if not gated:
+        raise Degraded(f"未找到与“{ctx.topic}”相关的资料，无法填写{slot}")
+    covered = strip_citations(ctx.summary).lower()
+    asked = [t for q in ctx.queries for t in tokens(q)]
+    ranked = [w for w, _ in keyword_scores([(ref, s.token_list) for s, ref in gated], exclude=terms.gate)]
+    gaps = [w for w in ranked if w not in covered and not any(overlaps(w, a) for a in asked)]
+    others = [w for w in ranked if w not in gaps and not any(overlaps(w, a) for a in asked)]
+    base = base_query(ctx.topic, ctx.subtopic)
+    seen = {normalize_query(q) for q in ctx.queries}
+
+    def first_new(words: list[str]) -> tuple[str, list[str]] | None:
+        """Start with GAP_WORDS words; add more until the query is new (the stage rejects repeats)."""
+        for n in range(min(GAP_WORDS, len(words)), len(words) + 1):
+            use = words[:n]
+            for head in (base, " ".join(query_words(ctx.topic, ctx.subtopic)), ""):
+                q = " ".join(x for x in [head, *use] if x).strip()
+                if use and 2 <= len(q) <= 80 and normalize_query(q) not in seen:
+                    return q, use
+        return None
+
+    texts = [s.text for s, _ in gated]
+    gaps = [display(w, texts) for w in gaps]
+    others = [display(w, texts) for w in others]
+    found = first_new(gaps)
+    if found is not None:
+        query, used_words = found
+        gap_text = "尚未覆盖：" + "、".join(gaps[: max(GAP_WORDS, len(used_words))][:6])
+        return Reflection(knowledge_gap=gap_text, follow_up_query=query), []
+    found = first_new(others)
+    if found is not None:
+        return Reflection(knowledge_gap="资料中的主要关键词已见于摘要", follow_up_query=found[0]), []
+    raise Degraded(f"资料中没有尚未检索过的关键词，无法提出新的后续查询（{slot}）")
+
+
+# ---------------------------------------------------------------------------------------------
+# Analysis and synthesis slots
+# ---------------------------------------------------------------------------------------------
+
+
+def _groups_of(work: _Work, picked: list[tuple[str, list[Cand]]]) -> list[Group]:
+    return [Group(title=t, points=_lines(ms)) for t, ms in picked if ms]
+
+
+def _keyword_slot(work: _Work, cues: Sequence[str], groups: int, points: int) -> list[Group]:
+    # As many groups as the room allows with two points each, then as many points as fit.
+    groups = max(1, min(groups, work.room() // 2))
+    points = max(1, min(points, work.room() // groups))
+    cands = _rescored(work.free(), cues, digit=True)
+    out = keyword_groups(cands, groups, points, exclude=work.exclude, min_points=min(2, points))
+    for _, ms in out:
+        work.taken.extend(ms)
+    return _groups_of(work, out)
+
+
+def _findings(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[Findings, list[Cand]]:
+    work = eng._analysis_work(ctx, SLOT_NAMES["analysis.findings"])
+    groups = _keyword_slot(work, _merge(FINDING_CUES, schema_cues(schema, "groups")), FINDINGS_GROUPS, FINDINGS_POINTS)
+    return Findings(groups=groups), work.taken
+
+
+def _trends(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[Trends, list[Cand]]:
+    """One group per dimension that has sentences; a sentence goes to the dimension it names most."""
+    slot = SLOT_NAMES["analysis.trends"]
+    work = eng._analysis_work(ctx, slot)
+    trend = _merge(TREND_CUES, schema_cues(schema, "groups"))
+    by_dim: dict[str, list[Cand]] = {title: [] for title, _ in TREND_DIMENSIONS}
+    for c in work.free():
+        low = c.sent.text.lower()
+        hits = [(cue_hits(low, cues), -i, title) for i, (title, cues) in enumerate(TREND_DIMENSIONS)]
+        best = max(hits)
+        if best[0] > 0:
+            c.score = _score(c, best[0] + min(cue_hits(low, trend), 1))
+            by_dim[best[2]].append(c)
+    groups = []
+    points = max(1, min(TREND_POINTS, work.room() // len(TREND_DIMENSIONS)))
+    for title, _ in TREND_DIMENSIONS:
+        picked = work.take(sorted(by_dim[title], key=lambda c: c.order), points)
+        if picked:
+            groups.append(Group(title=title, points=_lines(picked)))
+    if not groups:
+        raise Degraded(f"与“{ctx.topic}”相关的句子都不涉及需求、供给、技术、商业或政策，无法填写{slot}")
+    return Trends(groups=groups), work.taken
+
+
+def _assessment(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[Assessment, list[Cand]]:
+    """Strengths and risks by cue words; a sentence carrying both goes where it has more (risk on a tie:
+    a mixed sentence is a caveat). Contrast words (但/然而/仍) are a fallback for risks, growth words for
+    strengths; when one side stays empty the slot is degraded rather than padded."""
+    slot = SLOT_NAMES["analysis.assessment"]
+    work = eng._analysis_work(ctx, slot)
+    strong = _merge(STRENGTH_CUES, schema_cues(schema, "strengths"))
+    risky = _merge(RISK_CUES, schema_cues(schema, "risks"))
+    good: list[Cand] = []
+    bad: list[Cand] = []
+    for c in work.free():
+        low = c.sent.text.lower()
+        s, r = cue_hits(low, strong), cue_hits(low, risky)
+        if r and r >= s:
+            c.score = _score(c, r)
+            bad.append(c)
+        elif s:
+            c.score = _score(c, s)
+            good.append(c)
+    risks = work.take(sorted(bad, key=lambda c: c.order), ASSESS_POINTS)
+    strengths = work.take(sorted(good, key=lambda c: c.order), ASSESS_POINTS)
+    if not risks:
+        risks = work.take(_rescored([c for c in work.free() if cue_hits(c.sent.text, RISK_WEAK)], RISK_WEAK), 2)
+    if not strengths:
+        strengths = work.take(_rescored([c for c in work.free() if cue_hits(c.sent.text, STRENGTH_WEAK)],
+                                        STRENGTH_WEAK), 2)
+    if not strengths or not risks:
+        side = "优势/利好" if not strengths else "短板/风险"
+        raise Degraded(f"资料中没有可归为“{side}”的相关句子，无法填写{slot}")
+    return Assessment(strengths=_lines(strengths), risks=_lines(risks)), work.taken
+
+
+def _outlook(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[Outlook, list[Cand]]:
+    """Near term (this year and next, 预计/明年) vs long term (later years, 长期/未来几年) by cue words and
+    years relative to `ref_year`; then one sentence per scenario: base (预计), optimistic (有望, 若…将),
+    cautious (风险, 若…可能). A scenario with no fitting sentence is left empty, and said so in notes."""
+    slot = SLOT_NAMES["analysis.outlook"]
+    work = eng._analysis_work(ctx, slot, keep="forecast")
+    near_cues = _merge(NEAR_CUES, [c for c in schema_cues(schema, "near_term") if c != "将"])
+    long_cues = _merge(LONG_CUES, schema_cues(schema, "long_term"))
+    near_years, long_years = eng._years(range(0, 2)), eng._years(range(2, 7))
+    near: list[Cand] = []
+    far: list[Cand] = []
+    for c in work.free():
+        low = c.sent.text.lower()
+        ahead = bool(FUTURE.search(low))
+        n = cue_hits(low, near_cues) + (cue_hits(low, near_years) if ahead else 0)
+        f = cue_hits(low, long_cues) + (cue_hits(low, long_years) if ahead else 0)
+        if f and f >= n:
+            c.score = _score(c, f)
+            far.append(c)
+        elif n:
+            c.score = _score(c, n)
+            near.append(c)
+    points = max(1, min(OUTLOOK_POINTS, (work.room() - 3) // 2))  # leave room for the three scenarios
+    far_p = work.take(sorted(far, key=lambda c: c.order), points)
+    near_p = work.take(sorted(near, key=lambda c: c.order), points)
+    if not near_p or not far_p:
+        side = "12–24个月" if not near_p else "3–5年"
+        raise Degraded(f"资料中没有谈及{side}前景的相关句子，无法填写{slot}")
+    cases: dict[str, str] = {}
+    for name, cues, patterns in (
+        ("cautious_case", CAUTIOUS_CUES, (IF_MAY,)),
+        ("optimistic_case", OPTIMISTIC_CUES, (IF_WILL,)),
+        ("base_case", BASE_CUES, ()),
+    ):
+        fits = [c for c in _rescored(work.free(), cues, patterns) if cue_hits(c.sent.text, cues, patterns)]
+        pick = work.take(fits, 1)
+        cases[name] = _lines(pick)[0] if pick else ""
+    value = Outlook(near_term=_lines(near_p), long_term=_lines(far_p), **cases)
+    return value, work.taken
+
+
+def _audience_hits(low: str, title: str, cues: Sequence[str]) -> int:
+    """Cue words count 1, a named audience 2, and the audience a sentence addresses ("投资者应当…") 5."""
+    names = AUDIENCE_NAMES[title]
+    addressed = sum(1 for n in names if re.search(re.escape(n) + r"(?:应|需|要|宜|可以|不妨|必须)", low))
+    return cue_hits(low, cues) + 2 * cue_hits(low, names) + 5 * addressed
+
+
+def _advice_value(work: _Work, schema: type[BaseModel]) -> tuple[Advice, list[Cand]]:
+    """Audience groups by cue words (fixed titles), then `closing`: the most central sentence left."""
+    advice = _merge(ADVICE_CUES, schema_cues(schema, "groups"))
+    by_aud: dict[str, list[Cand]] = {title: [] for title, _ in AUDIENCES}
+    for c in work.free():
+        low = c.sent.text.lower()
+        hits = [(_audience_hits(low, title, cues), -i, title) for i, (title, cues) in enumerate(AUDIENCES)]
+        best = max(hits)
+        if best[0] > 0:
+            c.score = round(_score(c, best[0]) + (0.25 if cue_hits(low, advice) else 0.0), 9)
+            by_aud[best[2]].append(c)
+    groups = []
+    points = max(1, min(ADVICE_POINTS, (work.room() - 1) // len(AUDIENCES)))
+    for title, _ in AUDIENCES:
+        picked = work.take(sorted(by_aud[title], key=lambda c: c.order), points)
+        if picked:
+            groups.append(Group(title=title, points=_lines(picked)))
+    if not groups:
+        raise Degraded(f"资料中没有面向企业用户、云与基础设施提供商、政策制定者或投资者的相关句子，无法填写{work.slot}")
+    # The closing line stands alone at the end: a full sentence (no 这/但 opener, not a fragment).
+    rest = sorted(
+        (c for c in work.free() if not c.sent.weak_start and len(c.sent.text) >= 20),
+        key=lambda c: (-round(c.centrality + c.relevance, 9), c.ref, c.sent.pos),
+    )
+    work.budget = max(work.budget, len(work.taken) + 1)  # the closing line is never squeezed out
+    closing = work.take(rest[:1], 1)
+    return Advice(groups=groups, closing=_lines(closing)[0] if closing else ""), work.taken
+
+
+def _advice(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[Advice, list[Cand]]:
+    return _advice_value(eng._analysis_work(ctx, SLOT_NAMES["analysis.advice"], keep="advice"), schema)
+
+
+_NOTE_LABEL = re.compile(r"^\s*研究结果\s*\d+\s*[：:]\s*")
+
+
+def _synthesis_work(eng: ExtractiveLLM, ctx: TaskContext, kind: str) -> _Work:
+    """The whole run's sources, gated by the topic and the sub-topics (read from the notes' labels
+    "研究结果 n：<sub-topic>"): the final report covers what the workers researched."""
+    subtopics = [_NOTE_LABEL.sub("", k) for k in ctx.notes if _NOTE_LABEL.match(k)]
+    # The synthesis comes last: each slot may take an equal part of what the slots still to come will share.
+    share = {"synthesis.summary": 4, "synthesis.details": 3, "synthesis.findings": 2}.get(kind, 1)
+    work = eng._work(ctx, SLOT_NAMES[kind], [ctx.topic], subtopics, share)
+    return work if kind == "synthesis.advice" else _without(work, lambda t: cue_hits(t, ADVICE_RESERVED) > 0)
+
+
+def _exec_summary(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[ExecutiveSummary, list[Cand]]:
+    """One paragraph: the most central, relevant, mutually different sentences of the whole run, best first."""
+    work = _synthesis_work(eng, ctx, "synthesis.summary")
+    picked = work.take(_rescored(work.free(), FINDING_CUES, digit=True), EXEC_SENTENCES, per_ref=2)
+    return ExecutiveSummary(text="".join(_lines(picked))), work.taken
+
+
+def _details(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[DetailedAnalysis, list[Cand]]:
+    work = _synthesis_work(eng, ctx, "synthesis.details")
+    sections = _keyword_slot(work, FINDING_CUES, DETAIL_SECTIONS, DETAIL_POINTS)
+    return DetailedAnalysis(sections=sections), work.taken
+
+
+def _key_findings(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[KeyFindings, list[Cand]]:
+    work = _synthesis_work(eng, ctx, "synthesis.findings")
+    cues = _merge(schema_cues(schema, "points"), FINDING_CUES)
+    picked = work.take(_rescored(work.free(), cues, digit=True), KEY_POINTS, per_ref=2)
+    return KeyFindings(points=_lines(picked)), work.taken
+
+
+def _synthesis_advice(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[Advice, list[Cand]]:
+    return _advice_value(_synthesis_work(eng, ctx, "synthesis.advice"), schema)
+
+
+_Handler = Callable[[ExtractiveLLM, TaskContext, type[BaseModel]], tuple[BaseModel, list[Cand]]]
+_HANDLERS: dict[str, _Handler] = {
+    "plan": _plan,
+    "query": _query,
+    "summarize": _summarize,
+    "reflect": _reflect,
+    "analysis.findings": _findings,
+    "analysis.trends": _trends,
+    "analysis.assessment": _assessment,
+    "analysis.outlook": _outlook,
+    "analysis.advice": _advice,
+    "synthesis.summary": _exec_summary,
+    "synthesis.details": _details,
+    "synthesis.findings": _key_findings,
+    "synthesis.advice": _synthesis_advice,
+}
