@@ -11,6 +11,7 @@ Errors are one line on stderr, starting with `yanbao:`.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -58,7 +59,7 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings file 
 
 @app.command("run")
 def run(
-    topic: Annotated[str, typer.Argument(help="Research topic, e.g. 人工智能发展趋势")],
+    topic: Annotated[str | None, typer.Argument(help="Research topic, e.g. 人工智能发展趋势")] = None,
     kind: Annotated[str | None, typer.Option(help="Report kind: research, digest or commentary.")] = None,
     llm: Annotated[str | None, typer.Option(help="Engine: auto (Ollama if it answers, else extractive), ollama, extractive.")] = None,
     model: Annotated[str | None, typer.Option(help="Ollama model, e.g. qwen2.5:7b.")] = None,
@@ -74,9 +75,12 @@ def run(
     temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
     seed: Annotated[int | None, typer.Option(help="Sampling seed.")] = None,
     fetch_pages: Annotated[int | None, typer.Option(help="Pages read per web search (0 = snippets only).")] = None,
+    max_retries: Annotated[int | None, typer.Option(help="Retries of a failed Ollama request (backoff with jitter).")] = None,
+    stream: Annotated[bool | None, typer.Option("--stream", help="Stream Ollama replies.")] = None,
     allow_private: Annotated[bool | None, typer.Option("--allow-private", help="Let the fetcher read private/loopback addresses.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Ignore cached LLM replies and search results.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    resume: Annotated[str | None, typer.Option(help="Continue an unfinished run (see `yanbao runs list`); only missing LLM requests are sent.")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Write a report on TOPIC; prints the report's path as the last line on stdout."""
@@ -84,24 +88,39 @@ def run(
         "kind": kind, "llm": llm, "model": model, "ollama_host": ollama_host, "search": search,
         "sources": sources, "out": out, "max_loops": max_loops, "breadth": breadth, "concurrency": concurrency,
         "num_ctx": num_ctx, "num_predict": num_predict, "temperature": temperature, "seed": seed,
-        "fetch_pages": fetch_pages, "allow_private": allow_private,
+        "fetch_pages": fetch_pages, "allow_private": allow_private, "max_retries": max_retries, "stream": stream,
         "cache": False if no_cache else None, "quiet": True if quiet else None,
     }
     settings, _ = _settings(flags, config)
-    if settings.kind != "research":
-        raise fail(f"--kind {settings.kind} is not available yet; use --kind research")
 
     from pipeline.progress import Progress
-    from pipeline.runner import BadInput, RunFailed, run_report
+    from pipeline.runner import BadInput, RunFailed, load_resume, run_report
 
-    progress = Progress(quiet=settings.quiet)
+    day = None
     try:
+        if resume:
+            settings_out = settings.out
+            settings, stored_topic, day = load_resume(settings_out, resume)
+            if topic is not None and topic.strip() != stored_topic:
+                raise BadInput(f"run {resume} is about “{stored_topic}”, not “{topic}”; drop the topic to resume")
+            topic = stored_topic
+            settings.quiet = quiet
+        elif topic is None:
+            raise BadInput("missing topic: yanbao run \"人工智能发展趋势\" (or --resume RUN_ID)")
+        progress = Progress(quiet=settings.quiet)
         with progress:
-            outcome = run_report(settings, topic, progress=progress.line, warn=progress.warn, on_call=progress.call)
+            outcome = run_report(
+                settings, topic, progress=progress.line, warn=progress.warn, on_call=progress.call,
+                resume=resume, day=day,
+            )
     except BadInput as exc:
         raise fail(str(exc), 2) from None
     except RunFailed as exc:
         raise fail(str(exc), 1) from None
+    except sqlite3.Error as exc:
+        raise fail(f"run store error: {exc}", 1) from None
+    except OSError as exc:
+        raise fail(f"{exc.filename or 'output'}: {exc.strerror or exc}", 1) from None
     progress.summary(outcome.manifest)
     print(outcome.report_path)
     if outcome.empty:
@@ -131,15 +150,17 @@ def config_show(
 def runs_list(
     out: Annotated[Path | None, typer.Option(help="Output folder holding yanbao.db.")] = None,
     limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
+    unfinished: Annotated[bool, typer.Option("--unfinished", help="Only runs that did not finish.")] = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Recent runs, newest first, with their status (running = unfinished or crashed)."""
+    """Recent runs, newest first: done, running, failed, or interrupted (its process is gone).
+    Resume an unfinished one with `yanbao run --resume RUN_ID --out DIR`."""
     settings, _ = _settings({"out": out}, config)
     if not settings.db_path.is_file():
         raise fail(f"no run store at {settings.db_path}", 1)
     from pipeline.store import RunStore
 
-    for r in RunStore(settings.db_path).list_runs(limit):
+    for r in RunStore(settings.db_path).list_runs(limit, unfinished=unfinished):
         print(f"{r['id']}  {r['status']:<8} {r['started_at']}  {r['topic']}  {r['report_path'] or ''}".rstrip())
 
 

@@ -95,7 +95,8 @@ def read_document(path: str | Path, max_bytes: int = MAX_DOCUMENT_BYTES) -> Docu
 
 
 def iter_source_files(root: str | Path) -> list[Path]:
-    """Text documents below `root`, sorted for determinism (facts.yaml and dot files excluded)."""
+    """Text documents below `root`, sorted for determinism. Dot files and a folder's README (which
+    describes the collection rather than being a source) are left out."""
     root = Path(root)
     if root.is_file():
         return [root]
@@ -104,5 +105,6 @@ def iter_source_files(root: str | Path) -> list[Path]:
         for p in root.rglob("*")
         if p.is_file()
         and p.suffix.lower() in TEXT_SUFFIXES
+        and p.stem.lower() != "readme"
         and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )

@@ -149,7 +149,12 @@ def ask(
     variables: dict[str, Any],
 ) -> T | None:
     """Fill one slot. Returns None (and journals why) when the engine could not fill it."""
-    messages = render_messages(prompt, step, env.journal, env.prompt_tokens, variables)
+    # The extractive engine reads the structured context, never the prompt: rendering (and budgeting)
+    # one for it would only fill the journal with notes about prompts nobody reads.
+    if env.llm.provider == "extractive":
+        messages: list[dict] = []
+    else:
+        messages = render_messages(prompt, step, env.journal, env.prompt_tokens, variables)
     result = env.llm.complete(Task(step=step, kind=kind, schema=schema, messages=messages, context=context))
     for note in result.notes:
         env.journal.note(step, note)

@@ -7,10 +7,12 @@ so a stage can be inspected or re-run alone.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import re
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -161,12 +163,59 @@ def composer(kind: str):
     return importlib.import_module(KINDS[kind]).compose
 
 
-def run_report(settings: Settings, topic: str, progress=None, warn=None, on_call=None) -> RunOutcome:
+@contextmanager
+def report_lock(out: Path, stem: str):
+    """Hold an exclusive lock on one report for the whole run: two processes (two schedulers, a
+    scheduler and a person) never write the same report at once. The lock dies with its process."""
+    lock_dir = out / ".locks"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / f"{stem}.lock", "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RunFailed(f"another yanbao run is writing {out / stem}.md right now; wait for it to finish") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def load_resume(out: Path, run_id: str) -> tuple[Settings, str, str]:
+    """Settings, topic and start day of a recorded run, for `--resume`."""
+    db = out / "yanbao.db"
+    if not db.is_file():
+        raise BadInput(f"no run store at {db}; --resume needs the --out folder of the run")
+    row = RunStore(db).get_run(run_id)
+    if row is None:
+        raise BadInput(f"no run {run_id} in {db}; see yanbao runs list")
+    if row["status"] == "done":
+        raise BadInput(f"run {run_id} already finished: {row['report_path']}")
+    if not row.get("settings"):
+        raise BadInput(f"run {run_id} was recorded without its settings and cannot be resumed")
+    data = json.loads(row["settings"])
+    data["out"] = str(out)
+    data["cache"] = True
+    return Settings(**data), row["topic"], row["day"]
+
+
+def run_report(
+    settings: Settings, topic: str, progress=None, warn=None, on_call=None, resume: str | None = None,
+    day: str | None = None,
+) -> RunOutcome:
+    """Write one report. With `resume`, continue that recorded run: every LLM reply and search result
+    it already has comes from the run store, so only the missing requests are sent."""
     warn = warn or (lambda msg: print(msg, file=sys.stderr))
-    started = time.perf_counter()
     topic = validate_topic(topic)
     compose = composer(settings.kind)
     check_output_folder(settings.out)
+    day = day or date.today().isoformat()
+    stem = f"{day}-{slugify(topic)}"
+    with report_lock(settings.out, stem):
+        return _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, resume)
+
+
+def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, resume) -> RunOutcome:
+    started = time.perf_counter()
     journal = Journal(progress)
     search_backend = make_search(settings)
     local = getattr(search_backend, "fallback", search_backend)
@@ -192,9 +241,11 @@ def run_report(settings: Settings, topic: str, progress=None, warn=None, on_call
         "fetch_pages": settings.fetch_pages,
         "cache": settings.cache,
     }
-    run_id = store.start_run(topic, settings.kind, config)
+    run_id = store.start_run(
+        topic, settings.kind, config, run_id=resume, settings={**settings.model_dump(mode="json"), "sources": str(settings.sources.resolve())}, day=day
+    )
     llm = _Timed(RecordingLLM(engine, store, run_id, use_cache=settings.cache, on_call=on_call))
-    search = RecordingSearch(search_backend, store, run_id, use_cache=settings.cache)
+    search = RecordingSearch(search_backend, store, run_id, use_cache=settings.cache, day=day)
     fetcher = None
     if settings.fetch_pages > 0 and settings.search in ("duckduckgo", "auto"):
         from pipeline.search.fetch import Fetcher
@@ -230,9 +281,8 @@ def run_report(settings: Settings, topic: str, progress=None, warn=None, on_call
         body = composed.finalize(body, checks)
     report = body.rstrip("\n") + "\n\n" + render("partials/data_check.md.j2", checks=checks)
 
-    stem = f"{date.today().isoformat()}-{slugify(topic)}"
-    report_path = settings.out / f"{stem}.md"
-    manifest_path = settings.out / f"{stem}.run.json"
+    report_path = (settings.out / f"{stem}.md").resolve()
+    manifest_path = (settings.out / f"{stem}.run.json").resolve()
     manifest = build_manifest(
         store, run_id, topic, settings, config, composed.workers, journal, env, checks, llm,
         time.perf_counter() - started,

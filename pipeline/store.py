@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -69,11 +70,29 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (namespace, key)
     );
     """,
+    # 2: what a resume needs: the full settings, the day the run started (search cache scope), the pid.
+    """
+    ALTER TABLE runs ADD COLUMN settings TEXT;
+    ALTER TABLE runs ADD COLUMN day TEXT;
+    ALTER TABLE runs ADD COLUMN pid INTEGER;
+    """,
 ]
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def digest(obj: Any) -> str:
@@ -130,12 +149,21 @@ class RunStore:
             self._local.conn = None
 
     # -- runs ------------------------------------------------------------------------------------
-    def start_run(self, topic: str, kind: str, config: dict, run_id: str | None = None) -> str:
+    def start_run(
+        self, topic: str, kind: str, config: dict, run_id: str | None = None, settings: dict | None = None,
+        day: str | None = None,
+    ) -> str:
+        """Create a run, or mark an existing one (a resume) as running again under this process."""
         run_id = run_id or datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         self._write(
-            "INSERT INTO runs (id, topic, kind, config, status, started_at) VALUES (?, ?, ?, ?, 'running', ?)"
-            " ON CONFLICT(id) DO UPDATE SET status='running', error=NULL",
-            (run_id, topic, kind, json.dumps(config, ensure_ascii=False, default=str), _now()),
+            "INSERT INTO runs (id, topic, kind, config, status, started_at, settings, day, pid)"
+            " VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?)"
+            " ON CONFLICT(id) DO UPDATE SET status='running', error=NULL, pid=excluded.pid",
+            (
+                run_id, topic, kind, json.dumps(config, ensure_ascii=False, default=str), _now(),
+                json.dumps(settings or {}, ensure_ascii=False, default=str), day or date.today().isoformat(),
+                os.getpid(),
+            ),
         )
         return run_id
 
@@ -149,9 +177,14 @@ class RunStore:
         row = self._conn().execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
         return dict(row) if row else None
 
-    def list_runs(self, limit: int = 20) -> list[dict]:
-        rows = self._conn().execute("SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", (limit,))
-        return [dict(r) for r in rows]
+    def list_runs(self, limit: int = 20, unfinished: bool = False) -> list[dict]:
+        """Newest first. A run still marked running whose process is gone is reported as `interrupted`."""
+        where = "WHERE status != 'done'" if unfinished else ""
+        rows = [dict(r) for r in self._conn().execute(f"SELECT * FROM runs {where} ORDER BY started_at DESC LIMIT ?", (limit,))]
+        for r in rows:
+            if r["status"] == "running" and not _alive(r.get("pid")):
+                r["status"] = "interrupted"
+        return rows
 
     # -- saved stage outputs ---------------------------------------------------------------------
     def save_step(self, run_id: str, step: str, output: Any) -> None:
@@ -197,7 +230,9 @@ class RecordingLLM:
     """Wraps an engine: answers from the cache when it can, and records every call in the run store.
 
     Engines that keep state across calls (the extractive engine remembers which sentences it used)
-    set `cacheable = False`; their calls are recorded but never replayed.
+    set `cacheable = False`; their calls are recorded but never replayed. With `use_cache=False`
+    (`--no-cache`) replies are not read from the cache but are still written, so that a crashed
+    `--no-cache` run can be resumed.
     """
 
     def __init__(
@@ -207,7 +242,8 @@ class RecordingLLM:
         self.on_call = on_call
         self.store = store
         self.run_id = run_id
-        self.use_cache = use_cache and getattr(inner, "cacheable", True)
+        self.cacheable = getattr(inner, "cacheable", True)
+        self.use_cache = use_cache and self.cacheable
         self.provider = inner.provider
         self.model = inner.model
 
@@ -245,7 +281,7 @@ class RecordingLLM:
             completion_tokens=result.completion_tokens, seconds=result.seconds or time.perf_counter() - started,
             detail=detail,
         )
-        if self.use_cache and result.value is not None:
+        if self.cacheable and result.value is not None:
             self.store.put("llm", key, result.value.model_dump_json())
         self._announce(task.step, outcome, result.prompt_tokens, result.completion_tokens, result.seconds)
         return result
@@ -258,11 +294,15 @@ class RecordingLLM:
 class RecordingSearch:
     """Wraps a search backend: a day-scoped cache of results, and a record of every call."""
 
-    def __init__(self, inner: Search, store: RunStore, run_id: str, use_cache: bool = True) -> None:
+    def __init__(
+        self, inner: Search, store: RunStore, run_id: str, use_cache: bool = True, day: str | None = None
+    ) -> None:
         self.inner = inner
         self.store = store
         self.run_id = run_id
         self.use_cache = use_cache
+        # Results are cached per day; a resumed run keeps the day it started on, so it sees the same hits.
+        self.day = day or date.today().isoformat()
 
     @property
     def engine(self) -> str:
@@ -272,7 +312,7 @@ class RecordingSearch:
         return self.inner.cache_identity()
 
     def search(self, query: str, max_results: int = 5, step: str = "search") -> list[SearchResult]:
-        key = digest({"id": self.inner.cache_identity(), "q": query, "n": max_results, "day": date.today().isoformat()})
+        key = digest({"id": self.inner.cache_identity(), "q": query, "n": max_results, "day": self.day})
         if self.use_cache:
             hit = self.store.get("search", key)
             if hit is not None:
@@ -292,6 +332,6 @@ class RecordingSearch:
             self.run_id, step, "search", self.engine, key, "ok",
             requests=1, results=len(results), seconds=time.perf_counter() - started, detail=query,
         )
-        if self.use_cache and results:
+        if results:
             self.store.put("search", key, json.dumps([r.model_dump() for r in results], ensure_ascii=False))
         return results

@@ -130,7 +130,7 @@ def test_malformed_json_is_repaired_and_a_failed_slot_is_shown(fake_ollama, corp
     fake_ollama.script(Reply('{"subtopics": ["云厂商资本开支", "推理需求",]'))  # the plan: repairable
 
     def responder(request):
-        if "提炼该子主题的关键发现与洞察" in request["messages"][-1]["content"]:
+        if any("提炼该子主题的关键发现与洞察" in m["content"] for m in request["messages"]):
             return "I cannot help with that."  # not JSON, not Chinese: repair and retry both fail
         return None
 

@@ -1,5 +1,5 @@
 from pipeline.citations import keep_valid, map_strings, number_sources, renumber
-from pipeline.models import Group, Findings, SearchResult, WorkerResult
+from pipeline.models import Findings, Group, SearchResult, WorkerResult
 
 
 def src(n: int) -> SearchResult:

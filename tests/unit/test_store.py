@@ -36,7 +36,7 @@ def test_migrations_are_idempotent_and_wal(tmp_path: Path):
     store = RunStore(tmp_path / "y.db")
     conn = sqlite3.connect(tmp_path / "y.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
     run = store.start_run("主题", "research", {"a": 1})
     assert store.get_run(run)["status"] == "running"
     store.finish_run(run, "done", report_path="r.md")
