@@ -18,8 +18,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from fake_ollama import FakeOllama  # noqa: E402
+from scripted import responder  # noqa: E402
 
 from pipeline.config import load_settings  # noqa: E402
 from pipeline.runner import run_report  # noqa: E402
@@ -57,6 +59,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with FakeOllama(models=["qwen2.5:7b"], delay_s=args.delay) as fake:
+        fake.responder = responder
         one_run(fake.url, 1, 1, 1)  # warm-up: jieba dictionary, local index, imports
         seq = one_run(fake.url, 1, args.breadth, args.loops)
         par = one_run(fake.url, 2, args.breadth, args.loops)
