@@ -1,0 +1,110 @@
+"""The embedded default: `yanbao run` with the extractive engine over the shipped `sources/` corpus."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from pipeline.documents import iter_source_files, read_document
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC_HEADINGS = [
+    "# 主管架构研究报告", "**研究主题**: 人工智能发展趋势", "**LLM 提供商**: extractive", "**搜索引擎**: local",
+    "**最大循环次数**: 3", "## 研究结果", "### 研究结果 1", "## Summary", " ### Sources:", "### 研究结果 2",
+    "### 研究结果 3", "## 分析结果", "### 分析结果 1", "#### 1. 关键发现与洞察", "#### 2. 趋势分析",
+    "#### 3. 优缺点评估", "#### 4. 未来展望", "#### 5. 实用建议", "### 分析结果 2", "### 分析结果 3",
+    "## 最终综合报告", "最终综合报告：人工智能发展趋势", "### 1. 执行摘要", "### 2. 详细分析", "### 3. 关键发现",
+    "### 4. 结论和建议", "### 5. 参考资料", "结语", "## 数据核验",
+]
+
+
+def _norm(s: str) -> str:
+    return re.sub(r"\s+", "", s)
+
+
+def prose_sentences(report: str) -> list[str]:
+    """The sentences the engine wrote: everything but headings, code-written fields, lists of sources,
+    the references, notices and the data-check appendix."""
+    body = report.split("\n## 数据核验")[0]
+    refs = body.find("\n### 5. 参考资料\n")
+    body = body[:refs] + body[body.find("\n##### 结语", refs):]
+    out = []
+    for line in body.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", "**", "* ", ">", "最终综合报告：")) or " ### Sources:" in line:
+            continue
+        line = re.sub(r"^(-|\d+\.)\s+", "", line)
+        line = re.sub(r"^(基准|乐观|审慎)：", "", line)
+        for piece in re.split(r"(?<=[。！？])(?:\[\d+\])*", line):
+            piece = re.sub(r"\[\d+\]", "", piece).strip()
+            if piece:
+                out.append(piece)
+    return out
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("YANBAO_", "OLLAMA_"))}
+    env["PYTHONPATH"] = str(ROOT)
+    results = []
+    for name in ("a", "b"):
+        out = tmp_path_factory.mktemp(name)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pipeline.cli", "run", "人工智能发展趋势", "--llm", "extractive", "--search", "local",
+             "--sources", str(ROOT / "sources"), "--out", str(out), "--quiet"],
+            env=env, capture_output=True, text=True, timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr
+        report = Path(proc.stdout.strip().splitlines()[-1])
+        manifest = json.loads(report.with_name(report.name[:-3] + ".run.json").read_text(encoding="utf-8"))
+        results.append((report.read_text(encoding="utf-8"), manifest))
+    return results
+
+
+def test_every_heading_of_the_spec_in_order(two_runs):
+    report, _ = two_runs[0]
+    pos = 0
+    for heading in SPEC_HEADINGS:
+        found = report.find(heading, pos)
+        assert found >= 0, f"missing or out of order: {heading!r}"
+        pos = found + len(heading)
+
+
+def test_no_empty_section(two_runs):
+    report, manifest = two_runs[0]
+    assert "（本节未能生成" not in report, [d for d in manifest["degraded"]]
+    sections = re.split(r"\n(?=#{2,4} )", report.split("\n## 数据核验")[0])
+    for sec in sections:
+        head, _, rest = sec.partition("\n")
+        if head.startswith(("## 研究结果", "## 分析结果", "## 最终综合报告", "### 研究结果", "### 分析结果")):
+            continue  # container headings: their content is in the sub-sections
+        assert re.sub(r"[\s\-*#>]|\*\*子主题\*\*:.*", "", rest), f"empty section under {head!r}"
+
+
+def test_every_sentence_occurs_in_a_source(two_runs):
+    report, _ = two_runs[0]
+    corpus = _norm("".join(read_document(p).body for p in iter_source_files(ROOT / "sources")))
+    sentences = prose_sentences(report)
+    assert len(sentences) > 40
+    missing = [s for s in sentences if _norm(s).rstrip("。；") not in corpus]
+    assert not missing, missing[:5]
+
+
+def test_every_numeric_claim_is_verified(two_runs):
+    report, manifest = two_runs[0]
+    checks = manifest["checks"]
+    assert checks["verified"] > 30
+    assert checks["contradicted"] == 0 and checks["unsupported"] == 0, checks
+    assert "⚠" not in report
+
+
+def test_two_runs_are_identical(two_runs):
+    (a, _), (b, _) = two_runs
+    assert a == b
