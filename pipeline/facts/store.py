@@ -1,0 +1,743 @@
+"""The local facts store: every number of every source, with what it is about, in SQLite.
+
+Why SQLite: one file beside the outputs, safe for several processes (WAL + busy_timeout), indexes
+that keep a check near-flat in the store size, and transactions, so that a bad file in an import
+leaves the store exactly as it was.
+
+Tables:
+
+* `sources` — one row per imported document, text or curated URL. `origin` is what a re-import
+  replaces (the file path, the text URL, the facts.yaml path) and `sha256` makes an unchanged
+  re-import a no-op.
+* `facts` — one row per number: normalized value (range end in `value_hi`), unit and unit class, the
+  written precision (`step`, `sig_step`, `bound`), the sentence, its referent terms and times.
+  Indexed by (unit class, value) for search by value.
+* `fact_terms` — postings (term, unit class, value) → fact, for the clause words and the names of
+  every fact (`near` marks the clause words; a range has postings at both ends). A check
+  reads only the facts that share a word with the claim, have its unit class and a value close to
+  its own: the cost follows how many facts match, not how many are stored. Contradictions read
+  the postings of (term, unit class) at any value, but only for terms rare enough to name something
+  (TERM_CAP, read from `term_df`, the posting count per term and unit class). Which terms get
+  postings depends on the name lists (`meta.vocabulary`); a store written with other lists has its
+  postings rebuilt when opened.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import re
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from pipeline.documents import (
+    MAX_DOCUMENT_BYTES,
+    DocumentError,
+    decode_bytes,
+    iter_source_files,
+    read_document,
+)
+from pipeline.facts.extract import decimal_text, extract_claims, parse_quantity, unit_class
+from pipeline.facts.referents import TextReferents, is_named, terms_of, times_of, vocabulary_id
+
+SCHEMA_VERSION = 2
+CURATED_NAMES = ("facts.yaml", "facts.yml")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS sources (
+    id INTEGER PRIMARY KEY,
+    origin TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    title TEXT NOT NULL,
+    url TEXT NOT NULL,
+    date TEXT NOT NULL DEFAULT '',
+    sha256 TEXT NOT NULL,
+    imported_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sources_origin ON sources(origin);
+CREATE TABLE IF NOT EXISTS facts (
+    id INTEGER PRIMARY KEY,
+    source_id INTEGER NOT NULL,
+    value REAL NOT NULL,
+    value_hi REAL,
+    unit TEXT NOT NULL,
+    uclass TEXT NOT NULL,
+    approx INTEGER NOT NULL,
+    bound TEXT NOT NULL,
+    step REAL NOT NULL,
+    sig_step REAL NOT NULL,
+    text TEXT NOT NULL,
+    sentence TEXT NOT NULL,
+    near TEXT NOT NULL,
+    terms TEXT NOT NULL,
+    times TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS facts_unit_value ON facts(uclass, value);
+CREATE INDEX IF NOT EXISTS facts_source ON facts(source_id);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS term_df (
+    term TEXT NOT NULL,
+    uclass TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (term, uclass)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS fact_terms (
+    term TEXT NOT NULL,
+    uclass TEXT NOT NULL,
+    value REAL NOT NULL,
+    fact_id INTEGER NOT NULL,
+    near INTEGER NOT NULL,
+    PRIMARY KEY (term, uclass, value, fact_id)
+) WITHOUT ROWID;
+"""
+
+_FACT_COLUMNS = (
+    "f.id, f.value, f.value_hi, f.unit, f.uclass, f.approx, f.bound, f.step, f.sig_step, f.text, "
+    'f.sentence, f.near, f.terms, f.times, f.start, f."end", s.title, s.url'
+)
+_URL_RE = re.compile(r"^https?://[^\s/]+\S*$")
+TERM_CAP = 1000  # a term on more facts than this (per unit class) is too common to find a referent by
+
+
+class FactsError(Exception):
+    """An import or a check cannot proceed. The message names the file (and line, for YAML)."""
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One stored number and what it is about."""
+
+    id: int
+    value: float
+    value_hi: float | None
+    unit: str
+    uclass: str
+    approx: bool
+    bound: str
+    step: float
+    sig_step: float
+    text: str
+    sentence: str
+    near: frozenset[str]
+    terms: frozenset[str]
+    times: frozenset[str]
+    start: int
+    end: int
+    source_title: str
+    source_url: str
+
+    @property
+    def source(self) -> str:
+        """How a reader finds the source again: its title, else its URL."""
+        return self.source_title or self.source_url
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    id: int
+    kind: str
+    title: str
+    url: str
+    date: str
+    origin: str
+    facts: int
+
+
+@dataclass
+class ImportResult:
+    """What an import did: documents imported, documents unchanged (skipped), facts added."""
+
+    imported: int = 0
+    unchanged: int = 0
+    facts: int = 0
+    paths: list[str] = field(default_factory=list)
+
+    def add(self, other: ImportResult) -> None:
+        self.imported += other.imported
+        self.unchanged += other.unchanged
+        self.facts += other.facts
+        self.paths.extend(other.paths)
+
+
+@dataclass
+class _CuratedFact:
+    entity: str
+    metric: str
+    written: str
+    as_of: str
+    source: str
+    aliases: list[str]
+    quote: str
+    offset: int
+
+
+class FactStore:
+    """SQLite facts store. One instance may be shared by threads; writes are serialized."""
+
+    def __init__(self, path: str | Path = ":memory:", *, timeout: float = 30.0) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._df_cache: dict[tuple[str, str | None], int] = {}
+        self._fact_cache: dict[int, Fact] = {}
+        try:
+            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
+            self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            if self.path != ":memory:":
+                self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.execute("PRAGMA cache_size = -65536")  # 64 MB: bulk imports touch index pages at random
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise FactsError(f"{self.path}: facts store schema {version} is newer than this yanbao ({SCHEMA_VERSION})")
+            if version < SCHEMA_VERSION:
+                with self.transaction():
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            self._db.execute(statement)
+                    if version == 1:  # term_df is new in 2: rebuild the postings, which fills it
+                        self._db.execute("DELETE FROM meta WHERE key = 'vocabulary'")
+                        self._db.execute("INSERT INTO meta (key, value) VALUES ('vocabulary', 'schema 1')")
+                    self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._sync_vocabulary()
+        except sqlite3.DatabaseError as exc:
+            raise FactsError(f"{self.path}: cannot open the facts store: {exc}") from None
+
+    def _sync_vocabulary(self) -> None:
+        """Rebuild the postings when the list of names changed since they were written.
+
+        Which terms get a posting depends on `is_named` (see `_postings`); a store written with
+        another list would silently miss candidates. Rebuilding reads only the facts table.
+        """
+        want = vocabulary_id()
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'vocabulary'").fetchone()
+        if row is not None and row[0] == want:
+            return
+        with self.transaction():
+            if row is not None:
+                self._db.execute("DELETE FROM fact_terms")
+                self._db.execute("DELETE FROM term_df")
+                rows = self._db.execute("SELECT id, value, value_hi, uclass, near, terms FROM facts").fetchall()
+                self._add_postings([p for r in rows for p in _postings(*r)])
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('vocabulary', ?)", (want,))
+
+    def _add_postings(self, postings: list[tuple[str, str, float, int, int]]) -> None:
+        """Insert postings and count them in `term_df` (so that term rarity is one lookup)."""
+        self._db.executemany(
+            "INSERT OR IGNORE INTO fact_terms (term, uclass, value, fact_id, near) VALUES (?, ?, ?, ?, ?)", postings
+        )
+        counts = Counter((p[0], p[1]) for p in postings)
+        self._db.executemany(
+            "INSERT INTO term_df (term, uclass, n) VALUES (?, ?, ?) "
+            "ON CONFLICT (term, uclass) DO UPDATE SET n = n + excluded.n",
+            [(t, c, n) for (t, c), n in counts.items()],
+        )
+
+    def _remove_postings(self, postings: list[tuple[str, str, float, int, int]]) -> None:
+        self._db.executemany(
+            "DELETE FROM fact_terms WHERE term = ? AND uclass = ? AND value = ? AND fact_id = ?",
+            [p[:4] for p in postings],
+        )
+        counts = Counter((p[0], p[1]) for p in postings)
+        self._db.executemany(
+            "UPDATE term_df SET n = n - ? WHERE term = ? AND uclass = ?", [(n, t, c) for (t, c), n in counts.items()]
+        )
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> FactStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All-or-nothing writes; nests (savepoints), so several imports can form one transaction."""
+        with self._lock:
+            depth = self._depth
+            self._db.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT sp{depth}")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth = depth
+                if depth == 0:
+                    self._db.execute("ROLLBACK")
+                else:
+                    self._db.execute(f"ROLLBACK TO sp{depth}")
+                    self._db.execute(f"RELEASE sp{depth}")
+                self._forget()
+                raise
+            self._depth = depth
+            self._db.execute("COMMIT" if depth == 0 else f"RELEASE sp{depth}")
+            self._forget()
+
+    def _forget(self) -> None:
+        """Drop read caches after a write (or a rollback)."""
+        self._df_cache.clear()
+        self._fact_cache.clear()
+
+    # -- imports --------------------------------------------------------------------------------
+
+    def import_path(self, path: str | Path) -> ImportResult:
+        """Import a text file, a facts.yaml, or a folder (its text files, and its facts.yaml if any).
+
+        One transaction: if any file is bad, nothing of this call is kept and FactsError names the file.
+        """
+        p = Path(path)
+        if not p.exists():
+            raise FactsError(f"{p}: no such file or folder")
+        if p.is_file() and p.suffix.lower() in (".yaml", ".yml"):
+            return self.load_curated(p)
+        result = ImportResult()
+        with self.transaction():
+            for f in iter_source_files(p):
+                result.add(self._import_file(f))
+            if p.is_dir():
+                for name in CURATED_NAMES:
+                    if (p / name).is_file():
+                        result.add(self.load_curated(p / name))
+        return result
+
+    def import_text(self, text: str, *, title: str, url: str, date: str = "") -> int:
+        """Import text the pipeline has in hand (a search snippet, a fetched page). Returns facts added.
+
+        The URL identifies the source: importing other text for the same URL replaces its facts
+        (a fetched page supersedes its snippet); the same text again is a no-op.
+        """
+        if not url:
+            raise FactsError(f"import_text({title!r}): a url is required, it identifies the source")
+        sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        with self.transaction():
+            origin = "text:" + url
+            if not self._replace_origin(origin, sha):
+                return 0
+            sid = self._insert_source(origin, "text", title, url, date, sha)
+            return self._insert_facts(sid, _rows_from_text(text, 0))
+
+    def load_curated(self, path: str | Path) -> ImportResult:
+        """Import a curated facts.yaml (see `parse_curated`); errors name the file, line and field."""
+        p = Path(path)
+        data = _read_limited(p)
+        sha = hashlib.sha256(data).hexdigest()
+        with self._lock:  # already stored unchanged: skip the YAML parse (~0.5 s of CPU for 150 facts)
+            row = self._db.execute("SELECT sha256 FROM sources WHERE origin = ? LIMIT 1", (str(p.resolve()),)).fetchone()
+        if row is not None and row[0] == sha:
+            return ImportResult(unchanged=1, paths=[str(p)])
+        text, _ = _decode(data, p)
+        items = parse_curated(text, str(p))
+        result = ImportResult(paths=[str(p)])
+        with self.transaction():
+            origin = str(p.resolve())
+            if not self._replace_origin(origin, sha):
+                result.unchanged += 1
+                return result
+            by_url: dict[str, list[tuple]] = {}
+            for item in items:
+                by_url.setdefault(item.source, []).append(_curated_row(item))
+            for url, rows in by_url.items():
+                sid = self._insert_source(origin, "curated", "", url, "", sha)
+                result.facts += self._insert_facts(sid, rows)
+            result.imported += 1
+        return result
+
+    def _import_file(self, f: Path) -> ImportResult:
+        try:
+            doc = read_document(f)
+        except DocumentError as exc:
+            raise FactsError(str(exc)) from None
+        sha = hashlib.sha256(f.read_bytes()).hexdigest()
+        origin = str(f.resolve())
+        if not self._replace_origin(origin, sha):
+            return ImportResult(unchanged=1, paths=[str(f)])
+        date = doc.meta.get("date") or ""
+        if isinstance(date, _dt.date):
+            date = date.isoformat()
+        sid = self._insert_source(origin, "file", doc.title, doc.url, str(date), sha)
+        n = self._insert_facts(sid, _rows_from_text(doc.body, doc.body_offset))
+        return ImportResult(imported=1, facts=n, paths=[str(f)])
+
+    def _replace_origin(self, origin: str, sha: str) -> bool:
+        """False when `origin` is stored with this sha256 (nothing to do); else clears it for re-import."""
+        row = self._db.execute("SELECT sha256 FROM sources WHERE origin = ? LIMIT 1", (origin,)).fetchone()
+        if row is not None and row[0] == sha:
+            return False
+        if row is not None:
+            ids = "SELECT id FROM sources WHERE origin = ?"
+            old = self._db.execute(
+                f"SELECT id, value, value_hi, uclass, near, terms FROM facts WHERE source_id IN ({ids})", (origin,)
+            ).fetchall()
+            self._remove_postings([p for r in old for p in _postings(*r)])
+            self._db.execute(f"DELETE FROM facts WHERE source_id IN ({ids})", (origin,))
+            self._db.execute("DELETE FROM sources WHERE origin = ?", (origin,))
+        return True
+
+    def _insert_source(self, origin: str, kind: str, title: str, url: str, date: str, sha: str) -> int:
+        now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+        cur = self._db.execute(
+            "INSERT INTO sources (origin, kind, title, url, date, sha256, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (origin, kind, title, url, date, sha, now),
+        )
+        return int(cur.lastrowid)
+
+    def _insert_facts(self, source_id: int, rows: list[tuple]) -> int:
+        """Insert fact rows (see `_rows_from_text`) and their near-term postings."""
+        if not rows:
+            return 0
+        first = self._db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM facts").fetchone()[0]
+        facts, postings = [], []
+        for i, row in enumerate(rows):
+            fid = first + i
+            facts.append((fid, source_id, *row))
+            postings.extend(_postings(fid, row[0], row[1], row[3], row[10], row[11]))
+        self._db.executemany(
+            "INSERT INTO facts (id, source_id, value, value_hi, unit, uclass, approx, bound, step, sig_step, "
+            'text, sentence, near, terms, times, start, "end") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)',
+            facts,
+        )
+        self._add_postings(postings)
+        return len(rows)
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def count(self) -> tuple[int, int]:
+        """(sources, facts)."""
+        with self._lock:
+            s = self._db.execute("SELECT COUNT(*) FROM sources").fetchone()[0]
+            f = self._db.execute("SELECT COUNT(*) FROM facts").fetchone()[0]
+        return s, f
+
+    def list_sources(self) -> list[SourceInfo]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT s.id, s.kind, s.title, s.url, s.date, s.origin, "
+                "(SELECT COUNT(*) FROM facts f WHERE f.source_id = s.id) FROM sources s ORDER BY s.id"
+            ).fetchall()
+        return [SourceInfo(*r) for r in rows]
+
+    def search(self, word: str, limit: int = 50) -> list[Fact]:
+        """Facts whose value equals `word` when it is a quantity ("4550亿美元"), else whose sentence,
+        source or referent terms contain it."""
+        word = word.strip()
+        if not word:
+            return []
+        q = parse_quantity(word)
+        with self._lock:
+            if q is not None:
+                lo, hi = sorted((q.value - q.step / 2, q.value + q.step / 2))
+                rows = self._db.execute(
+                    f"SELECT {_FACT_COLUMNS} FROM facts f JOIN sources s ON s.id = f.source_id "
+                    "WHERE f.uclass = ? AND f.value BETWEEN ? AND ? ORDER BY f.id LIMIT ?",
+                    (unit_class(q.unit), lo, hi, limit),
+                ).fetchall()
+            else:
+                like = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                rows = self._db.execute(
+                    f"SELECT {_FACT_COLUMNS} FROM facts f JOIN sources s ON s.id = f.source_id "
+                    "WHERE f.sentence LIKE ?1 ESCAPE '\\' OR f.terms LIKE ?2 ESCAPE '\\' "
+                    "OR s.title LIKE ?1 ESCAPE '\\' ORDER BY f.id LIMIT ?3",
+                    (like, "%" + word.lower() + "%", limit),
+                ).fetchall()
+        return [_fact(r) for r in rows]
+
+    def facts_near(self, uclasses: Iterable[str] | None, terms: Iterable[str], lo: float, hi: float) -> list[Fact]:
+        """Facts sharing one of `terms`, of one of `uclasses` (None: any), with a value (or range end)
+        in [lo, hi]: the candidates that may verify a claim.
+
+        Terms shared by more than TERM_CAP facts of a unit class are not used to *find* candidates
+        (they name nothing in particular, and reading them would make a check grow with the store);
+        the caller still counts them when it scores the candidates found through rarer terms.
+        """
+        with self._lock:
+            classes = sorted(set(uclasses)) if uclasses is not None else None
+            rare = [t for t in sorted(set(terms)) if self._df(t, None if classes is None else classes) <= TERM_CAP]
+            if not rare:
+                return []
+            tm = ",".join("?" * len(rare))
+            if classes is None:
+                sql = f"SELECT DISTINCT fact_id FROM fact_terms WHERE term IN ({tm}) AND value BETWEEN ? AND ?"
+                params: tuple = (*rare, lo, hi)
+            else:
+                cm = ",".join("?" * len(classes))
+                sql = (
+                    f"SELECT DISTINCT fact_id FROM fact_terms WHERE term IN ({tm}) AND uclass IN ({cm}) "
+                    "AND value BETWEEN ? AND ?"
+                )
+                params = (*rare, *classes, lo, hi)
+            return self._facts_by_id([r[0] for r in self._db.execute(sql, params)])
+
+    def facts_by_terms(self, uclass: str, terms: Iterable[str]) -> list[Fact]:
+        """Facts of unit class `uclass` whose sentence holds one of `terms`, at any value.
+
+        Terms shared by more than TERM_CAP facts of the class are skipped: they name nothing in
+        particular, and reading their postings would make a check grow with the store.
+        """
+        with self._lock:
+            rare = [t for t in sorted(set(terms)) if self._df(t, [uclass]) <= TERM_CAP]
+            if not rare:
+                return []
+            marks = ",".join("?" * len(rare))
+            ids = [
+                r[0]
+                for r in self._db.execute(
+                    f"SELECT DISTINCT fact_id FROM fact_terms WHERE term IN ({marks}) AND uclass = ?",
+                    (*rare, uclass),
+                )
+            ]
+            return self._facts_by_id(ids)
+
+    def _df(self, term: str, uclasses: list[str] | None) -> int:
+        """How many postings `term` has in these unit classes (None: all)."""
+        key = (term, "\t".join(uclasses) if uclasses is not None else None)
+        if key not in self._df_cache:
+            if uclasses is None:
+                sql, params = "SELECT COALESCE(SUM(n), 0) FROM term_df WHERE term = ?", (term,)
+            else:
+                marks = ",".join("?" * len(uclasses))
+                sql = f"SELECT COALESCE(SUM(n), 0) FROM term_df WHERE term = ? AND uclass IN ({marks})"
+                params = (term, *uclasses)
+            self._df_cache[key] = self._db.execute(sql, params).fetchone()[0]
+        return self._df_cache[key]
+
+    def _facts_by_id(self, ids: list[int]) -> list[Fact]:
+        missing = [i for i in ids if i not in self._fact_cache]
+        for k in range(0, len(missing), 500):
+            chunk = missing[k : k + 500]
+            marks = ",".join("?" * len(chunk))
+            for r in self._db.execute(
+                f"SELECT {_FACT_COLUMNS} FROM facts f JOIN sources s ON s.id = f.source_id WHERE f.id IN ({marks})",
+                chunk,
+            ):
+                self._fact_cache[r[0]] = _fact(r)
+        return [self._fact_cache[i] for i in ids if i in self._fact_cache]
+
+
+# -- rows -----------------------------------------------------------------------------------------
+
+
+def _fact(r: tuple) -> Fact:
+    return Fact(
+        id=r[0],
+        value=r[1],
+        value_hi=r[2],
+        unit=r[3],
+        uclass=r[4],
+        approx=bool(r[5]),
+        bound=r[6],
+        step=r[7],
+        sig_step=r[8],
+        text=r[9],
+        sentence=r[10],
+        near=frozenset(r[11].split()),
+        terms=frozenset(r[12].split()),
+        times=frozenset(r[13].split()),
+        start=r[14],
+        end=r[15],
+        source_title=r[16],
+        source_url=r[17],
+    )
+
+
+def _postings(
+    fid: int, value: float, value_hi: float | None, uclass: str, near: str, terms: str
+) -> list[tuple[str, str, float, int, int]]:
+    """Rows of `fact_terms` for one fact, at its value and at its range end if any.
+
+    Only the terms a check looks facts up by get a posting: the words of the number's clause and the
+    names anywhere in the sentence (see `check.judge`); the other words only score candidates.
+    """
+    near_set = set(near.split())
+    out = [(t, uclass, value, fid, int(t in near_set)) for t in terms.split() if t in near_set or is_named(t)]
+    if value_hi is not None and value_hi != value:
+        out += [(t, uclass, value_hi, fid, n) for t, _, _, _, n in out]
+    return out
+
+
+def _rows_from_text(text: str, offset: int) -> list[tuple]:
+    """Fact rows for every claim of `text`; offsets are shifted by `offset` (front matter)."""
+    rows = []
+    refs = TextReferents(text)
+    for c in extract_claims(text):
+        r = refs.referent(c.start, c.end)
+        rows.append(
+            (
+                c.value,
+                c.value_hi,
+                c.unit,
+                unit_class(c.unit),
+                int(c.approx),
+                c.bound,
+                c.step,
+                c.sig_step,
+                c.text,
+                r.sentence,
+                " ".join(sorted(r.near)),
+                " ".join(sorted(r.terms)),
+                " ".join(sorted(r.times)),
+                offset + c.start,
+                offset + c.end,
+            )
+        )
+    return rows
+
+
+def _curated_row(item: _CuratedFact) -> tuple:
+    q = parse_quantity(item.written)
+    assert q is not None  # checked by parse_curated
+    label = f"{item.entity} {item.metric}"
+    terms = set(terms_of(item.entity)) | set(terms_of(item.metric))
+    for alias in item.aliases:
+        terms |= terms_of(alias)
+    sentence = item.quote or f"{label}：{item.written}" + (f"（截至 {item.as_of}）" if item.as_of else "")
+    times = times_of(f"{item.metric} {item.quote}") | {"y" + y for y in re.findall(r"(?:19|20)[0-9]{2}", item.as_of)}
+    joined = " ".join(sorted(terms))
+    return (
+        q.value,
+        q.value_hi,
+        q.unit,
+        unit_class(q.unit),
+        int(q.approx),
+        q.bound,
+        q.step,
+        q.sig_step,
+        item.written,
+        sentence,
+        joined,  # a curated fact is about its entity and metric as a whole: all terms are near
+        joined,
+        " ".join(sorted(times)),
+        item.offset,
+        item.offset,
+    )
+
+
+# -- facts.yaml --------------------------------------------------------------------------------------
+
+
+def _read_limited(p: Path) -> bytes:
+    try:
+        size = p.stat().st_size
+        if size > MAX_DOCUMENT_BYTES:
+            raise FactsError(f"{p}: {size / 1e6:.1f} MB is over the {MAX_DOCUMENT_BYTES / 1e6:.0f} MB limit")
+        return p.read_bytes()
+    except OSError as exc:
+        raise FactsError(f"{p}: cannot read: {exc.strerror or exc}") from None
+
+
+def _decode(data: bytes, p: Path) -> tuple[str, str]:
+    try:
+        return decode_bytes(data, str(p))
+    except DocumentError as exc:
+        raise FactsError(str(exc)) from None
+
+
+def parse_curated(text: str, name: str = "facts.yaml") -> list[_CuratedFact]:
+    """Validate a facts.yaml; every error names the file, the line and the field.
+
+    Shape: `facts:` followed by a list of mappings with `entity`, `metric`, `value` (a YAML number),
+    `unit` (parsed with the value like report text: "亿美元", "%", "万张"), `source` (an http(s) URL),
+    and optionally `as_of`, `aliases` (list of names), `value_hi` (range end), `approx` (bool) and
+    `quote` (the source's sentence, shown as evidence). Other keys are ignored.
+    """
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise FactsError(f"{name}:{line}: malformed YAML: {problem}") from None
+    if root is None:
+        return []
+
+    def line_of(node: yaml.Node) -> int:
+        return node.start_mark.line + 1
+
+    if isinstance(root, yaml.MappingNode) and isinstance(data, dict):
+        key_nodes = {k.value: v for k, v in root.value}
+        if "facts" not in data:
+            raise FactsError(f"{name}:{line_of(root)}: missing top-level 'facts:' list")
+        seq_node, seq = key_nodes["facts"], data["facts"]
+    else:
+        seq_node, seq = root, data
+    if seq is None:
+        return []
+    if not isinstance(seq, list) or not isinstance(seq_node, yaml.SequenceNode):
+        raise FactsError(f"{name}:{line_of(seq_node)}: 'facts' must be a list of facts")
+
+    out = []
+    for i, (node, item) in enumerate(zip(seq_node.value, seq, strict=True)):
+        where = f"facts[{i}]"
+        if not isinstance(item, dict) or not isinstance(node, yaml.MappingNode):
+            raise FactsError(f"{name}:{line_of(node)}: {where} must be a mapping (entity, metric, value, unit, source)")
+        lines = {k.value: line_of(v) for k, v in node.value}
+
+        def fail(key: str, msg: str, *, _lines=lines, _node=node, _where=where) -> FactsError:
+            return FactsError(f"{name}:{_lines.get(key, line_of(_node))}: {_where}.{key}: {msg}")
+
+        def text_field(key: str, *, required: bool = True, _item=item) -> str:
+            v = _item.get(key)
+            if v is None:
+                if required:
+                    raise fail(key, "missing")
+                return ""
+            if not isinstance(v, str) or not v.strip():
+                raise fail(key, f"expected non-empty text, got {_describe(v)}")
+            return v.strip()
+
+        entity = text_field("entity")
+        metric = text_field("metric")
+        value = item.get("value")
+        if value is None:
+            raise fail("value", "missing")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise fail("value", f"expected a number, got {_describe(value)}")
+        unit = text_field("unit")
+        source = text_field("source")
+        if not _URL_RE.match(source):
+            raise fail("source", f"expected an http(s) URL, got {source!r}")
+        as_of = item.get("as_of")
+        if as_of is None:
+            as_of_text = ""
+        elif isinstance(as_of, _dt.date | str | int) and not isinstance(as_of, bool):
+            as_of_text = as_of.isoformat() if isinstance(as_of, _dt.date) else str(as_of)
+        else:
+            raise fail("as_of", f"expected a date like 2025-08-31, got {_describe(as_of)}")
+        aliases = item.get("aliases") or []
+        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            raise fail("aliases", f"expected a list of names, got {_describe(aliases)}")
+        approx = item.get("approx", False)
+        if not isinstance(approx, bool):
+            raise fail("approx", f"expected true or false, got {_describe(approx)}")
+        quote = text_field("quote", required=False)
+        written = ("约" if approx else "") + decimal_text(value) + unit
+        value_hi = item.get("value_hi")
+        if value_hi is not None:
+            if isinstance(value_hi, bool) or not isinstance(value_hi, int | float) or value_hi < value:
+                raise fail("value_hi", f"expected a number not below value, got {_describe(value_hi)}")
+            written = ("约" if approx else "") + decimal_text(value) + "-" + decimal_text(value_hi) + unit
+        if parse_quantity(written) is None:
+            raise fail("unit", f"{unit!r} with value {decimal_text(value)} is not a quantity yanbao understands")
+        out.append(_CuratedFact(entity, metric, written, as_of_text, source, aliases, quote, node.start_mark.index))
+    return out
+
+
+def _describe(v: object) -> str:
+    if isinstance(v, str):
+        return f"text {v!r}"
+    return f"{type(v).__name__} {v!r}"
