@@ -27,12 +27,16 @@ from pipeline.config import load_settings  # noqa: E402
 from pipeline.runner import run_report  # noqa: E402
 
 
-def one_run(url: str, concurrency: int, breadth: int, loops: int) -> dict:
-    with tempfile.TemporaryDirectory() as out:
+def one_run(url: str, concurrency: int, breadth: int, loops: int, out: Path | None = None) -> dict:
+    """One run with the cache off (every LLM request is sent). `out=None`: a fresh output folder, so the
+    run also builds the local index and loads facts.yaml; otherwise a folder already used, as a
+    scheduled job's is."""
+    with tempfile.TemporaryDirectory() as tmp:
         settings, _ = load_settings(
             {
-                "llm": "ollama", "ollama_host": url, "search": "local", "sources": ROOT / "sources", "out": Path(out),
-                "breadth": breadth, "max_loops": loops, "concurrency": concurrency, "cache": False,
+                "llm": "ollama", "ollama_host": url, "search": "local", "sources": ROOT / "sources",
+                "out": out or Path(tmp), "breadth": breadth, "max_loops": loops, "concurrency": concurrency,
+                "cache": False,
             },
             env={},
         )
@@ -58,15 +62,17 @@ def main() -> None:
     parser.add_argument("--loops", type=int, default=3)
     args = parser.parse_args()
 
-    with FakeOllama(models=["qwen2.5:7b"], delay_s=args.delay) as fake:
+    with FakeOllama(models=["qwen2.5:7b"], delay_s=args.delay) as fake, tempfile.TemporaryDirectory() as tmp:
         fake.responder = responder
-        one_run(fake.url, 1, 1, 1)  # warm-up: jieba dictionary, local index, imports
-        seq = one_run(fake.url, 1, args.breadth, args.loops)
-        par = one_run(fake.url, 2, args.breadth, args.loops)
+        out = Path(tmp)
+        one_run(fake.url, 1, 1, 1, out)  # warm-up: jieba dictionary, imports, this folder's index and facts
+        seq = one_run(fake.url, 1, args.breadth, args.loops, out)
+        par = one_run(fake.url, 2, args.breadth, args.loops, out)
+        fresh = one_run(fake.url, 1, args.breadth, args.loops)
 
     print(f"pipeline_overhead: fake Ollama sleeping {args.delay * 1000:.0f} ms per request; "
           f"breadth {args.breadth}, {args.loops} loops, local search over sources/")
-    for label, m in (("concurrency 1", seq), ("concurrency 2", par)):
+    for label, m in (("concurrency 1", seq), ("concurrency 2", par), ("concurrency 1, fresh output folder", fresh)):
         llm_s = m["timings"]["llm_s"]
         overhead = m["wall"] - llm_s
         print(
@@ -77,7 +83,8 @@ def main() -> None:
     seq_over = 100 * (seq["wall"] - seq["timings"]["llm_s"]) / seq["wall"]
     speedup = seq["wall"] / par["wall"]
     startup = startup_seconds()
-    print(f"  overhead at concurrency 1: {seq_over:.1f} % (target < 5 %) {'OK' if seq_over < 5 else 'MISSED'}")
+    print(f"  overhead at concurrency 1 (output folder in use): {seq_over:.1f} % (target < 5 %) "
+          f"{'OK' if seq_over < 5 else 'MISSED'}")
     print(f"  speed-up of concurrency 2 over 1: {speedup:.2f}x (target >= 1.6x) {'OK' if speedup >= 1.6 else 'MISSED'}")
     print(f"  yanbao --help start-up: {startup:.3f} s median of 5 (target < 0.5 s) {'OK' if startup < 0.5 else 'MISSED'}")
 

@@ -14,14 +14,16 @@ from pipeline.models import SearchResult
 from pipeline.prompting import Journal
 
 _URL_LINE = re.compile(r"^.*https?://.*$", re.M)
+_NOTICE_LINE = re.compile(r"^（本节未能生成：.*$", re.M)  # written by code from a failure reason
 
 
 def unchecked_spans(body: str) -> list[tuple[int, int]]:
     """Spans written by code from metadata, not claims: the header block above the first `## `
-    section, and every line that carries a URL (source lists, reference lists)."""
+    section, every line that carries a URL (source lists, reference lists), and failure notices."""
     first = body.find("\n## ")
     spans = [(0, first if first > 0 else 0)]
     spans.extend(m.span() for m in _URL_LINE.finditer(body))
+    spans.extend(m.span() for m in _NOTICE_LINE.finditer(body))
     return spans
 
 

@@ -22,6 +22,7 @@ The rules, and why:
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from pipeline.facts.extract import Claim, extract_claims, unit_class
@@ -108,6 +109,14 @@ def judge(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Fact
     # Every rule below needs a shared name, or (for a specific figure) shared words near the number:
     # those are the only terms worth looking candidates up by.
     named = frozenset(t for t in ref.terms | ref.context if is_named(t))
+    # The claim's sentence is a source sentence, quoted: the strongest evidence there is, whatever
+    # names the word lists know (the extractive engine writes nothing else).
+    verbatim = [
+        f for f in store.facts_near(None if not uclass else (uclass, ""), ref.terms | ref.near, lo, hi)
+        if _verbatim(ref.sentence, f.sentence) and compare(claim, f) == "agree"
+    ]
+    if verbatim:
+        return VERIFIED, _best([(len(ref.near & f.near), len(ref.terms & f.terms), f) for f in verbatim])
     agreeing = []
     for f in store.facts_near(None if not uclass else (uclass, ""), named | ref.near if specific else named, lo, hi):
         m = len(ref.near & f.near)
@@ -135,6 +144,17 @@ def judge(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Fact
     # Nothing, something vague, or several values for the same referent (a series over time the
     # sentences do not date): the figure may be right for a case the store does not single out.
     return UNSUPPORTED, []
+
+
+_MARKUP = re.compile(r"\[\d{1,3}\]|⚠|^\s*(?:[-*+]|\d{1,2}[.、])\s+|[\s*_`>#]")
+
+
+def _verbatim(claim_sentence: str, fact_sentence: str) -> bool:
+    """One sentence contains the other, once citation markers, list markers, emphasis and blanks are
+    gone (a quote may end at a clause, so either may be the longer). Short fragments never count."""
+    a = _MARKUP.sub("", claim_sentence).rstrip("。；;，,")
+    b = _MARKUP.sub("", fact_sentence).rstrip("。；;，,")
+    return len(a) >= 12 and len(b) >= 12 and (a in b or b in a)
 
 
 def _same_value(a: Fact, b: Fact) -> bool:

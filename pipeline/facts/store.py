@@ -655,8 +655,10 @@ def parse_curated(text: str, name: str = "facts.yaml") -> list[_CuratedFact]:
     `quote` (the source's sentence, shown as evidence). Other keys are ignored.
     """
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        # libyaml when available: the pure-Python parser took ~0.3 s per run for the shipped facts.yaml.
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        root = yaml.compose(text, Loader=loader)
+        data = yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1

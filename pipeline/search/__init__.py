@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pipeline.search.base import Search, SearchError
+if TYPE_CHECKING:  # importing the package must stay cheap: `yanbao --help` loads a module under it
+    from pipeline.search.base import Search
 
 ENGINES = ("duckduckgo", "local", "auto")
 
 __all__ = ["ENGINES", "Search", "SearchError", "make_search"]
+
+
+def __getattr__(name: str):
+    if name in ("Search", "SearchError"):
+        from pipeline.search import base
+
+        return getattr(base, name)
+    raise AttributeError(name)
 
 
 def make_search(
@@ -36,6 +46,7 @@ def make_search(
         return LocalSearch(Path(sources), Path(index_path))
     if engine == "auto":
         from pipeline.search.auto import AutoSearch
+        from pipeline.search.base import SearchError
         from pipeline.search.duckduckgo import DuckDuckGoSearch
         from pipeline.search.local import LocalSearch
 

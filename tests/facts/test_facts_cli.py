@@ -105,7 +105,7 @@ def make_bad(work: Path, kind: str) -> tuple[Path, Path, str]:
         report = work / "huge.md"
         with report.open("wb") as fh:
             fh.truncate(50 * 1024 * 1024)
-        return report, src, r"huge\.md: 52\.4 MB is over the 21 MB limit"
+        return report, src, r"huge\.md: 50\.0 MiB is over the 20 MiB limit"
     if kind == "front_matter":
         report = work / "fm.md"
         report.write_text("---\ntitle: [oops\n---\n营收100亿元。\n", encoding="utf-8")

@@ -132,7 +132,7 @@ def test_50_mb_file_is_refused_without_reading_it(store: FactStore, tmp_path: Pa
         return real_read(self)
 
     monkeypatch.setattr(Path, "read_bytes", guarded)
-    with pytest.raises(FactsError, match=r"huge\.md: 52\.4 MB is over the 21 MB limit"):
+    with pytest.raises(FactsError, match=r"huge\.md: 50\.0 MiB is over the 20 MiB limit"):
         store.import_path(big)
     assert store.count() == (0, 0)
 

@@ -5,7 +5,7 @@ from pydantic import BaseModel
 
 from pipeline.llm.base import Completion, Task
 from pipeline.models import TaskContext
-from pipeline.store import RecordingLLM, RunStore
+from pipeline.store import MIGRATIONS, RecordingLLM, RunStore
 
 
 class Slot(BaseModel):
@@ -36,7 +36,7 @@ def test_migrations_are_idempotent_and_wal(tmp_path: Path):
     store = RunStore(tmp_path / "y.db")
     conn = sqlite3.connect(tmp_path / "y.db")
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     run = store.start_run("主题", "research", {"a": 1})
     assert store.get_run(run)["status"] == "running"
     store.finish_run(run, "done", report_path="r.md")
