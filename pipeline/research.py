@@ -53,7 +53,7 @@ def _read_pages(env: StageEnv, step: str, results: list[SearchResult]) -> None:
     targets = [r for r in results if not r.content and r.url.startswith(("http://", "https://"))][: env.fetch_pages]
     if not targets:
         return
-    pages = env.fetcher.fetch_many([r.url for r in targets])
+    pages = env.fetcher.fetch_many([r.url for r in targets], step=f"{step}.fetch")
     for r, page in zip(targets, pages, strict=True):
         if page.ok:
             r.content = page.text
