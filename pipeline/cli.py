@@ -18,8 +18,11 @@ from typing import Annotated
 
 import typer
 
+from pipeline.digest_commands import digest as digest_command
 from pipeline.facts.commands import check as check_command
 from pipeline.facts.commands import facts_app
+from pipeline.schedule_commands import diff as diff_command
+from pipeline.schedule_commands import schedule_app
 from pipeline.search.fetch_commands import fetch as fetch_command
 
 app = typer.Typer(
@@ -37,6 +40,11 @@ app.add_typer(config_app, name="config")
 app.add_typer(runs_app, name="runs")
 app.command("check", help="Check every number in a report against the facts store.")(check_command)
 app.command("fetch", help="Fetch one page and extract its main text, as the pipeline would.")(fetch_command)
+app.add_typer(schedule_app, name="schedule")
+app.command("diff", help="What changed between two reports: numbers and sources.")(diff_command)
+app.command("digest", help="Write the day's 资讯汇总: one deep-dive per item (topic, URL or file) in one file.")(
+    digest_command
+)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -59,8 +67,12 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings file 
 
 @app.command("run")
 def run(
-    topic: Annotated[str | None, typer.Argument(help="Research topic, e.g. 人工智能发展趋势")] = None,
+    topics: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="TOPIC", help="Research topic, e.g. 人工智能发展趋势 (several only for --kind commentary)"),
+    ] = None,
     kind: Annotated[str | None, typer.Option(help="Report kind: research, digest or commentary.")] = None,
+    topics_file: Annotated[Path | None, typer.Option(help="--kind commentary: a file of topics, one per line (# comments and blank lines ignored).")] = None,
     llm: Annotated[str | None, typer.Option(help="Engine: auto (Ollama if it answers, else extractive), ollama, extractive.")] = None,
     model: Annotated[str | None, typer.Option(help="Ollama model, e.g. qwen2.5:7b.")] = None,
     ollama_host: Annotated[str | None, typer.Option(help="Ollama URL (default $OLLAMA_HOST or http://127.0.0.1:11434).")] = None,
@@ -81,6 +93,8 @@ def run(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Ignore cached LLM replies and search results.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
     resume: Annotated[str | None, typer.Option(help="Continue an unfinished run (see `yanbao runs list`); only missing LLM requests are sent.")] = None,
+    formats: Annotated[str | None, typer.Option("--format", help="Files to write, comma separated: md,html (md always).")] = None,
+    front_matter: Annotated[bool | None, typer.Option("--front-matter", help="Start the markdown with YAML front matter (static sites).")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Write a report on TOPIC; prints the report's path as the last line on stdout."""
@@ -90,28 +104,34 @@ def run(
         "num_ctx": num_ctx, "num_predict": num_predict, "temperature": temperature, "seed": seed,
         "fetch_pages": fetch_pages, "allow_private": allow_private, "max_retries": max_retries, "stream": stream,
         "cache": False if no_cache else None, "quiet": True if quiet else None,
+        "formats": formats, "front_matter": front_matter,
     }
     settings, _ = _settings(flags, config)
 
     from pipeline.progress import Progress
     from pipeline.runner import BadInput, RunFailed, load_resume, run_report
+    from pipeline.topics import check_topics
 
     day = None
     try:
+        topics = check_topics(settings.kind, list(topics or []), topics_file)
         if resume:
             settings_out = settings.out
             settings, stored_topic, day = load_resume(settings_out, resume)
-            if topic is not None and topic.strip() != stored_topic:
-                raise BadInput(f"run {resume} is about “{stored_topic}”, not “{topic}”; drop the topic to resume")
+            if topics and (len(topics) > 1 or topics[0].strip() != stored_topic):
+                raise BadInput(f"run {resume} is about “{stored_topic}”, not “{topics[0]}”; drop the topic to resume")
+            topics = []  # a batch's topics are kept in the run store (see kind_support.batch_topics)
             topic = stored_topic
             settings.quiet = quiet
-        elif topic is None:
+        elif not topics:
             raise BadInput("missing topic: yanbao run \"人工智能发展趋势\" (or --resume RUN_ID)")
+        else:
+            topic = topics[0]
         progress = Progress(quiet=settings.quiet)
         with progress:
             outcome = run_report(
                 settings, topic, progress=progress.line, warn=progress.warn, on_call=progress.call,
-                resume=resume, day=day,
+                resume=resume, day=day, topics=topics if len(topics) > 1 else None,
             )
     except BadInput as exc:
         raise fail(str(exc), 2) from None

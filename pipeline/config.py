@@ -17,6 +17,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 KINDS = ("research", "digest", "commentary")
 LLM_CHOICES = ("auto", "ollama", "extractive")
 SEARCH_CHOICES = ("auto", "duckduckgo", "local")
+FORMATS = ("md", "html")
 
 
 class ConfigError(Exception):
@@ -47,6 +48,26 @@ class Settings(BaseModel):
     stream: bool = False
     cache: bool = True
     quiet: bool = False
+    formats: list[str] = Field(default_factory=lambda: ["md"])  # files written per report: md, html
+    front_matter: bool = False  # YAML front matter on the markdown (static-site generators)
+
+    @field_validator("formats", mode="before")
+    @classmethod
+    def _formats(cls, v: object) -> list[str]:
+        """`md,html` (flag, environment) or a list (TOML); the markdown is always written."""
+        items = v.split(",") if isinstance(v, str) else v
+        if not isinstance(items, list | tuple):
+            raise ValueError("formats must be a list such as [\"md\", \"html\"]")
+        out: list[str] = []
+        for item in items:
+            name = str(item).strip().lower()
+            if not name:
+                continue
+            if name not in FORMATS:
+                raise ValueError(f"unknown format '{item}'; choose from {', '.join(FORMATS)}")
+            if name not in out:
+                out.append(name)
+        return ["md", *(f for f in out if f != "md")]
 
     @field_validator("ollama_host")
     @classmethod

@@ -87,13 +87,15 @@ def run_worker(env: StageEnv, topic: str, index: int, subtopic: str, max_loops: 
 
         env.journal.progress(f"研究 {index} · 第 {loop}/{max_loops} 轮 · 检索：{query}")
         try:
-            results = env.search.search(query, env.results_per_query, step=f"{step}.search")
+            # Ask for enough hits that sources already read cannot crowd out new ones: a round must
+            # bring new material, and the top hits of a related query are mostly the ones seen before.
+            results = env.search.search(query, env.results_per_query + len(refs), step=f"{step}.search")
         except SearchError as exc:
             if exc.kind in ("network", "config"):
                 raise
             env.journal.degrade(f"{step}.search", f"search failed ({exc.kind}): {exc}")
             results = []
-        new = [r for r in results if r.id not in refs]
+        new = [r for r in results if r.id not in refs][: env.results_per_query]
         _read_pages(env, step, new)
         for r in new:
             refs[r.id] = len(w.sources) + 1

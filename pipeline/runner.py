@@ -21,10 +21,11 @@ from pipeline.config import Settings
 from pipeline.llm.base import LLM, LLMError, Options
 from pipeline.llm.budget import prompt_budget
 from pipeline.prompting import Journal, StageEnv
+from pipeline.publish import publish_report
 from pipeline.render import render, slugify, write_atomic
-from pipeline.runner_types import RunContext
+from pipeline.runner_types import KindFailed, RunContext
 from pipeline.search.base import SearchError
-from pipeline.store import RecordingLLM, RecordingSearch, RunStore
+from pipeline.store import RecordingFetcher, RecordingLLM, RecordingSearch, RunStore
 from pipeline.verification import Verifier
 
 MAX_TOPIC_CHARS = 500
@@ -152,7 +153,18 @@ class _Timed:
             self.intervals.append((start, time.perf_counter()))
 
 
-KINDS = {"research": "pipeline.kind_research"}
+KINDS = {
+    "research": "pipeline.kind_research",
+    "digest": "pipeline.kind_digest",
+    "commentary": "pipeline.kind_commentary",
+}
+# Kinds that take several topics in one run (one article per topic, one file for the batch).
+BATCH_KINDS = ("digest", "commentary")
+
+
+def default_stem(kind: str, day: str, topic: str) -> str:
+    """`<day>-<slug>` for research (unchanged), `<day>-<kind>-<slug of the first topic>` for the others."""
+    return f"{day}-{slugify(topic)}" if kind == "research" else f"{day}-{kind}-{slugify(topic)}"
 
 
 def composer(kind: str):
@@ -200,21 +212,28 @@ def load_resume(out: Path, run_id: str) -> tuple[Settings, str, str]:
 
 def run_report(
     settings: Settings, topic: str, progress=None, warn=None, on_call=None, resume: str | None = None,
-    day: str | None = None,
+    day: str | None = None, stem: str | None = None, topics: list[str] | None = None,
 ) -> RunOutcome:
     """Write one report. With `resume`, continue that recorded run: every LLM reply and search result
-    it already has comes from the run store, so only the missing requests are sent."""
+    it already has comes from the run store, so only the missing requests are sent. `stem` names the
+    files (`<stem>.md`, `.html`, `.run.json`) instead of `<day>-<slug>`: a scheduled job's stable name.
+    `topics` lists every topic of a batch kind (commentary articles, digest items); `topic` names the run."""
     warn = warn or (lambda msg: print(msg, file=sys.stderr))
     topic = validate_topic(topic)
+    topics = [validate_topic(t) for t in topics or []]
+    if len(topics) > 1 and settings.kind not in BATCH_KINDS:
+        raise BadInput(f"--kind {settings.kind} takes one topic, got {len(topics)}; several topics are for --kind commentary")
     compose = composer(settings.kind)
     check_output_folder(settings.out)
     day = day or date.today().isoformat()
-    stem = f"{day}-{slugify(topic)}"
+    if stem is not None and (not re.fullmatch(r"[^\W_][\w.-]{0,199}", stem) or ".." in stem):
+        raise BadInput(f"report name '{stem}' cannot be a file name: use letters, digits, '-', '_' or '.'")
+    stem = stem or default_stem(settings.kind, day, topic)
     with report_lock(settings.out, stem):
-        return _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, resume)
+        return _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, resume, topics)
 
 
-def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, resume) -> RunOutcome:
+def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, resume, topics=()) -> RunOutcome:
     started = time.perf_counter()
     journal = Journal(progress)
     search_backend = make_search(settings)
@@ -241,6 +260,7 @@ def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, re
         "fetch_pages": settings.fetch_pages,
         "cache": settings.cache,
     }
+    first_call = store.last_call_id()  # the manifest counts this attempt's calls (a resume has had others)
     run_id = store.start_run(
         topic, settings.kind, config, run_id=resume, settings={**settings.model_dump(mode="json"), "sources": str(settings.sources.resolve())}, day=day
     )
@@ -250,7 +270,9 @@ def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, re
     if settings.fetch_pages > 0 and settings.search in ("duckduckgo", "auto"):
         from pipeline.search.fetch import Fetcher
 
-        fetcher = Fetcher(allow_private=settings.allow_private, cache=store if settings.cache else None)
+        fetcher = RecordingFetcher(
+            Fetcher(allow_private=settings.allow_private, cache=store if settings.cache else None), store, run_id
+        )
     env = StageEnv(
         llm=llm,
         journal=journal,
@@ -264,10 +286,10 @@ def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, re
     # The extractive engine remembers which sentences it used; running its steps in order keeps the
     # report identical from run to run. It is CPU-bound, so concurrency would buy nothing anyway.
     pool = 1 if engine.provider == "extractive" else settings.concurrency
-    run = RunContext(topic, settings, env, engine, store, run_id, verifier, pool)
+    run = RunContext(topic, settings, env, engine, store, run_id, verifier, pool, topics=list(topics), day=day)
     try:
         composed = compose(run)
-    except (LLMError, SearchError) as exc:
+    except (LLMError, SearchError, KindFailed) as exc:
         store.finish_run(run_id, "failed", error=str(exc))
         raise RunFailed(str(exc)) from None
 
@@ -285,12 +307,16 @@ def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, re
     manifest_path = (settings.out / f"{stem}.run.json").resolve()
     manifest = build_manifest(
         store, run_id, topic, settings, config, composed.workers, journal, env, checks, llm,
-        time.perf_counter() - started,
+        time.perf_counter() - started, first_call,
     )
+    if resume:
+        earlier = [c for c in store.calls(run_id, "llm") if c["id"] <= first_call]
+        manifest["resumed"] = {"earlier_llm_calls": sum(c["requests"] for c in earlier), "earlier_tasks": len(earlier)}
     manifest.update(composed.manifest)
     manifest["report"] = str(report_path)
     try:
-        write_atomic(report_path, report)
+        written = publish_report(settings, report_path, report, manifest, composed.refs, day)
+        manifest["outputs"] = [str(p) for p in written]
         write_atomic(manifest_path, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
     except OSError as exc:
         store.finish_run(run_id, "failed", error=str(exc))
@@ -299,8 +325,10 @@ def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, re
     return RunOutcome(run_id, report_path, manifest_path, manifest, empty=composed.empty)
 
 
-def build_manifest(store, run_id, topic, settings, config, workers, journal, env, checks, llm, total_s) -> dict:
-    calls = store.calls(run_id)
+def build_manifest(
+    store, run_id, topic, settings, config, workers, journal, env, checks, llm, total_s, after_id: int = 0
+) -> dict:
+    calls = store.calls(run_id, after_id=after_id)
     llm_calls = [c for c in calls if c["kind"] == "llm"]
     search_calls = [c for c in calls if c["kind"] == "search"]
     return {
@@ -324,6 +352,7 @@ def build_manifest(store, run_id, topic, settings, config, workers, journal, env
             "results": sum(c["results"] for c in search_calls),
             "errors": sum(1 for c in search_calls if c["outcome"] == "error"),
             "cache_hits": sum(1 for c in search_calls if c["outcome"] == "cached"),
+            "fetches": sum(1 for c in calls if c["kind"] == "fetch"),
             "fetch_errors": env.extras.get("fetch_errors", []),
         },
         "workers": [

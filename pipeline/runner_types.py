@@ -23,6 +23,13 @@ class RunContext:
     run_id: str
     verifier: Any  # pipeline.verification.Verifier: for kinds that need verified figures while composing
     pool_size: int = 1
+    # Every topic of a batch (commentary articles, digest items), `topic` being the first; [] = just `topic`.
+    topics: list[str] = field(default_factory=list)
+    day: str = ""  # the run's day (YYYY-MM-DD): kept by a resumed run, used for dated lines in reports
+
+
+class KindFailed(Exception):
+    """A kind cannot write any report at all (e.g. no digest item had material). One line; exit 1."""
 
 
 @dataclass

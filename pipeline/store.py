@@ -76,6 +76,22 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN day TEXT;
     ALTER TABLE runs ADD COLUMN pid INTEGER;
     """,
+    # 3: scheduled jobs (pipeline/schedule.py): one row per job execution, its outcome and its report.
+    """
+    CREATE TABLE job_runs (
+        id INTEGER PRIMARY KEY,
+        job TEXT NOT NULL,
+        started_at TEXT NOT NULL,        -- scheduler clock, UTC ISO 8601
+        finished_at TEXT,
+        status TEXT NOT NULL,            -- running | done | failed
+        run_id TEXT,                     -- runs.id (several topics: comma separated)
+        report_path TEXT,                -- several topics: one path per line
+        error TEXT,
+        trigger TEXT NOT NULL DEFAULT 'due',  -- due | now
+        pid INTEGER
+    );
+    CREATE INDEX job_runs_job ON job_runs (job, started_at);
+    """,
 ]
 
 
@@ -207,8 +223,12 @@ class RunStore:
                 vals.append(fields[name])
         self._write(f"INSERT INTO calls ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", tuple(vals))
 
-    def calls(self, run_id: str, kind: str | None = None) -> list[dict]:
-        sql, params = "SELECT * FROM calls WHERE run_id=?", [run_id]
+    def last_call_id(self) -> int:
+        return self._conn().execute("SELECT COALESCE(MAX(id), 0) FROM calls").fetchone()[0]
+
+    def calls(self, run_id: str, kind: str | None = None, after_id: int = 0) -> list[dict]:
+        """Calls of a run; `after_id` keeps only those made after that call id (one attempt of a resumed run)."""
+        sql, params = "SELECT * FROM calls WHERE run_id=? AND id > ?", [run_id, after_id]
         if kind:
             sql += " AND kind=?"
             params.append(kind)
@@ -224,6 +244,46 @@ class RunStore:
             "INSERT OR REPLACE INTO cache (namespace, key, value, created_at) VALUES (?, ?, ?, ?)",
             (namespace, key, value, _now()),
         )
+
+    # -- scheduled jobs (pipeline/schedule.py) ---------------------------------------------------
+    def start_job_run(self, job: str, started_at: str, trigger: str = "due") -> int:
+        """Record that `job` started (at the scheduler's clock); returns the row id for `finish_job_run`."""
+        with self._write_lock:
+            cur = self._conn().execute(
+                "INSERT INTO job_runs (job, started_at, status, trigger, pid) VALUES (?, ?, 'running', ?, ?)",
+                (job, started_at, trigger, os.getpid()),
+            )
+            return int(cur.lastrowid)
+
+    def finish_job_run(
+        self, row_id: int, status: str, finished_at: str | None = None, run_id: str | None = None,
+        report_path: str | None = None, error: str | None = None,
+    ) -> None:
+        self._write(
+            "UPDATE job_runs SET status=?, finished_at=?, run_id=?, report_path=?, error=? WHERE id=?",
+            (status, finished_at or _now(), run_id, report_path, error, row_id),
+        )
+
+    def job_runs(self, job: str | None = None, limit: int = 20) -> list[dict]:
+        """Newest first. A row still `running` whose process is gone is reported as `interrupted`."""
+        sql, params = "SELECT * FROM job_runs", []
+        if job is not None:
+            sql += " WHERE job=?"
+            params.append(job)
+        rows = [dict(r) for r in self._conn().execute(sql + " ORDER BY started_at DESC, id DESC LIMIT ?", (*params, limit))]
+        for r in rows:
+            if r["status"] == "running" and not _alive(r.get("pid")):
+                r["status"] = "interrupted"
+        return rows
+
+    def last_job_run(self, job: str) -> dict | None:
+        """The newest execution of `job` that counts for scheduling: finished (done or failed) or still
+        running in a live process. Interrupted executions (their process died) do not count, so the
+        job is run again."""
+        for r in self.job_runs(job, limit=50):
+            if r["status"] != "interrupted":
+                return r
+        return None
 
 
 class RecordingLLM:
@@ -251,8 +311,17 @@ class RecordingLLM:
         return self.inner.cache_identity()
 
     def key(self, task: Task) -> str:
+        """Model + options + messages + schema + kind. A task without messages is answered from its
+        structured context, so then the context is keyed too: it must never get another task's answer.
+        (With messages it would only repeat the prompt's sources, at ~3 ms of hashing per call.)"""
         return digest(
-            {"id": self.inner.cache_identity(), "messages": task.messages, "schema": task.schema.model_json_schema()}
+            {
+                "id": self.inner.cache_identity(),
+                "kind": task.kind,
+                "messages": task.messages,
+                "schema": task.schema.model_json_schema(),
+                "context": None if task.messages else task.context.model_dump(),
+            }
         )
 
     def complete(self, task: Task[T]) -> Completion[T]:
@@ -335,3 +404,24 @@ class RecordingSearch:
         if results:
             self.store.put("search", key, json.dumps([r.model_dump() for r in results], ensure_ascii=False))
         return results
+
+
+class RecordingFetcher:
+    """Wraps the page fetcher: every page read is a recorded call (the fetcher caches pages itself)."""
+
+    def __init__(self, inner, store: RunStore, run_id: str) -> None:
+        self.inner = inner
+        self.store = store
+        self.run_id = run_id
+
+    def fetch_many(self, urls: list[str], step: str = "fetch") -> list:
+        started = time.perf_counter()
+        pages = self.inner.fetch_many(urls)
+        each = (time.perf_counter() - started) / max(1, len(urls))
+        for url, page in zip(urls, pages, strict=True):
+            self.store.record_call(
+                self.run_id, step, "fetch", "httpx", digest(url), "ok" if page.ok else "error",
+                requests=1, results=1 if page.ok else 0, seconds=each,
+                detail=url if page.ok else f"{url}: {page.error}",
+            )
+        return pages

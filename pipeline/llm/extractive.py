@@ -39,6 +39,7 @@ from pipeline.llm.extractive_rank import (
     display,
     document_sentences,
     emit,
+    group_title,
     keyword_groups,
     keyword_scores,
     label,
@@ -53,12 +54,24 @@ from pipeline.llm.extractive_rank import (
 from pipeline.models import (
     Advice,
     Assessment,
+    CommentaryClosing,
+    CommentaryLead,
+    CommentaryOutline,
+    CommentarySection,
+    CommentaryTitle,
     DetailedAnalysis,
+    DigestConclusion,
+    DigestFrame,
+    DigestJudgements,
+    DigestMetrics,
+    DigestPart,
+    DigestQuestion,
     Doc,
     ExecutiveSummary,
     Findings,
     Group,
     KeyFindings,
+    KeyMetric,
     Outlook,
     Plan,
     Query,
@@ -246,6 +259,9 @@ class ExtractiveLLM:
 
     provider = "extractive"
     model = "textrank-mmr"
+    # It remembers which sentences it used, so a replayed answer would desynchronize that memory:
+    # calls are recorded in the run store but never served from its cache.
+    cacheable = False
 
     def __init__(self, ref_year: int | None = None) -> None:
         # Outlook sorts years into 12–24 months vs 3–5 years relative to this year; fixed per instance (and
@@ -616,10 +632,31 @@ def _assessment(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -
     if not strengths:
         strengths = work.take(_rescored([c for c in work.free() if cue_hits(c.sent.text, STRENGTH_WEAK)],
                                         STRENGTH_WEAK), 2)
+    taken = list(work.taken)
+    if not strengths or not risks:
+        # Forecasts are kept for the outlook, but one that states an upside or a risk is an assessment
+        # too: look there before giving up on a side.
+        try:
+            extra = eng._analysis_work(ctx, slot, keep="forecast")
+        except Degraded:
+            extra = None
+        if extra is not None:
+            mine = {c.sent.norm for c in taken}
+            extra.cands = [c for c in extra.cands if c.sent.norm not in mine]
+            for side, strong_cues, weak_cues in (("strengths", strong, STRENGTH_WEAK), ("risks", risky, RISK_WEAK)):
+                if (strengths if side == "strengths" else risks):
+                    continue
+                cues = _merge(strong_cues, weak_cues)
+                got = extra.take(_rescored([c for c in extra.free() if cue_hits(c.sent.text.lower(), cues)], cues), 2)
+                if side == "strengths":
+                    strengths = got
+                else:
+                    risks = got
+            taken += extra.taken
     if not strengths or not risks:
         side = "优势/利好" if not strengths else "短板/风险"
         raise Degraded(f"资料中没有可归为“{side}”的相关句子，无法填写{slot}")
-    return Assessment(strengths=_lines(strengths), risks=_lines(risks)), work.taken
+    return Assessment(strengths=_lines(strengths), risks=_lines(risks)), taken
 
 
 def _outlook(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[Outlook, list[Cand]]:
@@ -644,6 +681,18 @@ def _outlook(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> t
         elif n:
             c.score = _score(c, n)
             near.append(c)
+    if not near or not far:
+        # Sources are dated: "this year and next" counted from today may be the past for them. Then the
+        # forecasts they make are split by the year they name, the earlier half being the near term.
+        ahead = sorted(
+            (c for c in work.free() if FORECAST.search(c.sent.text) or FUTURE.search(c.sent.text)),
+            key=lambda c: (_first_year(c.sent.text), c.order),
+        )
+        if len(ahead) >= 2:
+            half = max(1, len(ahead) // 2)
+            near, far = ahead[:half], ahead[half:]
+            for c in ahead:
+                c.score = _score(c, 1)
     points = max(1, min(OUTLOOK_POINTS, (work.room() - 3) // 2))  # leave room for the three scenarios
     far_p = work.take(sorted(far, key=lambda c: c.order), points)
     near_p = work.take(sorted(near, key=lambda c: c.order), points)
@@ -661,6 +710,15 @@ def _outlook(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> t
         cases[name] = _lines(pick)[0] if pick else ""
     value = Outlook(near_term=_lines(near_p), long_term=_lines(far_p), **cases)
     return value, work.taken
+
+
+_YEAR = re.compile(r"(20\d\d)\s*年")
+
+
+def _first_year(text: str) -> int:
+    """The first year a sentence names (0 when none: an undated forecast counts as the nearer one)."""
+    m = _YEAR.search(text)
+    return int(m.group(1)) if m else 0
 
 
 def _audience_hits(low: str, title: str, cues: Sequence[str]) -> int:
@@ -740,6 +798,295 @@ def _synthesis_advice(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseMod
     return _advice_value(_synthesis_work(eng, ctx, "synthesis.advice"), schema)
 
 
+# ---------------------------------------------------------------------------------------------
+# Digest and commentary slots (report kinds `digest` and `commentary`)
+# ---------------------------------------------------------------------------------------------
+# Same rules as above: every sentence verbatim from a source with its [ref]; headlines, theses, section
+# titles and reader questions are code-made labels from keywords; nothing relevant → Degraded.
+
+QUESTION_CUES = ("问题", "挑战", "关键", "能否", "如何", "不确定", "风险", "但", "然而", "争议", "压力", "取决于")
+JUDGEMENT_CUES = ("将", "预计", "有望", "可能", "应", "需要", "意味着", "必须", "关键", "决定")
+CONCLUSION_CUES = ("意味着", "表明", "标志", "总体", "关键", "将", "正在", "成为")
+CLOSING_CUES = ("将", "预计", "未来", "长期", "有望", "应", "需要", "仍", "成为", "关键")
+# kind: (slot name, cue words, groups, points per group, share of the unused relevant sentences)
+DIGEST_PARTS: dict[str, tuple[str, tuple[str, ...], int, int, int]] = {
+    "digest.technical": ("技术深度解析", ("技术", "架构", "性能", "算力", "带宽", "制程", "芯片", "模型", "参数", "训练",
+                                      "推理", "规格", "内存", "封装", "版本", "互联", "工艺"), 2, 3, 3),
+    "digest.business": ("商业逻辑与经济模型", ("收入", "营收", "成本", "价格", "利润", "毛利", "订单", "定价", "商业",
+                                        "销售", "费用", "分成", "资本开支", "财年", "季度", "亿美元", "亿元"), 2, 2, 3),
+    "digest.competition": ("市场竞争格局与战略定位", ("竞争", "份额", "对手", "替代", "国产", "格局", "领先", "厂商",
+                                             "市场", "客户", "华为", "amd", "自研"), 1, 3, 2),
+    "digest.risk": ("风险治理与合规框架", (*RISK_CUES, "监管", "合规", "许可", "政策", "出口", "审查", "安全"), 1, 2, 2),
+    "digest.actions": ("行动建议与路线图", (*ADVICE_CUES, "预计", "计划", "将", "有望", "未来", "下一步", "布局"), 1, 2, 1),
+}
+METRICS_MAX, METRICS_PER_SENTENCE = 6, 2
+_CLAUSE_BREAK = "，,；;：:。！!？?（(）)"
+_NAME_TRIM = "了的为达约近超过至到和及与、是共在将已 "
+_CONNECTORS = ("其中", "并且", "并", "而", "但", "同时", "此外", "另外", "其", "该", "这")
+# Units jieba keeps as words ("4.8TB/s" → tb): never a title.
+UNIT_WORDS = ("tb", "gb", "mb", "pb", "eb", "twh", "gwh", "mwh", "kwh", "gw", "mw", "kw", "tflops", "pflops",
+              "eflops", "flops", "tops", "nm", "ghz", "mhz", "usd", "rmb", "pue")
+SLOT_NAMES.update({
+    "digest.frame": "标题与分类",
+    "digest.question": "战略问题",
+    "digest.metrics": "关键数据指标",
+    "digest.judgements": "战略判断",
+    **{k: v[0] for k, v in DIGEST_PARTS.items()},
+    "digest.conclusion": "结论",
+    "commentary.title": "评论标题",
+    "commentary.lead": "导语",
+    "commentary.outline": "小节提纲",
+    "commentary.section": "小节正文",
+    "commentary.closing": "结语与互动问题",
+})
+
+
+def _advice_reserved(text: str) -> bool:
+    return cue_hits(text, ADVICE_RESERVED) > 0
+
+
+def _topic_words(eng: ExtractiveLLM, ctx: TaskContext, slot: str, n: int = 4) -> list[str]:
+    """The keywords the relevant sentences share besides the topic's own words, as the sources spell them."""
+    terms = Terms.build([ctx.topic])
+    gated = eng._gated(ctx.documents, terms)
+    if not gated:
+        raise Degraded(f"未找到与“{ctx.topic}”相关的资料，无法填写{slot}")
+    ranked = keyword_scores([(ref, s.token_list) for s, ref in gated], exclude=[*terms.gate, ctx.topic.lower()])
+    texts = [s.text for s, _ in gated]
+    return [display(w, texts) for w, _ in ranked if w not in UNIT_WORDS][:n]
+
+
+def _series(words: Sequence[str]) -> str:
+    """["a", "b", "c"] → "a、b与c"."""
+    words = [w for w in words if w]
+    if len(words) <= 2:
+        return "与".join(words)
+    return "、".join(words[:-1]) + "与" + words[-1]
+
+
+def _digest_frame(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[BaseModel, list[Cand]]:
+    """Headline: the main source's own title when it names the topic, else "<topic>：<kw1>与<kw2>";
+    thesis "<kw1>、<kw2>与<kw3>" from the main source's relevant sentences; category by cue words."""
+    from pipeline.digest_rules import guess_category
+
+    slot = SLOT_NAMES["digest.frame"]
+    words = _topic_words(eng, ctx, slot)
+    terms = Terms.build([ctx.topic])
+    main = min(ctx.documents, key=lambda d: d.ref)
+    title = re.sub(r"\s+", " ", main.title).strip()
+    probe = Sent(text=title, norm="", pos=0, tokens=frozenset(tokens(title)), token_list=(), has_digit=False,
+                 weak_start=False)
+    head = ctx.topic.strip() if len(ctx.topic.strip()) <= 30 else label(words[:2], limit=30)
+    hook = label(words[:2])
+    if 4 <= len(title) <= 60 and terms.hits(probe):
+        headline = title
+    else:
+        headline = f"{head}：{hook}" if hook and hook not in head else head
+    gated = eng._gated(ctx.documents, terms)
+    own = [(ref, s.token_list) for s, ref in gated if ref == main.ref]
+    main_words = [w for w, _ in keyword_scores(own, exclude=[*terms.gate, ctx.topic.lower()])][:3]
+    texts = [s.text for s, _ in gated]
+    thesis = _series([display(w, texts) for w in main_words] or words[:3])[:40] or head[:40]
+    category = guess_category([ctx.topic, *texts])
+    return DigestFrame(headline=headline[:60], category=category, thesis=thesis), []
+
+
+def _digest_question(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[BaseModel, list[Cand]]:
+    """The question: the best sentence naming a problem, a challenge or an uncertainty; then the facts
+    (sentences with figures) that frame it."""
+    slot = SLOT_NAMES["digest.question"]
+    work = _without(eng._work(ctx, slot, [ctx.topic], share=5), _advice_reserved)
+    cues = _merge(QUESTION_CUES, schema_cues(schema, "question"))
+    ranked = _rescored(work.free(), cues)
+    asking = [c for c in ranked if cue_hits(c.sent.low, cues)]
+    question = work.take(asking or ranked, 1)
+    facts = work.take(_rescored(work.free(), _merge(FINDING_CUES, schema_cues(schema, "points")), digit=True), 2,
+                      per_ref=1)
+    if not question or not facts:
+        raise Degraded(f"与“{ctx.topic}”相关的未用句子不足，无法填写{slot}")
+    return DigestQuestion(question=_lines(question)[0], points=_lines(facts)), work.taken
+
+
+def metric_name(sentence: str, start: int, end: int, others: Sequence[tuple[int, int]] = ()) -> str:
+    """What a figure measures, in the source's words: its clause up to the number (from the previous figure
+    on, if one stands between), plus a noun phrase after it that starts with 的 — e.g.
+    "微软第四季度资本开支达到242亿美元" → "微软第四季度资本开支", "计提了45亿美元的相关费用" → "计提相关费用".
+    `others` are the (start, end) spans of the sentence's other figures."""
+    a = max(sentence.rfind(ch, 0, start) for ch in _CLAUSE_BREAK) + 1
+    a = max([a, *(e for s_, e in others if e <= start)])
+    tail = [i for i in (sentence.find(ch, end) for ch in _CLAUSE_BREAK) if i >= 0]
+    tail += [s_ for s_, _ in others if s_ >= end]
+    b = min(tail) if tail else len(sentence)
+    before = strip_citations(sentence[a:start]).strip().rstrip(_NAME_TRIM)
+    after = strip_citations(sentence[end:b]).strip()
+    after = after.lstrip(_NAME_TRIM) if after.startswith("的") else ""
+    for c in _CONNECTORS:
+        if before.startswith(c) and len(before) > len(c) + 1:
+            before = before[len(c):]
+    name = re.sub(r"\s+", " ", f"{before}{after}").strip()
+    return name[-40:] if len(name) >= 2 else ""
+
+
+def _digest_metrics(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[BaseModel, list[Cand]]:
+    """Candidate metrics: figures with a unit in the most relevant sentences, each named by its clause.
+    They are candidates only — the digest keeps those the facts check verifies — and use no sentence up."""
+    from pipeline.facts.extract import extract_claims, unit_class
+
+    slot = SLOT_NAMES["digest.metrics"]
+    terms = Terms.build([ctx.topic])
+    gated = eng._gated(ctx.documents, terms)
+    if not gated:
+        raise Degraded(f"未找到与“{ctx.topic}”相关的资料，无法填写{slot}")
+    ranked = sorted(gated, key=lambda sr: (-round(terms.relevance(sr[0]), 9), sr[1], sr[0].pos))
+    rows: list[KeyMetric] = []
+    seen: set[tuple[str, str]] = set()
+    for s, ref in ranked:
+        if not s.has_digit:
+            continue
+        taken = 0
+        claims = extract_claims(s.text)
+        for c in claims:
+            if not unit_class(c.unit) or taken == METRICS_PER_SENTENCE:
+                continue
+            name = metric_name(s.text, c.start, c.end, [(o.start, o.end) for o in claims if o is not c])
+            if not name or (name, c.text) in seen:
+                continue
+            seen.add((name, c.text))
+            rows.append(KeyMetric(name=name, value=c.text, ref=ref))
+            taken += 1
+        if len(rows) >= METRICS_MAX:
+            break
+    if not rows:
+        raise Degraded(f"与“{ctx.topic}”相关的资料中没有带单位的数字，无法填写{slot}")
+    return DigestMetrics(metrics=rows[:METRICS_MAX]), []
+
+
+def _digest_judgements(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[BaseModel, list[Cand]]:
+    """Forward-looking or prescriptive sentences (将/预计/应/需要…), best first."""
+    slot = SLOT_NAMES["digest.judgements"]
+    work = eng._work(ctx, slot, [ctx.topic], share=4)
+    cues = _merge(JUDGEMENT_CUES, schema_cues(schema, "points"))
+    fits = [c for c in _rescored(work.free(), cues) if cue_hits(c.sent.low, cues)]
+    picked = work.take(fits, 3, per_ref=2)
+    if len(picked) < 2:
+        picked += work.take(_rescored(work.free()), 2 - len(picked))
+    if len(picked) < 2:
+        raise Degraded(f"与“{ctx.topic}”相关的未用句子不足两句，无法填写{slot}")
+    return DigestJudgements(points=_lines(picked)), work.taken
+
+
+def _digest_part(kind: str) -> _Handler:
+    name, cues, groups, points, share = DIGEST_PARTS[kind]
+
+    def handler(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[BaseModel, list[Cand]]:
+        """Sentences carrying the part's cue words, grouped under keyword titles (like 详细分析)."""
+        work = eng._work(ctx, name, [ctx.topic], share=share)
+        if kind != "digest.actions":  # prescriptive sentences are left for 行动建议
+            work = _without(work, _advice_reserved)
+        work.cands = [c for c in work.cands if cue_hits(c.sent.low, cues)]
+        if not work.cands:
+            raise Degraded(f"与“{ctx.topic}”相关的未用句子都不涉及{name}，无法填写该部分")
+        return DigestPart(sections=_keyword_slot(work, cues, groups, points)), work.taken
+
+    return handler
+
+
+def _digest_conclusion(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[BaseModel, list[Cand]]:
+    """One short, self-standing sentence (no 这/但 opener), the most central left, cue words preferred."""
+    slot = SLOT_NAMES["digest.conclusion"]
+    work = eng._work(ctx, slot, [ctx.topic], share=1)
+    short = [c for c in _rescored(work.free(), CONCLUSION_CUES) if not c.sent.weak_start and len(c.sent.text) <= 90]
+    picked = work.take(short, 1)
+    if not picked:
+        raise Degraded(f"与“{ctx.topic}”相关的未用句子中没有适合作一句话结论的短句，无法填写{slot}")
+    return DigestConclusion(text=_lines(picked)[0]), work.taken
+
+
+def _commentary_title(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[BaseModel, list[Cand]]:
+    """Headline = the topic; hook = its two leading keywords (code-made, joined with a colon by the kind)."""
+    slot = SLOT_NAMES["commentary.title"]
+    words = _topic_words(eng, ctx, slot)
+    head = ctx.topic.strip()[:30]
+    hook = label([w for w in words if w not in head][:2], limit=40)
+    if len(head) < 2 or len(hook) < 2:
+        raise Degraded(f"与“{ctx.topic}”相关的资料中没有可作标题的关键词，无法填写{slot}")
+    return CommentaryTitle(headline=head, hook=hook), []
+
+
+def _commentary_lead(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[BaseModel, list[Cand]]:
+    """Paragraph 1: the news (central sentences with figures); paragraph 2: what it puts in question
+    (sentences with 但/挑战/不确定… cue words, else the next best)."""
+    slot = SLOT_NAMES["commentary.lead"]
+    work = _without(eng._work(ctx, slot, [ctx.topic], share=4), _advice_reserved)
+    news = work.take(_rescored(work.free(), FINDING_CUES, digit=True), 2, per_ref=1)
+    ranked = _rescored(work.free(), QUESTION_CUES)
+    asking = [c for c in ranked if cue_hits(c.sent.low, QUESTION_CUES)]
+    question = work.take(asking or ranked, 2, per_ref=1)
+    if not news or not question:
+        raise Degraded(f"与“{ctx.topic}”相关的未用句子不足，无法写出两段{slot}")
+    paragraphs = ["".join(_lines(sorted(p, key=lambda c: c.place))) for p in (news, question)]
+    return CommentaryLead(paragraphs=paragraphs), work.taken
+
+
+def _commentary_outline(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[BaseModel, list[Cand]]:
+    """Three to five section titles: keywords that each gather two unused relevant sentences or more,
+    titled "<kw>与<kw2>" like 详细分析's groups. Uses no sentence up (the sections do)."""
+    slot = SLOT_NAMES["commentary.outline"]
+    work = eng._work(ctx, slot, [ctx.topic])
+    pool = sorted(work.cands, key=lambda c: c.order)
+    units = [(c.ref, c.sent.token_list) for c in pool]
+    heads = [w for w, _ in keyword_scores(units, exclude=work.exclude) if w not in UNIT_WORDS][:40]
+    titles: list[str] = []
+    used: list[str] = []
+    for w in heads:
+        if len(titles) == 4:
+            break
+        if any(overlaps(w, u) for u in used):
+            continue
+        members = [c for c in pool if w in c.sent.tokens]
+        if len(members) < 2:
+            continue
+        title = group_title(members, w, [*work.exclude, *used, *UNIT_WORDS])
+        used.extend(t.lower() for t in title.split("与") if t)
+        used.append(w)
+        titles.append(title)
+    if len(titles) < 3:
+        raise Degraded(f"与“{ctx.topic}”相关的资料只够列出{len(titles)}个小节（至少需要3个），无法填写{slot}")
+    return CommentaryOutline(titles=titles), []
+
+
+def _commentary_section(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[BaseModel, list[Cand]]:
+    """The unused sentences that name the section title's keywords, in source order, two per paragraph."""
+    slot = SLOT_NAMES["commentary.section"]
+    words = [w.strip().lower() for w in re.split(r"[与、，,\s]+", ctx.subtopic) if len(w.strip()) >= 2]
+    if not words:
+        raise Degraded(f"小节标题“{ctx.subtopic}”没有可检索的关键词，无法填写{slot}")
+    work = eng._work(ctx, slot, [ctx.topic], [ctx.subtopic], share=2)
+    work.cands = [c for c in work.cands if any(w in c.sent.tokens or w in c.sent.low for w in words)]
+    picked = work.take(_rescored(work.free(), words, digit=True), 4, per_ref=2)
+    if not picked:
+        raise Degraded(f"与小节“{ctx.subtopic}”相关的句子已全部用于前文，无法填写{slot}")
+    ordered = sorted(picked, key=lambda c: c.place)
+    paragraphs = ["".join(_lines(ordered[i : i + 2])) for i in range(0, len(ordered), 2)]
+    return CommentarySection(paragraphs=paragraphs[:3]), work.taken
+
+
+def _commentary_closing(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[BaseModel, list[Cand]]:
+    """Closing: one or two forward-looking sentences left unused; the reader questions are code-made from
+    the topic and the first section title (ctx.queries carries the outline)."""
+    slot = SLOT_NAMES["commentary.closing"]
+    work = eng._work(ctx, slot, [ctx.topic], share=1)
+    fits = [c for c in _rescored(work.free(), CLOSING_CUES) if cue_hits(c.sent.low, CLOSING_CUES)]
+    picked = work.take(fits, 2, per_ref=1)
+    if not picked:
+        raise Degraded(f"与“{ctx.topic}”相关的未用句子中没有谈及前景或应对的句子，无法填写{slot}")
+    questions = [f"你如何看待“{ctx.topic}”这件事？"]
+    if ctx.queries:
+        questions.append(f"围绕“{ctx.queries[0]}”，你认为接下来最值得关注的变化是什么？")
+    closing = "".join(_lines(sorted(picked, key=lambda c: c.place)))
+    return CommentaryClosing(closing=closing, questions=questions), work.taken
+
+
 _Handler = Callable[[ExtractiveLLM, TaskContext, type[BaseModel]], tuple[BaseModel, list[Cand]]]
 _HANDLERS: dict[str, _Handler] = {
     "plan": _plan,
@@ -755,4 +1102,15 @@ _HANDLERS: dict[str, _Handler] = {
     "synthesis.details": _details,
     "synthesis.findings": _key_findings,
     "synthesis.advice": _synthesis_advice,
+    "digest.frame": _digest_frame,
+    "digest.question": _digest_question,
+    "digest.metrics": _digest_metrics,
+    "digest.judgements": _digest_judgements,
+    **{kind: _digest_part(kind) for kind in DIGEST_PARTS},
+    "digest.conclusion": _digest_conclusion,
+    "commentary.title": _commentary_title,
+    "commentary.lead": _commentary_lead,
+    "commentary.outline": _commentary_outline,
+    "commentary.section": _commentary_section,
+    "commentary.closing": _commentary_closing,
 }

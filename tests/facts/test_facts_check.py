@@ -16,6 +16,7 @@ from pipeline.facts.check import (
     mark_contradicted,
 )
 from pipeline.facts.store import FactStore
+from pipeline.render import md_inline
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -229,6 +230,7 @@ def test_format_value(args: tuple, expected: str) -> None:
 def test_data_check_template(store: FactStore) -> None:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(REPO / "templates")))
     env.filters["fmt_value"] = format_value
+    env.filters["md_inline"] = md_inline
     checks = check_text("甲骨文RPO约4550亿美元，同比增长395%，某港口贸易额为1234亿美元。", store).to_json()
     checks["claims"][0]["evidence"][0]["quote"] = "第一行 | 含竖线\n第二行"
     out = env.get_template("partials/data_check.md.j2").render(checks=checks)
@@ -246,12 +248,14 @@ def test_data_check_template(store: FactStore) -> None:
     # the same output whatever the environment's whitespace settings
     env2 = jinja2.Environment(loader=jinja2.FileSystemLoader(str(REPO / "templates")), trim_blocks=True, lstrip_blocks=True)
     env2.filters["fmt_value"] = format_value
+    env2.filters["md_inline"] = md_inline
     assert env2.get_template("partials/data_check.md.j2").render(checks=checks) == out
 
 
 def test_data_check_template_without_claims() -> None:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(REPO / "templates")))
     env.filters["fmt_value"] = format_value
+    env.filters["md_inline"] = md_inline
     out = env.get_template("partials/data_check.md.j2").render(
         checks={"claims": [], "summary": {"verified": 0, "contradicted": 0, "unsupported": 0}}
     )

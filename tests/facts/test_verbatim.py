@@ -32,3 +32,8 @@ def test_changed_digit_in_a_quoted_sentence_does_not_verify():
 def test_a_short_fragment_is_not_a_quote():
     store = store_with("占比为55%。")
     assert statuses("占比为55%。", store) == [("55%", "unsupported")]
+
+
+def test_a_short_label_before_a_quote_is_allowed():
+    store = store_with(SOURCE)
+    assert statuses(f"- 基准：{SOURCE}[1]", store) == [("78%", "verified"), ("55%", "verified")]
