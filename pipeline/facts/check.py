@@ -149,12 +149,18 @@ def judge(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Fact
 _MARKUP = re.compile(r"\[\d{1,3}\]|⚠|^\s*(?:[-*+]|\d{1,2}[.、])\s+|[\s*_`>#]")
 
 
+_LABEL = re.compile(r"^[^，,。：:]{1,6}[：:]")
+
+
 def _verbatim(claim_sentence: str, fact_sentence: str) -> bool:
     """One sentence contains the other, once citation markers, list markers, emphasis and blanks are
     gone (a quote may end at a clause, so either may be the longer). Short fragments never count."""
     a = _MARKUP.sub("", claim_sentence).rstrip("。；;，,")
     b = _MARKUP.sub("", fact_sentence).rstrip("。；;，,")
-    return len(a) >= 12 and len(b) >= 12 and (a in b or b in a)
+    if len(a) < 12 or len(b) < 12:
+        return False
+    unlabelled = _LABEL.sub("", a)  # a report may put a short label before a quote: "基准：…"
+    return a in b or b in a or (len(unlabelled) >= 12 and unlabelled in b)
 
 
 def _same_value(a: Fact, b: Fact) -> bool:
