@@ -20,8 +20,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from fake_ollama import FakeOllama  # noqa: E402
-from scripted import responder  # noqa: E402
 from pydantic import BaseModel  # noqa: E402
+from scripted import responder  # noqa: E402
 
 from pipeline.config import load_settings  # noqa: E402
 from pipeline.llm.base import Completion, Task  # noqa: E402
