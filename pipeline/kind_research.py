@@ -11,7 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 
 from pipeline import analysis, research, supervisor, synthesis
 from pipeline.citations import map_strings, number_sources, renumber
-from pipeline.models import Analysis, Synthesis
+from pipeline.models import Analysis, Synthesis, WorkerResult
 from pipeline.prompting import Journal, StageEnv
 from pipeline.runner_types import Composed, RunContext
 
@@ -45,7 +45,7 @@ def _run_stages(env: StageEnv, topic: str, subtopics: list[str], max_loops: int,
         workers = [research.run_worker(env, topic, i, s, max_loops) for i, s in items]
         usable = supervisor.review(env, workers)
         analyses = {w.index: analysis.analyze(env, topic, w) for w in usable}
-        refs, maps = number_sources(workers)
+        refs, maps = number_sources(_contributing(workers))
         synth = synthesis.synthesize(env, topic, workers, refs, maps) if usable else None
     else:
         with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="yanbao") as pool:
@@ -63,7 +63,7 @@ def _run_stages(env: StageEnv, topic: str, subtopics: list[str], max_loops: int,
                 analyses = {
                     w.index: Analysis(**{n: slots[(w.index, n)].result() for n in slot_names}) for w in usable
                 }
-                refs, maps = number_sources(workers)
+                refs, maps = number_sources(_contributing(workers))
                 synth = None
                 if usable:
                     mat = synthesis.material(workers, refs, maps)
@@ -91,6 +91,12 @@ def _engine_label(search) -> str:
     return getattr(inner, "engine", "?")
 
 
+def _contributing(workers: list[WorkerResult]) -> list[WorkerResult]:
+    """Workers as the report lists their sources: one that wrote no summary used none of what it read
+    (run.json still lists every source each worker read)."""
+    return [w if w.summary.strip() else w.model_copy(update={"sources": []}) for w in workers]
+
+
 def _view(run: RunContext, workers, analyses, maps, synth, refs) -> dict:
     journal = run.env.journal
     ordered = sorted(workers, key=lambda w: w.index)
@@ -102,7 +108,7 @@ def _view(run: RunContext, workers, analyses, maps, synth, refs) -> dict:
                 "index": w.index,
                 "subtopic": w.subtopic,
                 "summary": renumber(w.summary, mapping),
-                "sources": w.sources,
+                "sources": w.sources if w.summary.strip() else [],
                 "missing": next(
                     (d["reason"] for d in journal.degraded if d["step"].startswith(f"research[{w.index}]")),
                     "未找到相关资料",
@@ -120,6 +126,7 @@ def _view(run: RunContext, workers, analyses, maps, synth, refs) -> dict:
             view["why"] = _why(journal, f"analysis[{w.index}]", tuple(n for n, _ in analysis.SLOTS))
         aviews.append(view)
     return dict(
+        empty=not analyses,
         topic=run.topic,
         provider=run.engine.provider,
         model=run.engine.model,

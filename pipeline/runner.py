@@ -90,6 +90,15 @@ def make_search(settings: Settings):
         raise BadInput(str(exc)) from None
 
 
+def make_verifier(settings: Settings, journal: Journal) -> Verifier:
+    from pipeline.facts.store import FactsError
+
+    try:
+        return Verifier(settings.facts_path, settings.sources, journal)
+    except FactsError as exc:
+        raise BadInput(str(exc)) from None
+
+
 def make_llm(settings: Settings, journal: Journal, warn) -> LLM:
     """Pick the engine. `auto` uses Ollama when it answers and has the model, else the extractive
     engine, saying so on stderr and in the manifest."""
@@ -241,6 +250,7 @@ def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, re
     for line in getattr(local, "warnings", None) or []:
         journal.note("search.index", line)
         warn(f"yanbao: warning: {line}")
+    verifier = make_verifier(settings, journal)  # before any work: a broken facts.yaml is bad input
     engine = make_llm(settings, journal, warn)
 
     store = RunStore(settings.db_path)
@@ -282,7 +292,6 @@ def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, re
         fetch_pages=settings.fetch_pages,
         results_per_query=settings.results_per_query,
     )
-    verifier = Verifier(settings.facts_path, settings.sources, journal)
     # The extractive engine remembers which sentences it used; running its steps in order keeps the
     # report identical from run to run. It is CPU-bound, so concurrency would buy nothing anyway.
     pool = 1 if engine.provider == "extractive" else settings.concurrency

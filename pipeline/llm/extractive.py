@@ -505,7 +505,9 @@ def _summarize(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) ->
     """Extend the running summary with up to six new sentences of this round's sources, in source order.
     The earlier text is carried forward unchanged; its sentences are avoided (MMR) and never repeated."""
     slot = SLOT_NAMES["summarize"]
-    work = eng._work(ctx, slot, [ctx.topic], [ctx.subtopic, *ctx.queries])
+    # Eligibility comes from what is researched (topic, sub-topic), never from the query: a follow-up
+    # query may carry generic words (数据, 风险) that would let unrelated sentences in.
+    work = eng._work(ctx, slot, [ctx.topic], [ctx.subtopic])
     cands = _rescored(work.cands, FINDING_CUES, digit=True)
     old = [frozenset(tokens(p)) for p in pieces(strip_citations(ctx.summary))]
     picked = mmr(cands, SUMMARY_NEW, avoid=old, per_ref=SUMMARY_PER_SOURCE)

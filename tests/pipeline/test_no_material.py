@@ -1,0 +1,53 @@
+"""When there is nothing to write about, the report says so plainly and exits non-zero, instead of
+filling sections with unrelated sentences; broken inputs around the corpus are one-line errors."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+
+def test_topic_with_no_matching_document(yanbao, corpus, tmp_path):
+    res = yanbao("run", "足球联赛转会", "--llm", "extractive", "--search", "local", "--sources", str(corpus),
+                 "--out", "out", "--quiet")
+    assert res.code == 3, res.stderr
+    assert "nothing relevant" in res.stderr
+    text = res.report.read_text(encoding="utf-8")
+    assert "**未找到相关资料**" in text
+    body = text.split("## 数据核验")[0]
+    assert "https://" not in body  # no source is listed as used
+    corpus_text = "".join(p.read_text(encoding="utf-8") for p in corpus.glob("*.md"))
+    prose = [line for line in body.splitlines() if line and not line.startswith(("#", "*", ">", " ", "（", "最终"))]
+    assert not any(line.rstrip("。")[-12:] in corpus_text for line in prose if len(line) > 12)
+    assert res.manifest["checks"] == {"verified": 0, "contradicted": 0, "unsupported": 0}
+
+
+def test_corrupt_facts_yaml_is_bad_input(yanbao, corpus, tmp_path):
+    (corpus / "facts.yaml").write_text(
+        "facts:\n  - entity: 甲\n    metric: 乙\n    value: \"很多\"\n    unit: 亿美元\n    source: https://e.com\n",
+        encoding="utf-8",
+    )
+    res = yanbao("run", "云厂商资本开支", "--llm", "extractive", "--search", "local", "--sources", str(corpus),
+                 "--out", "out")
+    assert res.code == 2
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "facts.yaml:4" in lines[0] and "value" in lines[0]
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.md"))
+
+
+def _network() -> bool:
+    try:
+        socket.create_connection(("duckduckgo.com", 443), timeout=3).close()
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(_network(), reason="the network is reachable here")
+def test_duckduckgo_without_network_is_one_line(yanbao, corpus, tmp_path):
+    res = yanbao("run", "人工智能", "--llm", "extractive", "--search", "duckduckgo", "--out", "out", "--quiet")
+    assert res.code == 1
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("yanbao: ") and "DuckDuckGo" in lines[0]
+    assert not list((tmp_path / "out").glob("*.md"))
