@@ -108,8 +108,7 @@ def run(
     }
     settings, _ = _settings(flags, config)
 
-    from pipeline.progress import Progress
-    from pipeline.runner import BadInput, RunFailed, load_resume, run_report
+    from pipeline.runner import BadInput, load_resume
     from pipeline.topics import check_topics
 
     day = None
@@ -127,11 +126,26 @@ def run(
             raise BadInput("missing topic: yanbao run \"人工智能发展趋势\" (or --resume RUN_ID)")
         else:
             topic = topics[0]
-        progress = Progress(quiet=settings.quiet)
+    except BadInput as exc:
+        raise fail(str(exc), 2) from None
+    outcome = execute(settings, topic, resume=resume, day=day, topics=topics if len(topics) > 1 else None)
+    print(outcome.report_path)
+    if outcome.empty:
+        print(f"yanbao: nothing relevant to the topic was found; the report says so: {outcome.report_path}", file=sys.stderr)
+        raise typer.Exit(3)
+
+
+def execute(settings, topic: str, **kwargs):
+    """Run one report with progress on stderr; every way it can fail becomes one line and an exit code
+    (2 bad input, 1 the run failed). Shared by `run`, `digest` and the scheduler's CLI."""
+    from pipeline.progress import Progress
+    from pipeline.runner import BadInput, RunFailed, run_report
+
+    progress = Progress(quiet=settings.quiet)
+    try:
         with progress:
             outcome = run_report(
-                settings, topic, progress=progress.line, warn=progress.warn, on_call=progress.call,
-                resume=resume, day=day, topics=topics if len(topics) > 1 else None,
+                settings, topic, progress=progress.line, warn=progress.warn, on_call=progress.call, **kwargs
             )
     except BadInput as exc:
         raise fail(str(exc), 2) from None
@@ -142,10 +156,7 @@ def run(
     except OSError as exc:
         raise fail(f"{exc.filename or 'output'}: {exc.strerror or exc}", 1) from None
     progress.summary(outcome.manifest)
-    print(outcome.report_path)
-    if outcome.empty:
-        print(f"yanbao: nothing relevant to the topic was found; the report says so: {outcome.report_path}", file=sys.stderr)
-        raise typer.Exit(3)
+    return outcome
 
 
 @config_app.command("show")

@@ -5,7 +5,6 @@ Light at import (only typer): the CLI registers this command at start-up.
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 from datetime import date
 from pathlib import Path
@@ -36,7 +35,7 @@ def digest(
 ) -> None:
     """Write the day's digest; prints the report's path as the last line on stdout. Items that fail are
     named in the report and in run.json; the exit code is non-zero only when no item could be written."""
-    from pipeline.cli import _settings, fail
+    from pipeline.cli import _settings, execute, fail
 
     flags = {
         "kind": "digest", "llm": llm, "model": model, "ollama_host": ollama_host, "search": search,
@@ -46,30 +45,11 @@ def digest(
         "cache": False if no_cache else None, "quiet": True if quiet else None,
     }
     settings, _ = _settings(flags, config)
-
-    from pipeline.progress import Progress
-    from pipeline.runner import BadInput, RunFailed, run_report
-
     items = [i for i in (x.strip() for x in items) if i]
     day = date.today().isoformat()
-    try:
-        if not items:
-            raise BadInput("missing items: yanbao digest \"英伟达H20对华销售\" https://example.com/news.html ...")
-        progress = Progress(quiet=settings.quiet)
-        with progress:
-            outcome = run_report(
-                settings, items[0], progress=progress.line, warn=progress.warn, on_call=progress.call,
-                day=day, stem=f"{day}-digest", topics=items,
-            )
-    except BadInput as exc:
-        raise fail(str(exc), 2) from None
-    except RunFailed as exc:
-        raise fail(str(exc), 1) from None
-    except sqlite3.Error as exc:
-        raise fail(f"run store error: {exc}", 1) from None
-    except OSError as exc:
-        raise fail(f"{exc.filename or 'output'}: {exc.strerror or exc}", 1) from None
-    progress.summary(outcome.manifest)
+    if not items:
+        raise fail("missing items: yanbao digest \"英伟达H20对华销售\" https://example.com/news.html ...", 2)
+    outcome = execute(settings, items[0], day=day, stem=f"{day}-digest", topics=items)
     failed = [e for e in outcome.manifest.get("items", []) if e.get("status") == "failed"]
     if failed:
         names = "; ".join(f"{e['item']}: {e.get('error', '')}" for e in failed)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import fake_ollama` from any test folder
 
+from clikit import FIXTURE_CORPUS, Result, run_cli  # noqa: E402
 from fake_ollama import FakeOllama  # noqa: E402
 
 FAKE_MODEL = "qwen2.5:7b"
@@ -40,3 +42,21 @@ def real_ollama() -> Iterator[tuple[str, str]]:
             "bash ../shared/tools/ollama-cpu/start.sh"
         )
     yield host, model
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A private copy of the fixture corpus (the local index is written beside it)."""
+    dest = tmp_path / "corpus"
+    shutil.copytree(FIXTURE_CORPUS, dest)
+    return dest
+
+
+@pytest.fixture
+def yanbao(tmp_path: Path):
+    """Run `yanbao ARGS...` as a subprocess in tmp_path with a clean environment; returns a Result."""
+
+    def run(*args: str, timeout: float = 120) -> Result:
+        return run_cli(*args, cwd=tmp_path, timeout=timeout)
+
+    return run

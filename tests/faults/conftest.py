@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
-from faultkit import FIXTURE_CORPUS, clean_env, yanbao_cmd
-
-
-@pytest.fixture
-def corpus(tmp_path: Path) -> Path:
-    dest = tmp_path / "corpus"
-    shutil.copytree(FIXTURE_CORPUS, dest)
-    return dest
+from faultkit import clean_env, yanbao_cmd
 
 
 @pytest.fixture

@@ -3,23 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURE_CORPUS = ROOT / "tests" / "fixtures" / "corpus"
-
-
-def clean_env() -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("YANBAO_", "OLLAMA_"))}
-    env["PYTHONPATH"] = str(ROOT)
-    return env
-
-
-def yanbao_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pipeline.cli", *args]
+from clikit import clean_env, yanbao_cmd  # noqa: F401  (re-exported for the fault tests)
 
 
 def run_args(host: str, corpus: Path, out: Path, *extra: str) -> list[str]:

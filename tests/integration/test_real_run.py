@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from clikit import assert_in_order
 
 ROOT = Path(__file__).resolve().parents[2]
 HEADINGS = [
@@ -37,11 +38,7 @@ def test_full_run_on_the_real_server(real_ollama, tmp_path: Path):
     assert proc.returncode == 0, proc.stderr
     report = Path(proc.stdout.strip().splitlines()[-1])
     text = report.read_text(encoding="utf-8")
-    pos = 0
-    for heading in HEADINGS:
-        found = text.find(heading, pos)
-        assert found >= 0, f"missing or out of order: {heading!r}"
-        pos = found + len(heading)
+    assert_in_order(text, HEADINGS)
     assert f"**模型**: {model}" in text
     manifest = json.loads(report.with_name(report.name[:-3] + ".run.json").read_text(encoding="utf-8"))
     llm = manifest["llm"]

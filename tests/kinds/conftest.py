@@ -3,19 +3,11 @@ fixture corpus, the project's own corpus, and a one-page local web site for the 
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
-from kindkit import FIXTURE_CORPUS, ROOT, Result
-
-YANBAO = [sys.executable, "-m", "pipeline.cli"]
 
 # A news page of our own words (served by `news_site`), about the fixture corpus's export-control story.
 NEWS_PAGE = """<!doctype html><html lang="zh"><head><meta charset="utf-8">
@@ -28,24 +20,6 @@ NEWS_PAGE = """<!doctype html><html lang="zh"><head><meta charset="utf-8">
 </article></body></html>"""
 
 
-@pytest.fixture
-def corpus(tmp_path: Path) -> Path:
-    dest = tmp_path / "corpus"
-    shutil.copytree(FIXTURE_CORPUS, dest)
-    return dest
-
-
-@pytest.fixture
-def yanbao(tmp_path: Path):
-    """Run `yanbao ARGS...` in tmp_path with a clean environment; returns a Result."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("YANBAO_", "OLLAMA_"))}
-    env["PYTHONPATH"] = str(ROOT)
-
-    def run(*args: str, timeout: float = 120) -> Result:
-        proc = subprocess.run([*YANBAO, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
-        return Result(proc.returncode, proc.stdout, proc.stderr)
-
-    return run
 
 
 @pytest.fixture

@@ -5,22 +5,13 @@ from __future__ import annotations
 import socket
 
 import pytest
+from clikit import assert_one_line_error
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def assert_one_line_error(res, code: int, *needles: str) -> None:
-    assert res.code == code, (res.code, res.stderr)
-    lines = [line for line in res.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, res.stderr
-    assert lines[0].startswith("yanbao: ")
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    assert "Traceback" not in res.stderr
 
 
 def no_reports(tmp_path) -> bool:

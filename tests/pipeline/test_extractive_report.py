@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from clikit import assert_in_order
 
 from pipeline.documents import iter_source_files, read_document
 
@@ -70,11 +71,7 @@ def two_runs(tmp_path_factory):
 
 def test_every_heading_of_the_spec_in_order(two_runs):
     report, _ = two_runs[0]
-    pos = 0
-    for heading in SPEC_HEADINGS:
-        found = report.find(heading, pos)
-        assert found >= 0, f"missing or out of order: {heading!r}"
-        pos = found + len(heading)
+    assert_in_order(report, SPEC_HEADINGS)
 
 
 def test_no_empty_section(two_runs):

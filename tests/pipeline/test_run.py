@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+from clikit import assert_in_order
 from fake_ollama import Reply, Status
 
 from pipeline.llm.budget import estimate_tokens
@@ -59,11 +60,7 @@ def test_report_has_every_heading_and_manifest_counts_requests(fake_ollama, corp
     report = res.report
     assert report.parent == tmp_path / "out" and re.match(r"\d{4}-\d{2}-\d{2}-人工智能发展趋势\.md$", report.name)
     text = report.read_text(encoding="utf-8")
-    pos = 0
-    for heading in REQUIRED_IN_ORDER:
-        found = text.find(heading, pos)
-        assert found >= 0, f"missing or out of order: {heading!r}"
-        pos = found + len(heading)
+    assert_in_order(text, REQUIRED_IN_ORDER)
 
     m = res.manifest
     for key in ("topic", "kind", "config", "llm", "search", "workers", "degraded", "timings", "checks"):

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,27 +10,6 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
-
-@dataclass
-class Result:
-    code: int
-    stdout: str
-    stderr: str
-
-
-@pytest.fixture
-def yanbao(tmp_path: Path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("YANBAO_", "OLLAMA_"))}
-    env["PYTHONPATH"] = str(ROOT)
-
-    def run(*args: str, timeout: float = 120) -> Result:
-        proc = subprocess.run(
-            [sys.executable, "-m", "pipeline.cli", *args], cwd=tmp_path, env=env, capture_output=True,
-            text=True, timeout=timeout,
-        )
-        return Result(proc.returncode, proc.stdout, proc.stderr)
-
-    return run
 
 
 @pytest.fixture
