@@ -105,14 +105,16 @@ class Site:
                 self.max_in_flight = max(self.max_in_flight, self.in_flight)
             try:
                 time.sleep(delay)
-                h.send_response(200)
-                h.send_header("Content-Type", "text/html; charset=utf-8")
-                h.send_header("Content-Length", str(len(data)))
-                h.end_headers()
-                h.wfile.write(data)
             finally:
+                # In flight = held by the server. Counting past the write would race the client, which
+                # may read the whole body, free its slot and send the next request before this line.
                 with self.lock:
                     self.in_flight -= 1
+            h.send_response(200)
+            h.send_header("Content-Type", "text/html; charset=utf-8")
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.wfile.write(data)
 
         self.routes[path] = handler
 
