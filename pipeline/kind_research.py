@@ -22,7 +22,9 @@ def compose(run: RunContext) -> Composed:
     env, topic, settings = run.env, run.topic, run.settings
     subtopics, _preview = supervisor.plan(env, topic, settings.breadth)
     run.store.save_step(run.run_id, "supervisor.plan", subtopics)
-    workers, analyses, synth, refs, maps = _run_stages(env, topic, subtopics, settings.max_loops, run.pool_size)
+    workers, analyses, synth, refs, maps = _run_stages(
+        env, topic, subtopics, settings.max_loops, run.pool_size, on_worker=lambda w: run.verifier.prefetch(w.sources)
+    )
     for w in workers:
         run.store.save_step(run.run_id, f"research[{w.index}]", w.model_dump())
     for i, a in analyses.items():
@@ -32,7 +34,7 @@ def compose(run: RunContext) -> Composed:
     return Composed(template=TEMPLATE, context=context, refs=refs, workers=workers, empty=not analyses)
 
 
-def _run_stages(env: StageEnv, topic: str, subtopics: list[str], max_loops: int, pool_size: int):
+def _run_stages(env: StageEnv, topic: str, subtopics: list[str], max_loops: int, pool_size: int, on_worker=None):
     """Research, analysis and synthesis on one pool of `pool_size` threads.
 
     A worker's five analysis slots are queued the moment its research ends, and the synthesis slots
@@ -42,7 +44,11 @@ def _run_stages(env: StageEnv, topic: str, subtopics: list[str], max_loops: int,
     items = list(enumerate(subtopics, start=1))
     slot_names = [n for n, _ in analysis.SLOTS]
     if pool_size <= 1:
-        workers = [research.run_worker(env, topic, i, s, max_loops) for i, s in items]
+        workers = []
+        for i, s in items:
+            workers.append(research.run_worker(env, topic, i, s, max_loops))
+            if on_worker is not None:
+                on_worker(workers[-1])
         usable = supervisor.review(env, workers)
         analyses = {w.index: analysis.analyze(env, topic, w) for w in usable}
         refs, maps = number_sources(_contributing(workers))
@@ -56,6 +62,8 @@ def _run_stages(env: StageEnv, topic: str, subtopics: list[str], max_loops: int,
                 for fut in as_completed(pending):
                     w = fut.result()
                     workers.append(w)
+                    if on_worker is not None:
+                        on_worker(w)
                     for name in slot_names if supervisor.review(env, [w]) else []:
                         slots[(w.index, name)] = pool.submit(analysis.analyze_slot, env, topic, w, name)
                 workers.sort(key=lambda w: w.index)

@@ -14,6 +14,7 @@ from pipeline.citations import keep_valid
 from pipeline.models import Doc, Query, Reflection, RunningSummary, SearchResult, TaskContext, WorkerResult
 from pipeline.prompting import StageEnv, ask
 from pipeline.search.base import SearchError
+from pipeline.search.passages import prewarm
 from pipeline.textutil import tokens
 
 GENERIC_ASPECTS = ("最新数据", "市场规模", "主要企业", "政策监管", "风险挑战", "未来展望", "成本与价格")
@@ -100,6 +101,8 @@ def run_worker(env: StageEnv, topic: str, index: int, subtopic: str, max_loops: 
         for r in new:
             refs[r.id] = len(w.sources) + 1
             w.sources.append(r)
+        if env.llm.provider != "extractive":  # the extractive engine never cuts sources to passages
+            prewarm([r.text for r in new])
         w.loops = loop
 
         if not new:

@@ -36,11 +36,39 @@ class Verifier:
         self.journal = journal
         self.store = FactStore(facts_path)
         self._imported: set[str] = set()
+        self._pool = None
+        self._pending: list = []
         curated = sources_dir / "facts.yaml"
         if curated.is_file():
             self.store.load_curated(curated)
 
+    def prefetch(self, refs: list[SearchResult]) -> None:
+        """Extract these sources' facts on a background thread while the run waits on the LLM; the
+        import at the end then only writes rows (in reference order, so runs stay identical)."""
+        from pipeline.documents import DocumentError, read_document
+        from pipeline.facts.store import prepare_rows
+
+        def work(items: list[SearchResult]) -> None:
+            for src in items:
+                try:
+                    if src.path and Path(src.path).is_file():
+                        doc = read_document(src.path)
+                        prepare_rows(doc.body, doc.body_offset)
+                    elif src.text.strip():
+                        prepare_rows(src.text, 0)
+                except (DocumentError, OSError):
+                    pass  # the import at the end reports it
+
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yanbao-facts")
+        self._pending.append(self._pool.submit(work, list(refs)))
+
     def import_sources(self, refs: list[SearchResult]) -> None:
+        for fut in self._pending:
+            fut.result()
+        self._pending.clear()
         for src in refs:
             if src.id in self._imported:
                 continue

@@ -33,6 +33,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
@@ -571,6 +572,22 @@ def _postings(
 
 def _rows_from_text(text: str, offset: int) -> list[tuple]:
     """Fact rows for every claim of `text`; offsets are shifted by `offset` (front matter)."""
+    return list(_cached_rows(text, offset))
+
+
+def prepare_rows(text: str, offset: int = 0) -> None:
+    """Compute (and cache) the fact rows of `text` without touching any store: the pipeline calls it
+    on a background thread for sources it will import later, so the import itself is quick and still
+    happens in a fixed order (fact ids decide ties between equally good evidence)."""
+    _cached_rows(text, offset)
+
+
+@lru_cache(maxsize=512)
+def _cached_rows(text: str, offset: int) -> tuple[tuple, ...]:
+    return tuple(_compute_rows(text, offset))
+
+
+def _compute_rows(text: str, offset: int) -> list[tuple]:
     rows = []
     refs = TextReferents(text)
     for c in extract_claims(text):

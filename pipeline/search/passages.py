@@ -139,6 +139,24 @@ def _pack(chunks: list[str], order: list[int], max_tokens: int) -> list[int]:
     return sorted(chosen)
 
 
+_warmer = None
+
+
+def prewarm(texts: list[str]) -> None:
+    """Segment these texts' chunks on a background thread, filling the token cache before a prompt
+    needs them. Called when a research round finds new sources: later prompts (analysis, synthesis)
+    cut them to passages, and the segmentation then overlaps the round's LLM wait instead of adding
+    to the run's time."""
+    global _warmer
+    if _warmer is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _warmer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yanbao-prewarm")
+    for text in texts:
+        if text:
+            _warmer.submit(lambda t=text: [_cached_tokens(c) for c in chunk_text(t)])
+
+
 def select_passages(text: str, query: str, max_tokens: int) -> str:
     """The parts of `text` most relevant to `query`, within `max_tokens`, in document order.
 
