@@ -98,3 +98,16 @@ def test_malformed_config_file(yanbao, tmp_path):
     (tmp_path / "yanbao.toml").write_text("breadth = [oops\n", encoding="utf-8")
     res = yanbao("config", "show")
     assert_one_line_error(res, 2, "yanbao.toml", "invalid TOML")
+
+
+def test_gb18030_source_is_read_and_binary_file_skipped_with_a_warning(yanbao, corpus, tmp_path):
+    doc = "---\ntitle: 液冷机柜出货\nurl: https://example.com/liquid\n---\n液冷机柜出货量在2025年增长了40%，液冷成为数据中心标配。\n"
+    (corpus / "gbk.md").write_bytes(doc.encode("gb18030"))
+    (corpus / "blob.md").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    res = yanbao("run", "液冷机柜出货", "--llm", "extractive", "--search", "local", "--sources", str(corpus),
+                 "--out", "out", "--quiet", "--breadth", "1", "--max-loops", "1")
+    assert res.code == 0, res.stderr
+    warnings = [line for line in res.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "blob.md" in warnings[0]
+    assert "https://example.com/liquid" in res.report.read_text(encoding="utf-8")
+    assert "液冷机柜出货量在2025年增长了40%" in res.report.read_text(encoding="utf-8")
