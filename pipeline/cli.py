@@ -18,6 +18,7 @@ from typing import Annotated
 
 import typer
 
+from pipeline import cli_options as opt
 from pipeline.digest_commands import digest as digest_command
 from pipeline.facts.commands import check as check_command
 from pipeline.facts.commands import facts_app
@@ -62,7 +63,7 @@ def _settings(flags: dict, config: Path | None):
         raise fail(str(exc)) from None
 
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings file (default ./yanbao.toml).")]
+ConfigOpt = opt.Config
 
 
 @app.command("run")
@@ -73,25 +74,25 @@ def run(
     ] = None,
     kind: Annotated[str | None, typer.Option(help="Report kind: research, digest or commentary.")] = None,
     topics_file: Annotated[Path | None, typer.Option(help="--kind commentary: a file of topics, one per line (# comments and blank lines ignored).")] = None,
-    llm: Annotated[str | None, typer.Option(help="Engine: auto (Ollama if it answers, else extractive), ollama, extractive.")] = None,
-    model: Annotated[str | None, typer.Option(help="Ollama model, e.g. qwen2.5:7b.")] = None,
-    ollama_host: Annotated[str | None, typer.Option(help="Ollama URL (default $OLLAMA_HOST or http://127.0.0.1:11434).")] = None,
-    search: Annotated[str | None, typer.Option(help="auto (DuckDuckGo, else local), duckduckgo or local.")] = None,
-    sources: Annotated[Path | None, typer.Option(help="Folder of local source documents.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Output folder (report, run.json, run store).")] = None,
+    llm: opt.Llm = None,
+    model: opt.Model = None,
+    ollama_host: opt.OllamaHost = None,
+    search: opt.SearchEngine = None,
+    sources: opt.Sources = None,
+    out: opt.Out = None,
     max_loops: Annotated[int | None, typer.Option(help="Search rounds per research worker (1-10).")] = None,
     breadth: Annotated[int | None, typer.Option(help="Most sub-topics the supervisor plans (1-10).")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Research workers run at once.")] = None,
-    num_ctx: Annotated[int | None, typer.Option(help="Context window sent to Ollama; prompts are budgeted to fit.")] = None,
-    num_predict: Annotated[int | None, typer.Option(help="Most tokens per reply.")] = None,
-    temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Sampling seed.")] = None,
-    fetch_pages: Annotated[int | None, typer.Option(help="Pages read per web search (0 = snippets only).")] = None,
-    max_retries: Annotated[int | None, typer.Option(help="Retries of a failed Ollama request (backoff with jitter).")] = None,
+    num_ctx: opt.NumCtx = None,
+    num_predict: opt.NumPredict = None,
+    temperature: opt.Temperature = None,
+    seed: opt.Seed = None,
+    fetch_pages: opt.FetchPages = None,
+    max_retries: opt.MaxRetries = None,
     stream: Annotated[bool | None, typer.Option("--stream", help="Stream Ollama replies.")] = None,
-    allow_private: Annotated[bool | None, typer.Option("--allow-private", help="Let the fetcher read private/loopback addresses.")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Ignore cached LLM replies and search results.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    allow_private: opt.AllowPrivate = None,
+    no_cache: opt.NoCache = False,
+    quiet: opt.Quiet = False,
     resume: Annotated[str | None, typer.Option(help="Continue an unfinished run (see `yanbao runs list`); only missing LLM requests are sent.")] = None,
     formats: Annotated[str | None, typer.Option("--format", help="Files to write, comma separated: md,html (md always).")] = None,
     front_matter: Annotated[bool | None, typer.Option("--front-matter", help="Start the markdown with YAML front matter (static sites).")] = None,

@@ -7,31 +7,32 @@ from __future__ import annotations
 
 import sys
 from datetime import date
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from pipeline import cli_options as opt
+
 
 def digest(
     items: Annotated[list[str], typer.Argument(metavar="ITEM", help="Topic, URL or local document path; one section each.")],
-    llm: Annotated[str | None, typer.Option(help="Engine: auto (Ollama if it answers, else extractive), ollama, extractive.")] = None,
-    model: Annotated[str | None, typer.Option(help="Ollama model, e.g. qwen2.5:7b.")] = None,
-    ollama_host: Annotated[str | None, typer.Option(help="Ollama URL (default $OLLAMA_HOST or http://127.0.0.1:11434).")] = None,
-    search: Annotated[str | None, typer.Option(help="auto (DuckDuckGo, else local), duckduckgo or local.")] = None,
-    sources: Annotated[Path | None, typer.Option(help="Folder of local source documents.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Output folder (report, run.json, run store).")] = None,
+    llm: opt.Llm = None,
+    model: opt.Model = None,
+    ollama_host: opt.OllamaHost = None,
+    search: opt.SearchEngine = None,
+    sources: opt.Sources = None,
+    out: opt.Out = None,
     concurrency: Annotated[int | None, typer.Option(help="Slots filled at once (Ollama).")] = None,
-    num_ctx: Annotated[int | None, typer.Option(help="Context window sent to Ollama; prompts are budgeted to fit.")] = None,
-    num_predict: Annotated[int | None, typer.Option(help="Most tokens per reply.")] = None,
-    temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Sampling seed.")] = None,
-    fetch_pages: Annotated[int | None, typer.Option(help="Pages read per web search (0 = snippets only).")] = None,
-    max_retries: Annotated[int | None, typer.Option(help="Retries of a failed Ollama request (backoff with jitter).")] = None,
-    allow_private: Annotated[bool | None, typer.Option("--allow-private", help="Let the fetcher read private/loopback addresses.")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Ignore cached LLM replies and search results.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
-    config: Annotated[Path | None, typer.Option("--config", help="Settings file (default ./yanbao.toml).")] = None,
+    num_ctx: opt.NumCtx = None,
+    num_predict: opt.NumPredict = None,
+    temperature: opt.Temperature = None,
+    seed: opt.Seed = None,
+    fetch_pages: opt.FetchPages = None,
+    max_retries: opt.MaxRetries = None,
+    allow_private: opt.AllowPrivate = None,
+    no_cache: opt.NoCache = False,
+    quiet: opt.Quiet = False,
+    config: opt.Config = None,
 ) -> None:
     """Write the day's digest; prints the report's path as the last line on stdout. Items that fail are
     named in the report and in run.json; the exit code is non-zero only when no item could be written."""
