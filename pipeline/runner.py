@@ -94,9 +94,14 @@ def make_verifier(settings: Settings, journal: Journal) -> Verifier:
     from pipeline.facts.store import FactsError
 
     try:
-        return Verifier(settings.facts_path, settings.sources, journal)
-    except FactsError as exc:
+        verifier = Verifier(settings.facts_path, journal)
+    except FactsError as exc:  # the store cannot be opened or written (disk full, read-only): not the user's input
+        raise RunFailed(str(exc)) from None
+    try:
+        verifier.load_curated(settings.sources)
+    except FactsError as exc:  # a malformed facts.yaml: the message names file, line and field
         raise BadInput(str(exc)) from None
+    return verifier
 
 
 def make_llm(settings: Settings, journal: Journal, warn) -> LLM:

@@ -30,7 +30,7 @@ def unchecked_spans(body: str) -> list[tuple[int, int]]:
 class Verifier:
     """Imports the run's sources into the facts store once, then checks any text against it."""
 
-    def __init__(self, facts_path: Path, sources_dir: Path, journal: Journal) -> None:
+    def __init__(self, facts_path: Path, journal: Journal) -> None:
         from pipeline.facts.store import FactStore
 
         self.journal = journal
@@ -38,6 +38,9 @@ class Verifier:
         self._imported: set[str] = set()
         self._pool = None
         self._pending: list = []
+
+    def load_curated(self, sources_dir: Path) -> None:
+        """The corpus's curated figures (`facts.yaml`), when it has them."""
         curated = sources_dir / "facts.yaml"
         if curated.is_file():
             self.store.load_curated(curated)

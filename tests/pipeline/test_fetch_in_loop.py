@@ -98,7 +98,7 @@ def test_pages_are_read_quoted_recorded_and_become_facts(site, fake_ollama, tmp_
     block = prompt.split("<<<来源[1] 开始>>>", 1)[1].split("<<<来源[1] 结束>>>", 1)[0]
     assert "370亿元" in block
 
-    verifier = Verifier(tmp_path / "facts.db", tmp_path, journal)
+    verifier = Verifier(tmp_path / "facts.db", journal)
     verifier.import_sources(w.sources)
     report = verifier.check("某咨询机构的报告显示，2025年中国液冷数据中心市场规模达到370亿元。")
     claim = report.claims[0]
