@@ -51,3 +51,18 @@ def test_duckduckgo_without_network_is_one_line(yanbao, corpus, tmp_path):
     lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("yanbao: ") and "DuckDuckGo" in lines[0]
     assert not list((tmp_path / "out").glob("*.md"))
+
+
+def test_auto_engine_falls_back_to_extractive_and_says_so(yanbao, corpus, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        host = f"http://127.0.0.1:{s.getsockname()[1]}"  # nothing listens here once the socket closes
+    res = yanbao("run", "云厂商资本开支", "--llm", "auto", "--ollama-host", host, "--search", "local",
+                 "--sources", str(corpus), "--out", "out", "--quiet", "--breadth", "1", "--max-loops", "1")
+    assert res.code == 0, res.stderr
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "extractive" in lines[0] and host in lines[0]
+    m = res.manifest
+    assert m["config"]["provider"] == "extractive" and m["config"]["llm_requested"] == "auto"
+    assert any(d["step"] == "llm" and "extractive" in d["reason"] for d in m["degraded"])
+    assert "**LLM 提供商**: extractive" in res.report.read_text(encoding="utf-8")
