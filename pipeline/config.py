@@ -14,9 +14,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-KINDS = ("research", "digest", "commentary")
-LLM_CHOICES = ("auto", "ollama", "extractive")
-SEARCH_CHOICES = ("auto", "duckduckgo", "local")
 FORMATS = ("md", "html")
 
 
