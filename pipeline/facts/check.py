@@ -1,22 +1,25 @@
 """Check every number of a report against the facts store: verified, contradicted or unsupported.
 
-The rules, and why:
+The decision rule, and why (README, "How numbers are checked"):
 
-* **verified** — a stored fact has a compatible unit, a value that agrees within the precision written
-  on either side ("约4550亿" / "4550亿" / "4.55千亿"; "334亿" covers 333.98亿), no other year or
-  quarter, and its sentence shares the claim's referent: two content words, one of which is a name
-  (company, product, unknown proper noun); or, without a name, three words, two of them in the
-  clauses of both numbers, and a specific figure (three significant digits or more: round numbers
-  coincide too easily). A sentence that names nothing borrows the names of the previous sentence
-  ("甲骨文公布财报。其RPO约4550亿美元。").
-* **contradicted** — a fact of the same unit class whose clause *and* sentence share the claim's
-  referent (at least one word near both numbers, two in the sentences, one of them a name: a
-  company, a product, an unknown proper noun — i.e. the same entity and the same metric), whose
-  year or quarter does not differ, and whose value clearly disagrees; and no such fact is merely
-  vague about it (inside a range, below an "超…" bound), and all such facts state one same value
-  (several values for one referent are a series the sentences do not date). A false ⚠ in a
-  published report is costly, so anything less certain stays unsupported.
-* **unsupported** — everything else: the number may be right, nobody here can say.
+1. **Align** the claim with the stored statements about the same thing. A stored fact is *aligned*
+   with a claim when: its role agrees (a level with a level, a change with a change of the same
+   basis: 同比 is not 环比); no year or quarter on both sides differs; the subjects do not differ
+   (two named companies, none shared); the metric matches (the words just before one number stand
+   in the other number's clause: 营收 … 营收, RPO … 剩余履约义务); and the sentences share a name or
+   at least three terms. A sentence quoted from a source aligns with that sentence whatever its words.
+2. **Compare within the claim's own precision.** "21%" covers 20.5–21.5, "约4500亿" covers
+   4450–4550亿, "超过4000亿" covers 4000 up to the next significant step: a stored value outside
+   that interval is a different figure, however coarsely the source rounds ("约20%" never licenses
+   "21%"). A claim more precise than its source ("20.3%" against "约20%") is not verified.
+3. **Decide with a margin.** *verified*: an aligned fact agrees, and no fact aligned more strongly
+   (by two metric words or more) says otherwise. *contradicted*: the best-aligned facts share the
+   claim's metric word and subject and state one same other value (or the same figure in another
+   unit of the same kind: 亿元 for 亿美元, % for 个百分点), and none agrees or is merely vague.
+   *unsupported*: everything else; the number may be right, nobody here can say.
+4. **Derived figures.** A growth rate, a share or a difference the sources do not state is
+   recomputed from two aligned levels they do state (两期收入 → 增速; 部分与整体 → 占比) and
+   verified or contradicted with `"basis": "derived"` and the formula in its evidence.
 """
 
 from __future__ import annotations
@@ -26,7 +29,15 @@ import re
 from dataclasses import dataclass, field
 
 from pipeline.facts.extract import Claim, extract_claims, unit_class
-from pipeline.facts.referents import Referent, TextReferents, is_named, times_conflict
+from pipeline.facts.referents import (
+    RATIO_UNITS,
+    Referent,
+    TextReferents,
+    roles_compatible,
+    same_direction,
+    times_conflict,
+    tokens,
+)
 from pipeline.facts.store import Fact, FactStore
 
 VERIFIED = "verified"
@@ -34,9 +45,10 @@ CONTRADICTED = "contradicted"
 UNSUPPORTED = "unsupported"
 STATUSES = (VERIFIED, CONTRADICTED, UNSUPPORTED)
 
-REVERSE_WINDOW = 0.05  # a fact rounded more coarsely than the claim is looked for within ±5 %
 MAX_EVIDENCE = 2
 QUOTE_CHARS = 120
+#: How far above an "超/逾…" figure (or below a "近/不到…" one) the true value may lie, at most.
+BOUND_SPAN = 0.2
 
 
 @dataclass
@@ -46,6 +58,9 @@ class Evidence:
     source: str
     quote: str
     value: float
+    basis: str = "stated"
+    formula: str = ""
+    sentence: str = field(default="", repr=False, compare=False)  # the full source sentence (not in JSON)
 
 
 @dataclass
@@ -79,7 +94,7 @@ class CheckReport:
                     "unit": c.unit,
                     "approx": c.approx,
                     "status": c.status,
-                    "evidence": [{"source": e.source, "quote": e.quote, "value": e.value} for e in c.evidence],
+                    "evidence": [_evidence_json(e) for e in c.evidence],
                 }
                 for c in self.claims
             ],
@@ -87,13 +102,80 @@ class CheckReport:
         }
 
 
-def check_text(text: str, store: FactStore) -> CheckReport:
-    """Extract the claims of `text` and judge each against `store`. Offsets index into `text`."""
+def _evidence_json(e: Evidence) -> dict:
+    out: dict = {"source": e.source, "quote": e.quote, "value": e.value}
+    if e.basis != "stated":
+        out["basis"] = e.basis
+        out["formula"] = e.formula
+    return out
+
+
+# -- what in a report is not a claim ------------------------------------------------------------------
+
+_FRONT = re.compile(r"\A---[ \t]*\n.*?\n---[ \t]*(?:\n|\Z)", re.S)
+_URL_LINE = re.compile(r"^.*https?://.*$", re.M)
+_NOTICE_LINE = re.compile(r"^（本节未能生成：.*$", re.M)
+#: Headings of code-written sections: the data-check appendix, source and reference lists.
+_META_HEADING = re.compile(
+    r"^(?P<hashes>#{1,6})[ \t]*(?:数据核验|参考文献|参考资料|参考来源|资料来源|引用来源|来源列表|信息来源|"
+    r"Sources?|References?)\b[^\n]*$|^[ \t]*\*{0,2}[ \t]*#{0,3}[ \t]*Sources?:?\*{0,2}[ \t]*$",
+    re.M | re.I,
+)
+_HEADING = re.compile(r"^(#{1,6})[ \t]", re.M)
+
+
+def unchecked_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of a report written by code from metadata, not claims: front matter, the header block of
+    a yanbao report (above its first `## ` section), the 数据核验 appendix and source or reference
+    lists (each up to the next heading of its level or higher), lines that carry a URL, and
+    failure notices. `yanbao check` and the pipeline leave numbers there out."""
+    spans: list[tuple[int, int]] = []
+    fm = _FRONT.match(text)
+    body_start = fm.end() if fm else 0
+    if fm:
+        spans.append((0, fm.end()))
+    if text.startswith("# ", body_start) or text.startswith("\n# ", body_start):
+        first = text.find("\n## ", body_start)
+        if first > 0:
+            spans.append((body_start, first))
+    for m in _META_HEADING.finditer(text):
+        level = len(m.group("hashes") or "") or 7
+        end = len(text)
+        for h in _HEADING.finditer(text, m.end()):
+            if len(h.group(1)) <= level:
+                end = h.start()
+                break
+        spans.append((m.start(), end))
+    spans.extend(m.span() for m in _URL_LINE.finditer(text))
+    spans.extend(m.span() for m in _NOTICE_LINE.finditer(text))
+    return spans
+
+
+# -- checking -----------------------------------------------------------------------------------------
+
+
+def check_text(text: str, store: FactStore, *, skip_metadata: bool = True) -> CheckReport:
+    """Extract the claims of `text` and judge each against `store`. Offsets index into `text`.
+
+    `skip_metadata`: leave out what `unchecked_spans` finds (front matter, appendix, source lists).
+    """
     refs = TextReferents(text, carry_names=True)
+    skip = unchecked_spans(text) if skip_metadata else []
+    claims = [c for c in extract_claims(text) if not any(a <= c.start < b for a, b in skip)]
+    referents = [refs.referent(c.start, c.end, c.unit) for c in claims]
+    verdicts = [judge(c, r, store) for c, r in zip(claims, referents, strict=True)]
+    # A second look with anchors: where one number of a report sentence verified against a source
+    # sentence, that sentence is what the report sentence restates, so its subject is settled for
+    # the other numbers too ("服务收入4,587亿元，同比增长2.3%" against "…4,587亿元，同比增长2.8%").
+    anchors: dict[tuple[int, int], set[str]] = {}
+    for c, (status, evidence) in zip(claims, verdicts, strict=True):
+        if status == VERIFIED and evidence and evidence[0].basis == "stated":
+            anchors.setdefault(refs.sentence_span(c.start, c.end), set()).update(e.sentence for e in evidence)
     checked = []
-    for c in extract_claims(text):
-        status, facts = judge(c, refs.referent(c.start, c.end), store)
-        evidence = [Evidence(source=f.source, quote=quote_of(f), value=f.value) for f in facts]
+    for c, r, (status, evidence) in zip(claims, referents, verdicts, strict=True):
+        own = anchors.get(refs.sentence_span(c.start, c.end))
+        if own and not (status == VERIFIED and evidence and evidence[0].sentence in own and len(own) == 1):
+            status, evidence = judge(c, r, store, anchors=frozenset(own))
         checked.append(
             CheckedClaim(c.text, c.start, c.end, c.value, c.value_hi, c.unit, c.approx, status, evidence)
         )
@@ -101,176 +183,382 @@ def check_text(text: str, store: FactStore) -> CheckReport:
     return CheckReport(claims=checked, summary=summary)
 
 
-def judge(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Fact]]:
-    """Status of one claim and the facts that back it (verified) or contradict it."""
+@dataclass(frozen=True)
+class _Aligned:
+    fact: Fact
+    level: int  # 2: a metric word of one stands in the other's clause; 1: weaker (see _align)
+    metric: float  # how alike the two clauses are: Jaccard of their terms (names, 同比/环比 aside)
+    terms: int  # sentence terms shared
+    names: int  # names shared (an anchor counts as one)
+    similar: float  # how alike the two sentences are (bigram Jaccard): a copied sentence is ~1
+    verdict: str  # agree | disagree | unclear | unit (same kind, other unit)
+    anchored: bool = False  # the fact's sentence is one another number of the claim's sentence verified on
+    heads: bool = False  # a metric word of one stands in the other's clause
+    same_direction: bool = True  # both rise, both fall, or levels
+
+    @property
+    def score(self) -> float:
+        """How well the fact lines up: clause likeness, more for a metric word before both numbers,
+        more again for the source sentence the claim's sentence restates."""
+        return self.metric + LEVEL_BONUS * (self.level == 2) + ANCHOR_BONUS * self.anchored
+
+
+def judge(
+    claim: Claim, ref: Referent, store: FactStore, *, anchors: frozenset[str] = frozenset()
+) -> tuple[str, list[Evidence]]:
+    """Status of one claim and the evidence that backs or contradicts it. `anchors`: source
+    sentences that other numbers of the claim's sentence verified against (same subject)."""
     uclass = unit_class(claim.unit)
+    lookup = ref.near | ref.names | ref.head
     lo, hi = _value_window(claim)
-    specific = _specific(claim)
-    # Every rule below needs a shared name, or (for a specific figure) shared words near the number:
-    # those are the only terms worth looking candidates up by.
-    named = frozenset(t for t in ref.terms | ref.context if is_named(t))
-    # The claim's sentence is a source sentence, quoted: the strongest evidence there is, whatever
-    # names the word lists know (the extractive engine writes nothing else).
-    verbatim = [
-        f for f in store.facts_near(None if not uclass else (uclass, ""), ref.terms | ref.near, lo, hi)
-        if _verbatim(ref.sentence, f.sentence) and compare(claim, f) == "agree"
-    ]
-    if verbatim:
-        return VERIFIED, _best([(len(ref.near & f.near), len(ref.terms & f.terms), f) for f in verbatim])
-    agreeing = []
-    for f in store.facts_near(None if not uclass else (uclass, ""), named | ref.near if specific else named, lo, hi):
-        m = len(ref.near & f.near)
-        shared = (ref.terms | ref.context) & f.terms
-        if len(shared) < 2 or not (any(is_named(t) for t in shared) or (specific and m >= 2 and len(shared) >= 3)):
-            continue
-        if compare(claim, f) == "agree" and not times_conflict(ref.times, f.times):
-            agreeing.append((m, len(shared), f))
-    if agreeing:
-        return VERIFIED, _best(agreeing)
+    by_value = store.facts_near([uclass], lookup, lo, hi)
+    # A quoted source sentence: the strongest evidence there is, whatever words the lexicon knows.
+    for f in by_value:
+        if _verbatim(ref.sentence, f.sentence) and roles_compatible(ref.role, f.role, uclass) and compare(claim, f, ref.role) == "agree":
+            return VERIFIED, _evidence([f])
     if not uclass:
-        return UNSUPPORTED, []  # no unit written: never a contradiction
-    verdicts: dict[str, list[tuple[int, int, Fact]]] = {"agree": [], "unclear": [], "disagree": []}
-    for f in store.facts_by_terms(uclass, named - ref.context):  # a carried name never contradicts
-        if f.uclass != uclass:
-            continue
-        m, s = _overlap(ref, f)
-        if m >= 1 and s >= 2 and _names_shared(ref, f) and not times_conflict(ref.times, f.times):
-            verdicts[compare(claim, f)].append((m, s, f))
-    if verdicts["agree"]:
-        return VERIFIED, _best(verdicts["agree"])
-    disagree = _best(verdicts["disagree"], limit=None)
-    if disagree and not verdicts["unclear"] and all(_same_value(disagree[0], f) for f in disagree[1:]):
-        return CONTRADICTED, disagree[:MAX_EVIDENCE]
-    # Nothing, something vague, or several values for the same referent (a series over time the
-    # sentences do not date): the figure may be right for a case the store does not single out.
+        return UNSUPPORTED, []  # a bare number: never enough to say what it is
+    facts = {f.id: f for f in by_value}
+    for uc in kind_classes(uclass):
+        for f in store.facts_by_terms(uc, lookup):
+            facts.setdefault(f.id, f)
+    aligned = [a for f in facts.values() if (a := _align(claim, ref, f, uclass, anchors)) is not None]
+    agree = [a for a in aligned if a.verdict == "agree"]
+    against = [a for a in aligned if a.verdict in ("disagree", "unit")]
+    unclear = [a for a in aligned if a.verdict == "unclear"]
+    # a decline is not a restatement of a growth, and competes only when the sentence is copied
+    rivals_of_agree = [a for a in against + unclear if a.same_direction or a.similar >= SIMILAR]
+    strong_against = [a for a in against if _strong(a, ref)]
+    best = max((a.score for a in agree), default=None)
+    # An agreeing fact verifies unless another statement lines up clearly better with the claim:
+    # then the claim is about that one ("刻蚀设备收入同比增长44.7%" where 44.7% is the company's
+    # growth and 刻蚀设备 grew "逾五成"), and the agreement is a coincidence of values.
+    if best is not None and not any(_outranks(a.score, best) for a in rivals_of_agree):
+        return VERIFIED, _evidence([a.fact for a in sorted(agree, key=_rank)])
+    if strong_against:
+        top = max(a.score for a in strong_against)
+        tier = [a for a in strong_against if not _outranks(top, a.score, TIE)]
+        rivals = [a for a in agree + unclear if not _outranks(top, a.score, TIE)]
+        if not rivals and all(_same_value(tier[0].fact, a.fact) for a in tier[1:]):
+            return CONTRADICTED, _evidence([a.fact for a in sorted(tier, key=_rank)])
+    derived = derive(claim, ref, store)
+    if derived is not None:
+        return derived
     return UNSUPPORTED, []
 
 
-_MARKUP = re.compile(r"\[\d{1,3}\]|⚠|^\s*(?:[-*+]|\d{1,2}[.、])\s+|[\s*_`>#]")
+MARGIN = 0.15  # a fact aligned this much better than the agreeing one outranks it
+TIE = 0.1  # facts this close to the best-aligned one count as aligned as well as it
+LEVEL_BONUS = 0.2
+ANCHOR_BONUS = 0.3
 
 
-_LABEL = re.compile(r"^[^，,。：:]{1,6}[：:]")
+def _outranks(a: float, b: float, margin: float = MARGIN) -> bool:
+    return a >= b + margin
 
 
-def _verbatim(claim_sentence: str, fact_sentence: str) -> bool:
-    """One sentence contains the other, once citation markers, list markers, emphasis and blanks are
-    gone (a quote may end at a clause, so either may be the longer). Short fragments never count."""
-    a = _MARKUP.sub("", claim_sentence).rstrip("。；;，,")
-    b = _MARKUP.sub("", fact_sentence).rstrip("。；;，,")
-    if len(a) < 12 or len(b) < 12:
+def _rank(a: _Aligned) -> tuple:
+    return (-a.level, -a.metric, -a.names, -a.terms, a.fact.id)
+
+
+def _strong(a: _Aligned, ref: Referent) -> bool:
+    """Enough to say the source states this very figure differently: the same metric (nearly the same
+    sentence; the same metric word before both numbers in clauses that are alike; or a source
+    sentence the claim's sentence restates) and the same subject (a shared name or anchor, or shared
+    sentence words where the claim names nothing)."""
+    same_metric = (
+        a.similar >= SIMILAR
+        or (a.level == 2 and bool(ref.head & a.fact.head) and a.metric >= STRONG_CLAUSE)
+        or (a.anchored and a.heads)
+    )
+    if not same_metric:
         return False
-    unlabelled = _LABEL.sub("", a)  # a report may put a short label before a quote: "基准：…"
-    return a in b or b in a or (len(unlabelled) >= 12 and unlabelled in b)
-
-
-def _same_value(a: Fact, b: Fact) -> bool:
-    """Two stored facts state the same figure (within their written precision)."""
-    qa = _ends(a.value, a.value_hi, a.step, a.sig_step, a.bound)
-    qb = _ends(b.value, b.value_hi, b.step, b.sig_step, b.bound)
-    return len(qa) == len(qb) and all(_point_cmp(x, y) == "agree" for x, y in zip(qa, qb, strict=True))
-
-
-def _names_shared(ref: Referent, f: Fact) -> bool:
-    return any(is_named(t) for t in ref.terms & f.terms)
-
-
-def _best(scored: list[tuple[int, int, Fact]], limit: int | None = MAX_EVIDENCE) -> list[Fact]:
-    """Facts by referent overlap (clause words, then sentence words), one per source sentence."""
-    scored.sort(key=lambda t: (-t[0], -t[1], t[2].id))
-    seen, out = set(), []
-    for _, _, f in scored:
-        key = (f.source, f.sentence, f.value, f.value_hi)
-        if key not in seen:
-            seen.add(key)
-            out.append(f)
-        if limit is not None and len(out) == limit:
-            break
-    return out
-
-
-def _overlap(ref: Referent, f: Fact) -> tuple[int, int]:
-    return len(ref.near & f.near), len(ref.terms & f.terms)
+    if a.names or a.similar >= SIMILAR:
+        return True
+    return not ref.names and a.terms >= 4
 
 
 def _specific(c: Claim) -> bool:
-    """Three significant digits or more: a coincidence of such a figure is unlikely."""
+    """Three significant digits or more (1640亿, 28.6%): such a figure rarely coincides."""
     if c.value == 0 or c.sig_step <= 0:
         return False
     return math.floor(math.log10(abs(c.value) / c.sig_step) + 1e-9) + 1 >= 3
 
 
-def _value_window(c: Claim) -> tuple[float, float]:
-    """Values a stored fact may have and still agree with `c` (then filtered exactly by `compare`)."""
-    lo, hi = _interval(c.value, c.step, c.sig_step, c.bound)
-    margin = abs(c.value) * REVERSE_WINDOW
-    return min(lo, c.value - margin), max(hi, c.value + margin)
+SIMILAR = 0.6  # bigram Jaccard of two sentences above which one is a copy of the other, edited
+STRONG_CLAUSE = 0.3  # clause likeness needed (with a shared metric word) to call a figure contradicted
 
 
+def _align(claim: Claim, ref: Referent, f: Fact, uclass: str, anchors: frozenset[str] = frozenset()) -> _Aligned | None:
+    """How a stored fact lines up with a claim, or None when it is about something else."""
+    if not roles_compatible(ref.role, f.role, uclass) or times_conflict(ref.times, f.times):
+        return None
+    if ref.names and f.names and not (ref.names & f.names):
+        return None  # two subjects, none shared
+    terms = len(ref.terms & f.terms)
+    anchored = f.sentence in anchors
+    names = len(ref.names & f.names) + anchored
+    heads = bool(ref.head & f.near) or bool(f.head & ref.near)
+    shared_abbr = any(t[0] == "#" for t in ref.near & f.near)
+    if not names and terms < 3 and not (heads and ref.own_head and not ref.names and _specific(claim)):
+        # no shared subject; a claim that names none ("公司资本开支为1640亿元") may still match its
+        # metric with a figure too specific to coincide (it can verify, never contradict: _strong)
+        return None
+    cn = ref.near - _NOT_METRIC - ref.names
+    fn = f.near - _NOT_METRIC - f.names
+    metric = len(cn & fn) / len(cn | fn) if cn and fn else 0.0
+    similar = _similarity(ref.sentence, f.sentence)
+    if (heads or shared_abbr) and ref.own_head and (ref.role == "level") == (f.role == "level"):
+        level = 2
+    elif heads or shared_abbr or cn & fn or not ref.own_head or similar >= SIMILAR:
+        level = 1
+    else:
+        return None
+    if f.uclass != uclass:
+        verdict = "unit"
+    elif uclass in RATIO_UNITS and not same_direction(ref.role, f.role):
+        verdict = "disagree"
+    else:
+        verdict = compare(claim, f, ref.role)
+    direction = uclass not in RATIO_UNITS or same_direction(ref.role, f.role)
+    return _Aligned(f, level, metric, terms, names, similar, verdict, anchored, heads or shared_abbr, direction)
+
+
+_NOT_METRIC = frozenset({"同比", "环比"})
+
+
+def _similarity(a: str, b: str) -> float:
+    ta = {t for t, _, _ in tokens(a)}
+    tb = {t for t, _, _ in tokens(b)}
+    return len(ta & tb) / len(ta | tb) if ta and tb else 0.0
+
+
+def _evidence(facts: list[Fact]) -> list[Evidence]:
+    seen, out = set(), []
+    for f in facts:
+        key = (f.source, f.sentence, f.value, f.value_hi)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(Evidence(source=f.source, quote=quote_of(f), value=f.value, sentence=f.sentence))
+        if len(out) == MAX_EVIDENCE:
+            break
+    return out
+
+
+#: Units that measure the same kind of quantity: a figure in one where the source has another is a
+#: unit error (亿元 for 亿美元, % for 个百分点), when everything else aligns.
+_KINDS: tuple[frozenset[str], ...] = (
+    frozenset({"usd", "cny", "eur", "hkd", "jpy", "gbp", "krw", "twd"}),
+    frozenset({"%", "pp", "‰", "bp"}),
+    frozenset({"年", "月", "季度", "天", "周", "小时"}),
+    frozenset({"w", "kw", "mw", "gw", "瓦", "千瓦", "兆瓦", "吉瓦"}),
+    frozenset({"kwh", "mwh", "gwh", "twh", "千瓦时", "兆瓦时", "度电", "度"}),
+    frozenset({"gb", "tb", "pb", "mb", "kb", "gib", "tib"}),
+)
+
+
+def kind_classes(uclass: str) -> list[str]:
+    """`uclass` first, then the other unit classes of the same kind of quantity."""
+    for kind in _KINDS:
+        if uclass in kind:
+            return [uclass, *sorted(kind - {uclass})]
+    return [uclass]
 # -- comparing values ---------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class _Q:
-    """One written value with its precision: the interval of true values it is consistent with."""
-
-    value: float
-    step: float
-    sig: float
-    bound: str
+_MARKUP = re.compile(r"\[\d{1,3}\]|⚠|^\s*(?:[-*+]|\d{1,2}[.、])\s+|[\s*_`>#]")
+_LABEL = re.compile(r"^[^，,。：:]{1,6}[：:]")
+_LEAD_IN = re.compile(r"^(?:据[^，,。]{0,12}|[^，,。]{0,12}(?:指出|显示|表示|称|报道|披露|提到))[，,：:]")
 
 
-def _interval(value: float, step: float, sig: float, bound: str) -> tuple[float, float]:
+def _verbatim(claim_sentence: str, fact_sentence: str) -> bool:
+    """One sentence contains the other, once citation markers, list markers, emphasis, blanks, a
+    short label ("基准：") or a lead-in ("报告指出，") are gone. Short fragments never count."""
+    a = _MARKUP.sub("", claim_sentence).rstrip("。；;，,")
+    b = _MARKUP.sub("", fact_sentence).rstrip("。；;，,")
+    if len(a) < 12 or len(b) < 12:
+        return False
+    if a in b or b in a:
+        return True
+    for pattern in (_LABEL, _LEAD_IN):
+        bare = pattern.sub("", a)
+        if bare != a and len(bare) >= 12 and (bare in b or b in bare):
+            return True
+    return False
+
+
+def _same_value(a: Fact, b: Fact) -> bool:
+    """Two stored facts state the same figure (within their written precision)."""
+    return compare(_as_claim(a), b, a.role) == "agree"
+
+
+def _as_claim(f: Fact) -> Claim:
+    return Claim(f.text, f.start, f.end, f.value, f.value_hi, f.unit, f.approx, f.bound, f.step, f.sig_step)
+
+
+def _value_window(c: Claim) -> tuple[float, float]:
+    """Values a stored fact may have and still agree with `c` (then judged exactly by `compare`)."""
+    lo, hi = _tight(abs(c.value), c.step, c.sig_step, c.bound)
+    top = abs(c.value_hi) if c.value_hi is not None else hi
+    return min(lo, -hi), max(hi, top + c.step)
+
+
+def _tight(v: float, step: float, sig: float, bound: str) -> tuple[float, float]:
+    """The interval of true values the written figure commits to (its own precision)."""
+    a = abs(v)
     if bound == "over":
-        return value, value + sig
+        return v, v + min(sig, BOUND_SPAN * a) if sig else v + BOUND_SPAN * a
     if bound == "under":
-        return value - sig, value
-    half = (sig if bound == "about" else step) / 2
-    return value - half, value + half
+        return v - (min(sig, BOUND_SPAN * a) if sig else BOUND_SPAN * a), v
+    if bound == "about":
+        half = max(step / 2, min(sig / 2, 0.05 * a))
+        return v - half, v + half
+    return v - step / 2, v + step / 2
 
 
-def _inside(x: float, q: _Q) -> bool:
-    eps = 1e-9 * max(abs(q.value), abs(x), 1e-300)
-    lo, hi = _interval(q.value, q.step, q.sig, q.bound)
-    if q.bound == "under":
-        return lo + eps < x <= hi + eps
-    return lo - eps <= x < hi - eps
+def _loose(v: float, step: float, sig: float, bound: str) -> tuple[float, float]:
+    """Values the figure does not rule out: an approximation read at its last significant digit."""
+    if bound == "over":
+        return v, math.inf
+    if bound == "under":
+        return -math.inf, v
+    half = max(step, sig if bound == "about" else step) / 2
+    return v - half, v + half
 
 
-def _point_cmp(c: _Q, f: _Q) -> str:
-    if _inside(f.value, c) or (f.bound in ("", "about") and _inside(c.value, f)):
+def _within(x: float, lo: float, hi: float) -> bool:
+    eps = 1e-9 * max(abs(lo), abs(hi), abs(x), 1e-300)
+    return lo - eps <= x <= hi + eps
+
+
+def _signed(v: float, role: str, unit: str = "%") -> float:
+    """A rate of decline as a negative number ("下降5%" = "-5%"); other quantities as written."""
+    return -abs(v) if role.startswith("change:down") and unit in RATIO_UNITS else v
+
+
+def _point(cv: float, cstep: float, csig: float, cbound: str, fv: float, fstep: float, fsig: float, fbound: str) -> str:
+    if _within(fv, *_tight(cv, cstep, csig, cbound)):
         return "agree"
-    if (c.bound == "over" and f.value >= c.value) or (c.bound == "under" and f.value <= c.value):
+    if fbound in ("over", "under") and _within(cv, *_loose(fv, fstep, fsig, fbound)):
+        return "unclear"  # the source only bounds it
+    if cbound in ("over", "under") and _within(fv, *_loose(cv, cstep, csig, cbound)):
         return "unclear"  # "超4000亿" and 8000亿: true, but not what the source says
-    if (f.bound == "over" and c.value >= f.value) or (f.bound == "under" and c.value <= f.value):
-        return "unclear"
+    if cstep < fstep and _within(cv, *_tight(fv, fstep, fsig, fbound)):
+        return "unclear"  # the claim is more precise than its source
+    if cbound == "about" and _within(fv, *_loose(cv, cstep, csig, cbound)):
+        return "unclear"  # "约2万亿" for 1.8万亿: loose, not plainly wrong
     return "disagree"
 
 
-def _ends(value: float, value_hi: float | None, step: float, sig: float, bound: str) -> list[_Q]:
-    if value_hi is None:
-        return [_Q(value, step, sig, bound)]
-    b = "about" if bound else ""
-    return [_Q(value, step, sig, b), _Q(value_hi, step, sig, b)]
-
-
-def compare(claim: Claim, fact: Fact) -> str:
-    """"agree", "disagree" or "unclear" (consistent but not the same statement: a value inside a range)."""
-    cs = _ends(claim.value, claim.value_hi, claim.step, claim.sig_step, claim.bound)
-    fs = _ends(fact.value, fact.value_hi, fact.step, fact.sig_step, fact.bound)
-    if len(cs) == 1 and len(fs) == 1:
-        return _point_cmp(cs[0], fs[0])
-    pad = max(claim.step, fact.step) / 2  # half the coarser written step: what rounding can hide
-    if len(cs) == 1:
-        c = cs[0]
-        if any(_point_cmp(c, f) == "agree" for f in fs):
+def compare(claim: Claim, fact: Fact, role: str = "level") -> str:
+    """"agree", "disagree" or "unclear" (consistent but not the same statement), judged within the
+    claim's own written precision. `role` signs a change ("下降5%" is -5%)."""
+    u = unit_class(claim.unit)
+    cv, fv = _signed(claim.value, role, u), _signed(fact.value, fact.role, u)
+    c_hi = None if claim.value_hi is None else _signed(claim.value_hi, role, u)
+    f_hi = None if fact.value_hi is None else _signed(fact.value_hi, fact.role, u)
+    cb = "about" if claim.bound and c_hi is not None else claim.bound
+    fb = "about" if fact.bound and f_hi is not None else fact.bound
+    if c_hi is None and f_hi is None:
+        return _point(cv, claim.step, claim.sig_step, cb, fv, fact.step, fact.sig_step, fb)
+    if c_hi is not None and f_hi is not None:
+        ends = [
+            _point(cv, claim.step, claim.sig_step, cb, fv, fact.step, fact.sig_step, fb),
+            _point(c_hi, claim.step, claim.sig_step, cb, f_hi, fact.step, fact.sig_step, fb),
+        ]
+        if ends == ["agree", "agree"]:
             return "agree"
-        return "unclear" if fs[0].value - pad < c.value < fs[1].value + pad else "disagree"
-    if len(fs) == 1:
-        return "unclear" if cs[0].value - pad < fs[0].value < cs[1].value + pad else "disagree"
-    if _point_cmp(cs[0], fs[0]) == "agree" and _point_cmp(cs[1], fs[1]) == "agree":
-        return "agree"
-    overlap = cs[0].value < fs[1].value + pad and fs[0].value < cs[1].value + pad
-    return "unclear" if overlap else "disagree"
+        if "agree" in ends and "disagree" in ends:
+            return "disagree"  # 110亿至150亿 for 110亿至120亿: one end moved
+        overlap = min(cv, c_hi) <= max(fv, f_hi) and min(fv, f_hi) <= max(cv, c_hi)
+        return "unclear" if overlap else "disagree"
+    if c_hi is None:
+        lo, hi = sorted((fv, f_hi if f_hi is not None else fv))
+        pad = max(claim.step, fact.step) / 2
+        return "unclear" if lo - pad <= cv <= hi + pad else "disagree"
+    lo, hi = sorted((cv, c_hi))
+    pad = max(claim.step, fact.step) / 2
+    return "unclear" if lo - pad <= fv <= hi + pad else "disagree"
+
+
+# -- derived figures ----------------------------------------------------------------------------------
+
+_SHARE_BEFORE = re.compile(r"(?:占|占到|占了|相当于)[^，,。；;]{0,14}?(?:的)?(?:比重|比例|份额)?(?:为|达|约|超过|近|逾)?[ \t]*$|(?:占比|比重|渗透率)(?:为|达到|达|约|升至|提升至|降至)?[ \t]*$")
+_LEVEL_CLASSES_SKIP = {"%", "pp", "‰", "bp", "x", ""}
+
+
+def derive(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Evidence]] | None:
+    """Recompute a growth rate or a share from two stated levels; None when nothing applies.
+
+    Growth: two levels of the claim's metric and subject whose years differ by one (同比), or a
+    "从A增至B" pair in one source sentence. Share: a part and a whole of one unit in one source
+    sentence, the part's words in the claim's clause. Verified when one pair gives the claim's value
+    within its precision; contradicted when exactly one pair applies and gives another value.
+    """
+    if claim.unit not in ("%", "x") or claim.value_hi is not None:
+        return None
+    change = ref.role.startswith("change")
+    share = not change and _SHARE_BEFORE.search(ref.sentence[: max(0, ref.sentence.find(claim.text))] or "") is not None
+    if not change and not share:
+        return None
+    lookup = (ref.near | ref.names | ref.head) - {"同比", "环比"}
+    levels = [
+        f for f in store.facts_by_terms_any(lookup)
+        if f.role == "level" and f.uclass not in _LEVEL_CLASSES_SKIP and not times_conflict(frozenset(), f.times)
+        and not (ref.names and f.names and not ref.names & f.names)
+        and (ref.names & f.names or len(ref.terms & f.terms) >= 3)
+    ]
+    pairs: list[tuple[Fact, Fact, float, str]] = []
+    if change:
+        metric = [f for f in levels if (ref.head - {"同比", "环比"}) & f.near or f.head & ref.near]
+        for a in metric:
+            for b in metric:
+                if a.id == b.id or a.uclass != b.uclass or a.value <= 0:
+                    continue
+                ya, yb = _years(a), _years(b)
+                consecutive = bool(ya and yb and max(yb) - max(ya) == 1 and not (ref.times and not ref.times & b.times))
+                in_order = a.sentence == b.sentence and a.start < b.start and _FROM_TO.search(a.sentence[a.sentence.find(a.text):]) is not None
+                if consecutive or in_order:
+                    growth = (b.value / a.value - 1) * 100
+                    value = growth if claim.unit == "%" else b.value / a.value
+                    pairs.append((a, b, value, f"({_fmt(b)} − {_fmt(a)}) / {_fmt(a)}" if claim.unit == "%" else f"{_fmt(b)} / {_fmt(a)}"))
+    else:
+        for a in levels:
+            for b in levels:
+                if a.id == b.id or a.uclass != b.uclass or a.source_url != b.source_url or b.value <= a.value or b.value <= 0:
+                    continue
+                if a.sentence != b.sentence or not (ref.near & a.near):
+                    continue
+                pairs.append((a, b, a.value / b.value * 100, f"{_fmt(a)} / {_fmt(b)}"))
+    if not pairs:
+        return None
+    signed = _signed(claim.value, ref.role)
+    for a, b, value, formula in pairs:
+        if _within(value, *_tight(signed, claim.step, claim.sig_step, claim.bound)):
+            return VERIFIED, [_derived(a, b, value, formula, claim.unit)]
+    if len(pairs) == 1:
+        a, b, value, formula = pairs[0]
+        if not _within(value, *_loose(signed, claim.step, claim.sig_step, claim.bound or "about")):
+            return CONTRADICTED, [_derived(a, b, value, formula, claim.unit)]
+    return None
+
+
+_FROM_TO = re.compile(r"(?:增至|增长至|增加至|升至|提升至|上升至|达到|降至|下降至|减少至|到)")
+_YEAR = re.compile(r"y((?:19|20)[0-9]{2})")
+
+
+def _years(f: Fact) -> set[int]:
+    return {int(m.group(1)) for t in f.times if (m := _YEAR.fullmatch(t))}
+
+
+def _fmt(f: Fact) -> str:
+    return format_value(f.value, None, f.unit)
+
+
+def _derived(a: Fact, b: Fact, value: float, formula: str, unit: str) -> Evidence:
+    shown = f"{value:.4g}%" if unit == "%" else f"{value:.4g}x"
+    quote = quote_of(a) if a.sentence == b.sentence else f"{quote_of(a, 60)} / {quote_of(b, 60)}"
+    return Evidence(source=a.source, quote=quote, value=value, basis="derived", formula=f"{formula} = {shown}")
 
 
 # -- presenting -----------------------------------------------------------------------------------------

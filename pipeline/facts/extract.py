@@ -106,15 +106,15 @@ RATIO_UNITS: dict[str, str] = {
 
 #: Chinese measure words (counts and durations), kept as written.
 MEASURE_WORDS = (
-    "个月 小时 分钟 毫秒 微秒 纳秒 秒 天 周 年 人次 个 张 台 家 卡 枚 名 块 片 颗 款 项 件 次 位 人 户 座 条 篇 "
-    "份 套 辆 架 艘 部 只 所 层 轮 届 页 字 帧 核 股 岁 节点 种 类 万"
+    "个月 个季度 小时 分钟 毫秒 微秒 纳秒 秒 天 周 年 人次 个 张 台 家 卡 枚 名 块 片 颗 款 项 件 次 位 人 户 座 条 篇 "
+    "份 套 辆 架 艘 部 只 所 层 轮 届 页 字 帧 核 股 岁 节点 种 类 头 例 笔 间 架次 班次 亩 公顷 万"
 ).split()
 MEASURE_WORDS.remove("万")  # 万 is a scale, listed above; kept out of the measure words on purpose
 
 #: Physical units, kept as written.
 PHYSICAL_UNITS = (
     "平方毫米 平方厘米 平方公里 平方米 平米 纳米 微米 毫米 厘米 千米 公里 米 英寸 吨 千克 公斤 克 毫升 升 "
-    "千瓦时 兆瓦时 度电 千瓦 兆瓦 吉瓦 瓦 伏 赫兹 兆赫 吉赫 字节 比特 像素 摄氏度 ℃ °C "
+    "千瓦时 兆瓦时 度电 千瓦 兆瓦 吉瓦 瓦 伏 公斤 斤 赫兹 兆赫 吉赫 字节 比特 像素 摄氏度 ℃ °C "
     "TB/s GB/s MB/s Gb/s Tb/s Gbps Mbps Tbps Kbps tokens/s token/s tok/s tokens token "
     "TFLOPS PFLOPS EFLOPS GFLOPS FLOPS TOPS PB TB GB MB KB GiB TiB nm μm um mm cm km "
     "kWh MWh GWh TWh kW MW GW W GHz MHz kHz Hz ms μs ns fps FPS mAh Wh nits QPS qps"
@@ -190,6 +190,8 @@ _UNIT_WORDS.update({w: w for w in MEASURE_WORDS})
 _UNIT_WORDS.update({w: w for w in PHYSICAL_UNITS})
 _UNIT_WORDS.update(RATIO_UNITS)
 _UNIT_WORDS.update(CURRENCY_SUFFIXES)
+_UNIT_WORDS["个季度"] = "季度"
+_UNIT_WORDS["个月"] = "月"
 
 _NUM = r"(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?|[零〇一二两三四五六七八九十][零〇一二两三四五六七八九十百千万亿]*|[百千万亿][千万亿]*"
 # Chinese scales may follow a blank ("3 万"); letter scales must touch the number ("175B", not "2025 B2B").
@@ -205,7 +207,7 @@ _NUMBER_START = r"(?<![A-Za-z0-9_.#/:@\\])(?<![A-Za-z0-9][-‐])"
 # candidates); approximation words, currency signs and the sign before it are read by _PREFIX_RE.
 _CLAIM_RE = re.compile(
     rf"""
-    (?:(?P<pct>百分之)(?P<n1p>[零〇一二两三四五六七八九十百]+)|{_NUMBER_START}(?P<n1>{_NUM}))
+    (?:(?P<pct>百分之)(?P<n1p>[零〇一二两三四五六七八九十百]+(?:点[零〇一二两三四五六七八九]+)?)|{_NUMBER_START}(?P<n1>{_NUM}))
     (?P<m1>多|余)?(?:{_SP}(?P<s1>{_CJK_SCALE})|(?P<s1x>{_LETTER_SCALE}))?(?P<m1b>多|余)?(?:{_SP}(?P<u1>{_UNIT}))?
     (?:
         {_SP}(?P<sep>-|–|—|~|至|到){_SP}
@@ -370,6 +372,14 @@ def _parse_number(raw: str) -> _Number | None:
             chinese=False,
             year_like="," not in raw and len(plain) == 4 and 1900 <= n <= 2100,
         )
+    if "点" in raw:  # 四点八 (after 百分之)
+        whole, frac = raw.split("点", 1)
+        w = parse_chinese_numeral(whole)
+        if w is None or not frac or any(ch not in _CN_DIGITS for ch in frac):
+            return None
+        digits = "".join(str(_CN_DIGITS[ch]) for ch in frac)
+        return _Number(float(f"{w}.{digits}"), 10.0 ** -len(digits), 10.0 ** -len(digits.rstrip("0") or "0"),
+                       len(str(w)) + len(digits), True, True, False)
     n = parse_chinese_numeral(raw)
     if n is None:
         return None
@@ -455,8 +465,8 @@ def _build(m: re.Match[str], text: str, scan: str) -> list[Claim]:
     before = scan[max(0, start - 4) : start]
     if before.endswith(("第", "#", "No.", "No. ")):
         return []  # ordinals and markers
-    if raw1[0] in "百千万亿" and not pre and not g["pct"]:
-        return []  # 千万 (by all means), 百万级: a bare scale word is a number only after 近/超/逾...
+    if raw1[0] in "百千万亿" and not pre and not g["pct"] and not (g["u1"] in _HARDWARE and not s1):
+        return []  # 千万 (by all means), 百万级: a bare scale word is a number only after 近/超/逾 (万卡 is one)
     if n1.chinese and n1_start > 0 and scan[n1_start - 1] in _VAGUE_BEFORE:
         return []
     if n1.chinese and (raw1[0] in "零〇" or scan.startswith("分之", n1_start + len(raw1))):
@@ -477,7 +487,7 @@ def _build(m: re.Match[str], text: str, scan: str) -> list[Claim]:
     if g["s1x"] in ("K", "k") and not has_unit and n1.value in (2, 4, 5, 8) and not g["n2"]:
         return []  # 4K 视频: a display resolution
     sep = g["sep"]
-    if sep in ("至", "到") and scan[max(0, start - 1) : start] in ("从", "由"):
+    if sep in ("至", "到") and g["n2"] and (scan[max(0, start - 1) : start] in ("从", "由")):
         # 从230万到330万: a change from one figure to another, two claims, not a range
         return _split_range(m, text, scan)
     n2 = _parse_number(g["n2"]) if g["n2"] else None
@@ -496,8 +506,13 @@ def _build(m: re.Match[str], text: str, scan: str) -> list[Claim]:
         g["u1"] = "%"  # 百分之三十 → 30 %
     unit1 = _UNIT_WORDS.get(g["u1"] or "", "") or CURRENCY_PREFIXES.get(g["cur1"] or "", "")
     unit2 = _UNIT_WORDS.get(g["u2"] or "", "") or CURRENCY_PREFIXES.get(g["cur2"] or "", "")
-    if n2 is not None and unit1 and unit2 and unit1 != unit2:
-        return []  # 8卡-64台: not one range; better no claim than a wrong one
+    if n2 is not None and (
+        (unit1 and unit2 and unit_class(unit1) != unit_class(unit2))
+        or (g["u1"] and (s2 or (unit2 and not unit1)) and not s1)
+        or (unit1 in _RATIO and not unit2 and s2)
+    ):
+        # 同比增长77%至180亿美元: a rate and then a level, two claims; a range needs one unit
+        return _split_range(m, text, scan)
     unit = unit1 or unit2
 
     bound = APPROX_PREFIXES.get(pre, "")
@@ -588,7 +603,10 @@ def _keep(c: Claim) -> bool:
         return False  # Llama-3 405B, RTX 4090, Python 3.11
     if c.chinese:
         if c.value < 10 and not c.has_scale:
-            return c.unit in ("%", "x", "pp") and c.value >= 1  # 三倍 yes; 三家公司, 三元锂电 no
+            # 三倍, 八个季度, 两家, 三年 yes; 一家, 一个 (wording), 三元锂电 (a name) no
+            if c.unit in ("%", "x", "pp"):
+                return c.value >= 1
+            return c.value >= 2 and c.unit in _COUNTABLE
         return c.has_unit or c.has_scale or c.value >= 100
     if c.has_unit or c.has_scale:
         return True
@@ -602,7 +620,140 @@ def extract_claims(text: str) -> list[Claim]:
     scan = mask_text(text)
     claims = _raw_claims(text, scan)
     _propagate_list_units(claims, scan)
-    return [c for c in claims if _keep(c)]
+    kept = [c for c in claims if _keep(c)]
+    special = _special_claims(text, scan)
+    if special:
+        kept = [c for c in kept if not any(c.start < s.end and s.start < c.end for s in special)]
+        kept = sorted(kept + special, key=lambda c: c.start)
+    for c in kept:
+        _adjust(c, scan)
+    return kept
+
+
+# -- other written forms: 三成, 两成半, 千分之三, 1/3, 三分之一, 百分之77, 翻番, 一年半 -------------------
+
+_CN_SMALL = "[零〇一二两三四五六七八九十]"
+_SPECIAL_RE = re.compile(
+    rf"""
+    (?P<cheng>(?<![0-9零〇一二两三四五六七八九十百千万亿])(?:[一二两三四五六七八九]|[1-9])成(?:半|[一二三四五六七八九])?)
+        (?![本长员功就熟交立果品型绩份都为套批群语])
+    |(?P<frac>百分之[0-9]+(?:\.[0-9]+)?|(?:千|万)分之(?:{_CN_SMALL}[零〇一二两三四五六七八九十百]*|[0-9]+(?:\.[0-9]+)?))
+    |(?P<cnfrac>(?<![0-9零〇一二两三四五六七八九十百千万亿])(?:[二两三四五六七八九十]{{1,3}})分之(?:{_CN_SMALL}[零〇一二两三四五六七八九十]*))
+    |(?P<slash>(?<![0-9./\-:])[1-9]/[1-9][0-9]?(?![0-9/.]))
+    |(?P<fan>翻(?:了)?(?:一|两|三|1|2|3)?番)
+    |(?P<chengrange>(?<![0-9零〇一二两三四五六七八九十百千万亿])[一二两三四五六七八九][到至~-][一二两三四五六七八九十]成)
+    |(?P<halfall>一半|过半|半数)
+    |(?P<half>(?<![0-9.零〇一二两三四五六七八九十百千万亿])(?:{_CN_SMALL}+|[0-9]+)(?:个)?(?:年|小时)半|(?:{_CN_SMALL}+|[0-9]+)个半(?:月|小时))
+    """,
+    re.VERBOSE,
+)
+_CN_VALUE = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+
+
+def _num_of(raw: str) -> float | None:
+    if raw[:1].isdigit():
+        return float(raw)
+    n = parse_chinese_numeral(raw)
+    return float(n) if n is not None else None
+
+
+def _special_claims(text: str, scan: str) -> list[Claim]:
+    """Claims the main grammar does not read: shares in 成, fractions, 翻番, durations with 半."""
+    if not _SPECIAL_HINT.search(scan):
+        return []
+    out: list[Claim] = []
+    for m in _SPECIAL_RE.finditer(scan):
+        kind = m.lastgroup
+        raw = m.group(0)
+        unit, step = "%", 1.0
+        if kind == "cheng":
+            value = float(_CN_VALUE.get(raw[0], 0) or int(raw[0]) if not raw[0].isdigit() else int(raw[0])) * 10
+            tail = raw[2:]
+            if tail == "半":
+                value += 5
+                step = 5.0
+            elif tail:
+                value += _CN_VALUE[tail]
+                step = 1.0
+            else:
+                step = 10.0
+            if value == 10 and not tail and scan[m.end() : m.end() + 1] not in "，,。；;、 以左多的":
+                continue  # 一成 in a word (一成不变)
+        elif kind == "frac":
+            den = {"百": 100.0, "千": 1000.0, "万": 10000.0}[raw[0]]
+            num = _num_of(raw[3:])
+            if num is None:
+                continue
+            value, step = num / den * 100, 100 / den
+        elif kind == "cnfrac":
+            den_raw, num_raw = raw.split("分之", 1)
+            den, num = _num_of(den_raw), _num_of(num_raw)
+            if not den or num is None or num > den:
+                continue
+            value, step = num / den * 100, 0.5
+        elif kind == "slash":
+            a, b = raw.split("/")
+            if int(a) >= int(b) or scan[m.end() : m.end() + 1] in "日号":
+                continue
+            value, step = int(a) / int(b) * 100, 0.5
+        elif kind == "chengrange":
+            lo_v, hi_v = _CN_VALUE[raw[0]] * 10.0, (_CN_VALUE.get(raw[2], 0) or 10) * 10.0
+            if hi_v <= lo_v:
+                continue
+            out.append(Claim(text=text[m.start() : m.end()], start=m.start(), end=m.end(), value=lo_v,
+                             value_hi=hi_v, unit="%", step=10.0, sig_step=10.0, has_unit=True, digits=2, chinese=True))
+            continue
+        elif kind == "halfall":
+            value, step = 50.0, 1.0
+            if raw == "过半":
+                out.append(Claim(text=raw, start=m.start(), end=m.end(), value=50.0, unit="%", approx=True,
+                                 bound="over", step=1.0, sig_step=10.0, has_unit=True, digits=2, chinese=True))
+                continue
+        elif kind == "fan":
+            times = {"": 1, "一": 1, "1": 1, "两": 2, "2": 2, "三": 3, "3": 3}[raw.replace("翻", "").replace("了", "").replace("番", "")]
+            value, unit, step = float(2**times), "x", 1.0
+        else:  # half: 一年半, 两个半月
+            num_raw = re.match(rf"{_CN_SMALL}+|[0-9]+", raw)
+            assert num_raw is not None
+            n = _num_of(num_raw.group(0))
+            if n is None:
+                continue
+            value, step = n + 0.5, 0.5
+            unit = "年" if "年" in raw else ("小时" if "小时" in raw else "月")
+        start = m.start()
+        bound = ""
+        p = _PREFIX_RE.search(scan, max(0, start - _PREFIX_LOOKBACK), start)
+        if p is not None and p.group("pre") and p.end() == start and p.start() < start:
+            pre = p.group("pre")
+            if not (pre in _PRE_WORD_TAILS and scan[p.start() - 1 : p.start()] and scan[p.start() - 1] in _PRE_WORD_TAILS[pre]):
+                bound = APPROX_PREFIXES[pre]
+                start = p.start("pre")
+        end = m.end()
+        for word, b in APPROX_SUFFIXES.items():
+            if scan.startswith(word, end) and word not in ("+",):
+                bound = bound or b
+                end += len(word)
+                break
+        if scan.startswith("多", end) and kind == "cheng":
+            bound = bound or "over"
+            end += 1
+        out.append(
+            Claim(
+                text=text[start:end], start=start, end=end, value=value, unit=unit, approx=bool(bound),
+                bound=bound, step=step, sig_step=step, has_unit=True, digits=2, chinese=True,
+            )
+        )
+    return out
+
+
+_SPECIAL_HINT = re.compile("成|分之|/|番|半")
+_GROWTH_BEFORE = re.compile(r"(?:增长|增加|提升|提高|上涨|上升|增)了?[ \t]*\Z")
+
+
+def _adjust(c: Claim, scan: str) -> None:
+    """增长一倍 is a doubling (2x), as 翻番 is."""
+    if c.unit == "x" and c.value == 1 and c.value_hi is None and _GROWTH_BEFORE.search(scan, max(0, c.start - 4), c.start):
+        c.value = 2.0
 
 
 def parse_quantity(written: str) -> Claim | None:
@@ -629,6 +780,10 @@ def decimal_text(value: float | int) -> str:
 
 
 _CN_BIG_CHARS = set("百千万亿")
+_RATIO = {"%", "pp", "‰", "bp", "x"}
+_HARDWARE = {"卡", "张", "台", "颗", "片", "块", "枚", "人", "家", "辆", "座"}
+#: Measure words and durations whose small Chinese-numeral counts are claims (两家, 三年, 八个季度).
+_COUNTABLE = set(MEASURE_WORDS) | {"季度", "月"}
 _CURRENCY_CODES = set(CURRENCY_SUFFIXES.values())
 #: Characters that, just before 约/近, make them the tail of an ordinary word (合约, 最近 ...).
 _PRE_WORD_TAILS = {"约": set("合签条预公节制契违履特集婚邀"), "近": set("最附临靠亲贴")}

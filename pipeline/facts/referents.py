@@ -1,164 +1,228 @@
-"""What a number is *about*: the entity and metric words around it.
+"""What a number is *about*: its subject, its metric, its time and its role, from the words around it.
 
-A figure only verifies when the source sentence talks about the same thing ("甲骨文 … RPO …
-4550亿美元"), so every claim and every stored fact carries two sets of referent terms:
+A figure verifies only when the source states the same thing ("甲骨文 … RPO … 4550亿美元"), so every
+claim and every stored fact carries a `Referent`:
 
-* `near`: content words of the clause that holds the number (usually the metric, often the entity);
-* `terms`: content words of the whole sentence (adds the entity of a sentence whose later clauses
-  carry the numbers).
+* `near`: the terms of the clause that holds the number (the metric, often the subject);
+* `terms`: the terms of the whole sentence (adds a subject that an earlier clause names);
+* `names`: the companies, products and other proper names of the sentence, or of the previous
+  sentence when this one names nothing ("甲骨文公布财报。其RPO为4550亿美元。" is about 甲骨文);
+* `times`: years, quarters and halves mentioned ("2024年营收" and "2025年营收" are different facts);
+* `role`: a *level* ("营收180亿美元", "毛利率35%") or a *change* ("同比增长77%"), with its direction
+  (up/down) and basis (同比/环比). "收入同比增长77%至180亿美元" holds one of each.
 
-Terms are jieba tokens (HMM off: faster, and unknown-word guesses add noise here) minus stop words
-and generic report vocabulary (公司, 增长, 市场 …) that would make unrelated sentences look alike.
-Company names and common metrics are folded to one spelling (Oracle → 甲骨文, 营业收入 → 营收), so a
-report may restate a figure in other words and still verify.
-
-Some terms are *names* (`is_named`): listed companies, ASCII product names (Blackwell, H100), and
-words jieba's dictionary does not know (mostly proper nouns). A shared name is what tells "the same
-entity and metric" from "the same metric words", which matters most before marking a figure ⚠.
-
-Times matter too: "2024年营收" and "2025年营收" are different facts, so a year or quarter mentioned
-on both sides that does not agree blocks a match.
+Terms are lexicon words (folded to one spelling: 营业收入 → 营收, 较上年同期 → 同比, Oracle → 甲骨文)
+and, for the rest of the Chinese text, character bigrams. Bigrams need no dictionary, so a paraphrase
+that cuts words differently still shares most of its terms with the source, and the module loads in
+milliseconds: a word segmenter's dictionary (jieba: 0.6–1.5 s per process) would cost more than a
+whole `yanbao check` is allowed to take.
 """
 
 from __future__ import annotations
 
 import bisect
-import logging
+import hashlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-#: One spelling per entity or metric; keys are lower case. Extend freely: it only ever merges words.
-ALIASES: dict[str, str] = {
-    "oracle": "甲骨文",
-    "nvidia": "英伟达",
-    "nvda": "英伟达",
-    "辉达": "英伟达",
-    "microsoft": "微软",
-    "msft": "微软",
-    "google": "谷歌",
-    "alphabet": "谷歌",
-    "amazon": "亚马逊",
-    "aws": "亚马逊",
-    "meta": "meta",
-    "脸书": "meta",
-    "facebook": "meta",
-    "apple": "苹果",
-    "tesla": "特斯拉",
-    "intel": "英特尔",
-    "amd": "amd",
-    "超威": "amd",
-    "tsmc": "台积电",
-    "samsung": "三星",
-    "bytedance": "字节跳动",
-    "字节": "字节跳动",
-    "alibaba": "阿里巴巴",
-    "阿里": "阿里巴巴",
-    "tencent": "腾讯",
-    "baidu": "百度",
-    "huawei": "华为",
-    "xiaomi": "小米",
-    "openai": "openai",
-    "anthropic": "anthropic",
-    "softbank": "软银",
-    "剩余履约义务": "rpo",
-    "remaining performance obligations": "rpo",
-    "资本支出": "资本开支",
-    "capex": "资本开支",
-    "营业收入": "营收",
-    "收入": "营收",
-    "revenue": "营收",
-    "净利": "净利润",
-    "出货": "出货量",
-    "毛利": "毛利率",
-    "估值": "估值",
-    "市值": "市值",
-}
+# -- the lexicon ------------------------------------------------------------------------------------
 
-#: Companies and labs: a shared one of these is what makes two sentences about the *same* thing.
-ENTITY_NAMES = set(
+#: Spellings of one thing, folded to the first word of each group. Keys are matched in the text
+#: (longest first, ASCII case-insensitive); a folded word is one term, so "营业收入" and "营收" match.
+SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("营收", "营业收入", "营业总收入", "总营收", "总收入", "销售收入", "销售额", "营业额", "收入", "revenue"),
+    ("净利润", "归母净利润", "归属于母公司股东的净利润", "净利", "盈利", "net income"),
+    ("毛利率", "毛利润率"),
+    ("净利率", "净利润率"),
+    ("资本开支", "资本支出", "资本性支出", "capex"),
+    ("rpo", "剩余履约义务", "未履行的履约义务", "remaining performance obligations"),
+    ("出货量", "出货", "交付量"),
+    ("销量", "销售量"),
+    ("市场份额", "市占率", "市场占有率", "份额"),
+    ("研发投入", "研发支出", "研发费用", "r&d"),
+    ("市值", "总市值"),
+    ("估值", "投后估值"),
+    ("用户", "用户数", "用户规模", "用户数量"),
+    ("月活", "月活跃用户", "月活跃用户数", "mau"),
+    ("日活", "日活跃用户", "dau"),
+    ("同比", "较上年同期", "比上年同期", "较去年同期", "比去年同期", "与去年同期相比", "较上年", "比上年",
+     "较去年", "比去年", "年同比", "yoy"),
+    ("环比", "较上季度", "比上季度", "较上一季度", "比上一季度", "较上季", "较上月", "比上月", "qoq"),
+    ("数据中心", "数据中心业务", "idc"),
+    ("云业务", "云计算", "云服务"),
+    ("甲骨文", "oracle"),
+    ("英伟达", "nvidia", "辉达", "nvda"),
+    ("微软", "microsoft", "msft"),
+    ("谷歌", "google", "alphabet"),
+    ("亚马逊", "amazon", "aws"),
+    ("meta", "脸书", "facebook"),
+    ("苹果", "apple"),
+    ("特斯拉", "tesla"),
+    ("英特尔", "intel"),
+    ("amd", "超威"),
+    ("台积电", "tsmc"),
+    ("三星", "samsung"),
+    ("字节跳动", "bytedance", "字节"),
+    ("阿里巴巴", "alibaba", "阿里"),
+    ("腾讯", "tencent"),
+    ("百度", "baidu"),
+    ("华为", "huawei"),
+    ("小米", "xiaomi"),
+    ("软银", "softbank"),
+    ("海力士", "sk海力士", "sk hynix", "hynix"),
+    ("美光", "micron"),
+    ("博通", "broadcom"),
+    ("高通", "qualcomm"),
+    ("宁德时代", "catl"),
+    ("比亚迪", "byd"),
+)
+
+#: Companies, labs and institutions: a shared one says two sentences are about the same subject; two
+#: different ones (and none shared) say they are not.
+ENTITY_NAMES = frozenset(
     """
     甲骨文 英伟达 微软 谷歌 亚马逊 meta 苹果 特斯拉 英特尔 amd 台积电 三星 字节跳动 阿里巴巴 阿里云 腾讯 腾讯云
     百度 华为 华为云 小米 openai anthropic 软银 寒武纪 中芯国际 海光 摩尔线程 壁仞 沐曦 天数智芯 燧原 昆仑芯
     美团 拼多多 京东 快手 网易 金山 比亚迪 宁德时代 理想汽车 蔚来 小鹏 联想 浪潮 中兴 科大讯飞 商汤 旷视 智谱
-    月之暗面 百川智能 深度求索 博通 高通 美光 海力士 阿斯麦 戴尔 超微电脑 鸿海 富士康 中际旭创 新易盛 工业富联
+    月之暗面 百川智能 深度求索 deepseek 博通 高通 美光 海力士 阿斯麦 asml 戴尔 超微电脑 鸿海 富士康 中际旭创
+    新易盛 工业富联 coreweave 贝恩 麦肯锡 高盛 摩根士丹利 国际能源署 iea idc gartner 中国移动 中国电信 中国联通
     """.split()
 )
 
-#: Metrics jieba should keep whole; unlike entities they are common nouns (营收 is in many sentences).
-METRIC_WORDS = [
-    "剩余履约义务",
-    "营收",
-    "资本开支",
-    "资本支出",
-    "营业收入",
-    "数据中心",
-    "云基础设施",
-    "出货量",
-    "毛利率",
-    "净利润",
-    "市场份额",
-    "市场规模",
-    "研发投入",
-    "用户规模",
-    "算力",
-    "推理芯片",
-    "训练芯片",
-    "服务器",
-]
-
-#: Words jieba should keep whole so that they match as one term.
-DOMAIN_WORDS = sorted(ENTITY_NAMES | {"英伟达", "字节跳动", "台积电"}) + METRIC_WORDS
-
-#: ASCII words too common in reports to tell two subjects apart.
-ASCII_GENERIC = set(
-    "ai gpu gpus cpu api llm llms ml it ceo cfo cto ipo etf esg kpi b2b b2c pc ar vr xr iot saas paas iaas "
-    "app apps sdk tco roi capex opex yoy qoq mom usd rmb cny eur hkd fy q1 q2 q3 q4 h1 h2 pp bp".split()
+#: ASCII words too common in business writing to name anything.
+ASCII_GENERIC = frozenset(
+    "ai gpu gpus cpu api llm llms ml it ceo cfo cto ipo etf esg kpi b2b b2c pc ar vr xr iot "
+    "app apps sdk tco roi opex usd rmb cny eur hkd fy q1 q2 q3 q4 h1 h2 pp bp the of and to in for on with "
+    "by at from as is are was were be this that its it an a or vs per".split()
 )
 
-#: Function words and report boilerplate: never evidence that two sentences share a referent.
-STOP_WORDS = set(
+#: Bigrams of report boilerplate (verbs of saying, hedges, generic nouns): never evidence that two
+#: sentences share a referent.
+STOP_BIGRAMS = frozenset(
     """
-    的 了 和 与 及 或 在 是 为 有 也 都 而 但 就 将 被 把 对 从 向 到 至 由 以 于 其 这 那 之 等 各 每 该 此 并 又
-    我们 你们 他们 它们 我 你 他 她 它 这个 那个 这些 那些 这一 一个 一些 一种 一家 一项 一次 一批 一台
-    以及 或者 而且 并且 但是 然而 因此 所以 因为 如果 虽然 不过 此外 其中 其他 其它 之一 之后 之前 以来 以后
-    以上 以下 左右 上下 大约 约为 约合 接近 将近 超过 突破 不到 不足 至少 最多 高达 多达 达到 达 约 近 超 逾
-    可以 可能 能够 已经 已 正在 仍然 仍 还 更 最 很 非常 较 比 相比 相较 对比 同比 环比 同期 分别 合计 总计 共计
-    增长 增加 提升 提高 上升 上涨 下降 下滑 减少 降低 回落 翻倍 扩大 缩小 实现 完成 带来 成为 保持 继续 进行
-    预计 预期 预测 估计 计划 宣布 表示 显示 认为 指出 称 据 根据 报道 消息 报告 数据 资料 统计 来源 信息
-    公司 企业 集团 厂商 机构 行业 市场 产业 领域 业务 方面 部分 整体 总体 全球 国内 国外 海外 中国 美国
-    年 月 日 天 周 季度 年度 财年 全年 上半年 下半年 今年 去年 明年 目前 当前 现在 未来 近期 此前 随后 期间
-    亿 万 千 百 十 亿元 万元 美元 人民币 元 欧元 港元 百分点 个百分点 倍 规模 数量 总额 金额 水平 比例 占比
-    公开 资料 上年 上一年 同年 当年 本年 报道称 数据显示 消息人士 知情人士 人士 媒体 官方 财报 年报 季报 公告
-    截至 截止 同时 包括 包含 其中 主要 相关 方面 情况 问题 影响 作用 价值 重要 关键 核心 最新 首次 新
-    公布 发布 推出 披露 透露 获得 拥有 需要 使用 采用 提供 支持 通过 进入 开始 发现 出现 形成 取得 录得 创下
-    约等于 相当于 等于 大约 超出 高出 低于 高于 左右 之间 左右 一共 总共 全部 所有 整个 单个 每个 各个
-    the of and to in for on with by at from as is are was were be this that its it an a or
+    公司 企业 集团 厂商 机构 行业 市场 产业 领域 业务 方面 部分 整体 总体 全球 国内 国外 海外 中国 美国 全国 我国 本行 该行
+    增长 增加 提升 提高 上升 上涨 下降 下滑 减少 降低 回落 扩大 缩小 实现 完成 带来 成为 保持 继续 进行 达到
+    预计 预期 预测 估计 计划 宣布 表示 显示 认为 指出 据称 根据 报道 消息 报告 数据 资料 统计 来源 信息 披露
+    公布 发布 推出 透露 获得 拥有 需要 使用 采用 提供 支持 通过 进入 开始 发现 出现 形成 取得 录得 创下 同期
+    截至 截止 同时 包括 包含 其中 主要 相关 情况 问题 影响 作用 重要 关键 核心 最新 首次 目前 当前 现在 未来
+    近期 此前 随后 期间 今年 去年 明年 上年 当年 本年 全年 年度 季度 财年 半年 上半 下半 年内 年底 年初 年末
+    美元 人民 民币 欧元 港元 日元 亿元 万元 千亿 百亿 十亿 万亿 亿美 万美 百分 分点 个百 数量 总额 金额
+    水平 比例 占比 大约 约为 左右 以上 以下 接近 超过 不到 至少 高达 多达 相比 相较 对比 分别 合计 总计 共计
+    一步 进一 一个 一些 这些 那些 这个 那个 之一 之后 之前 以来 以后 可能 能够 已经 正在 仍然 非常 比较 其他
+    我们 他们 它们 因此 所以 因为 如果 虽然 不过 此外 然而 并且 而且 或者 以及 由于 对于 关于 其余 分析 研究
+    高出 升至 降至 增至 增幅 降幅 增速 涨幅 跌幅 提至 累计 仅为 大增 同期 上一 一年 合计 约占 占到
+    公斤 千克 平方 方米 每股 每吨 每公 元左 元降 元以
     """.split()
-) | ASCII_GENERIC | {"科技", "技术", "产品", "服务", "平台", "项目", "用户", "客户", "成本", "价格", "投资", "投入"}
+)
+
+#: Characters that make a bigram function-word noise ("的营", "收为").
+_FUNCTION_CHARS = frozenset("的了和与及或在是为也都而但就将被把对从向到至由以于其这那之等各每该此并又约近超逾达占较比")
+#: Characters of written numbers and units: a bigram of only these is a quantity, not a referent.
+_NUMERIC_CHARS = frozenset("零〇一二两三四五六七八九十百千万亿兆元个倍成半多余")
+
+_LEXICON: dict[str, str] = {}
+for _group in SYNONYM_GROUPS:
+    for _w in _group:
+        _LEXICON[_w.lower()] = _group[0]
+for _name in ENTITY_NAMES:
+    _LEXICON.setdefault(_name, _name)
+_LEX_ALT = "|".join(re.escape(w) for w in sorted(_LEXICON, key=len, reverse=True))
+_LEX_RE = re.compile(_LEX_ALT, re.I)
+
+_TOKEN_RE = re.compile(r"[A-Za-z][A-Za-z0-9&+.\-]*[A-Za-z0-9+]|[A-Za-z]|[\u3400-\u9fff]+")
+_ASCII_WORD = re.compile(r"[A-Za-z][A-Za-z0-9&+.\-]*")
 
 _TIME_RE = re.compile(
     r"(?<![0-9])((?:19|20)[0-9]{2})(?=\s?(?:年|财年|财季|Q[1-4]|H[12]|[-/.][0-9]))"
     r"|FY\s?((?:19|20)?[0-9]{2})(?![0-9])"
     r"|(?<![A-Za-z])Q([1-4])(?![0-9])"
-    r"|第?([一二三四1-4])季度"
+    r"|(?<![0-9零〇一二两三四五六七八九十个])第?([一二三四1-4])(?:财季|季度)"
     r"|([上下])半年"
 )
 _CN_QUARTER = {"一": "1", "二": "2", "三": "3", "四": "4"}
-_SENTENCE_END = re.compile(r"[。！？!?\n]|\.(?=\s)")
-_CLAUSE_END = re.compile(r"[，,；;|]")
-_HAS_DIGIT = re.compile(r"[0-9]")
-_HAS_LETTER = re.compile(r"[A-Za-z]")
-_NUMERAL_ONLY = re.compile(r"^[0-9零〇一二两三四五六七八九十百千万亿.,%]+$")
-#: Tokens that are only scale and currency words: 亿美元, 万元, 千亿 … (jieba keeps some whole).
-_UNIT_ONLY = re.compile(r"^[个十百千万亿兆]*(?:美元|美金|元|人民币|欧元|港元|港币|日元|英镑|韩元|块钱)?$")
-#: Single characters that end a run of unknown-word characters (function words, measure words).
-_STOP_CHARS = set("的了和与及或在是为有也都而但就将被把对从向到至由以于其这那之等各每该此并又约近超逾达年月日个家台张亿万元")
-_WORDISH = re.compile(r"^[\w\u4e00-\u9fff][\w\u4e00-\u9fff.+-]*$")
+_SENTENCE_END = re.compile(r"[。！？!?\n；]|\.(?=\s)")
+_CLAUSE_END = re.compile(r"[，；;：|、]|,(?![0-9]{3})|:(?![0-9])")  # not 4,550 nor 10:30; （） stay in
+SENTENCE_WINDOW = 200  # chars each side of the number: long unpunctuated text is cut to this
+NEAR_WINDOW = 24  # chars each side of the number, inside its clause
 
-_METRIC_SET = set(METRIC_WORDS) | {"rpo"}
-SENTENCE_WINDOW = 160  # chars each side of the number: long unpunctuated text is cut to this
-NEAR_WINDOW = 40  # chars each side of the number, inside its clause
+# -- the role of a number -----------------------------------------------------------------------------
+
+_UP = "增长|增加|提升|提高|上升|上涨|上调|增|涨|扩大|攀升|跃升|飙升|大增|激增|猛增|多增|高出|多"
+_DOWN = "下降|下滑|减少|降低|回落|下跌|下调|缩减|萎缩|缩小|收窄|减|降|跌|下挫|锐减|少增|低于|少"
+_RATE_WORDS = "增速|增幅|涨幅|增长率|降幅|跌幅|下降幅度|增长幅度|同比|环比"
+# Text just before a number (its approximation word already excluded) that makes it a change.
+_CHANGE_BEFORE = re.compile(
+    rf"(?P<dir>{_UP}|{_DOWN})(?:了|达到|达|为|约|近|超过|超|逾|幅度为|幅度达|幅度约|速为)?[ \t]*$"
+    rf"|(?P<rate>{_RATE_WORDS})(?:为|达到|达|约为|约|在|是|高达|仅为|仅)?[ \t]*$"
+)
+_DOWN_RE = re.compile(rf"^(?:{_DOWN})")
+_LEVEL_AFTER_CHANGE = re.compile(r"(?:至|到|为|达到|达)[ \t]*$")
+_BASIS_WORDS = re.compile(r"同比|环比|较上年同期|比上年同期|较去年同期|比去年同期|与去年同期相比|较上年|比上年|较去年|比去年|较上季度|比上季度|较上一季度|比上一季度|较上季|较上月|比上月|yoy|qoq", re.I)
+_QOQ = ("环比", "较上季度", "比上季度", "较上一季度", "比上一季度", "较上季", "较上月", "比上月", "qoq")
+
+
+def role_of(text: str, start: int, end: int, unit: str) -> str:
+    """"level", or "change:<up|down>:<yoy|qoq|>" for a growth rate or a change in a level.
+
+    Read from the clause just before the number: "同比增长77%" is a change, "增长77%至180亿美元" is a
+    change then a level (至 … after a change word), "毛利率35%" and "营收180亿美元" are levels.
+    """
+    cs = start
+    lo = max(0, start - 16)
+    while cs > lo and text[cs - 1] not in "，,。；;：:！？!?\n（(":
+        cs -= 1
+    before = text[cs:start]
+    if not before:
+        return "level"
+    m = _CHANGE_BEFORE.search(before)
+    if m is None:
+        return "level"
+    if unit not in ("%", "pp", "x", "bp", "‰") and m.group("dir") and _LEVEL_AFTER_CHANGE.search(before):
+        return "level"  # 增至180亿美元: the new level
+    word = m.group("dir") or ""
+    down = bool(word and _DOWN_RE.match(word)) or bool(m.group("rate") and m.group("rate").startswith(("降", "跌", "下降")))
+    if not word:
+        # 增速为12% / 同比为-3%: direction from the sign or the rate word
+        down = down or text[start:end].lstrip("约近超逾").startswith(("-", "−"))
+    clause = text[cs:end]
+    basis = ""
+    b = _BASIS_WORDS.search(clause)
+    if b is not None:
+        basis = "qoq" if b.group(0).lower() in _QOQ else "yoy"
+    return f"change:{'down' if down else 'up'}:{basis}"
+
+
+RATIO_UNITS = frozenset({"%", "pp", "x", "bp", "‰"})
+
+
+_PREVIOUS = re.compile(
+    r"(?:上年同期|去年同期|上年|去年|上一年|前一年|一年前|此前|同期)(?:则|分别|仅)?(?:为|是|的|录得|亏损|盈利|实现|约|达)?[ \t]*$"
+)
+
+
+def previous_period(text: str, start: int) -> bool:
+    """A level said of the earlier period ("上年同期为38.6亿元", "由上一年的58%降至46%")."""
+    return _PREVIOUS.search(text, max(0, start - 10), start) is not None
+
+
+def roles_compatible(a: str, b: str, unit: str = "%") -> bool:
+    """Levels match levels; changes match changes of the same basis (an unknown basis matches any).
+
+    Only ratios are strict: "增长15%" (a rate) and "占15%" (a share) are different statements, while
+    "净增约860万户" and "净增用户约860万户" are one statement read as a change and as a level."""
+    if a == "level" or b == "level":
+        return a == b or unit not in RATIO_UNITS
+    _, _, ba = a.split(":")
+    _, _, bb = b.split(":")
+    return not (ba and bb and ba != bb)
+
+
+def same_direction(a: str, b: str) -> bool:
+    return a == "level" or b == "level" or a.split(":")[1] == b.split(":")[1]
+
+
+# -- terms ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -169,105 +233,123 @@ class Referent:
     terms: frozenset[str]
     times: frozenset[str]
     sentence: str
-    context: frozenset[str] = frozenset()  # names carried from the previous sentence (see TextReferents)
+    names: frozenset[str] = frozenset()
+    role: str = "level"
+    #: names carried from the previous sentence (a sentence that names nothing); part of `names`
+    context: frozenset[str] = frozenset()
+    #: the metric: the last terms before the number in its clause ("营收" of "营收为180亿元")
+    head: frozenset[str] = frozenset()
+    #: False when the clause names no metric of its own and `head` is borrowed from its neighbourhood
+    own_head: bool = True
 
 
-@lru_cache(maxsize=1)
-def _tokenizer():
-    """A private jieba tokenizer with the domain words added (the global one is left untouched)."""
-    import jieba
+def _fold(word: str) -> str | None:
+    """The lexicon spelling of an ASCII word, or the word itself when it can name something.
 
-    jieba.setLogLevel(logging.WARNING)
-    tk = jieba.Tokenizer()
-    tk.initialize()
-    for w in DOMAIN_WORDS:
-        if not w.isascii():
-            tk.add_word(w, freq=200_000)
-    return tk
-
-
-def vocabulary_id() -> str:
-    """Changes whenever the word lists that decide `is_named` change (the store keys postings on it)."""
-    import hashlib
-
-    words = "\n".join(sorted(ENTITY_NAMES)) + "\t" + "\n".join(sorted(_METRIC_SET)) + "\t" + "\n".join(sorted(ASCII_GENERIC))
-    return hashlib.sha256(words.encode("utf-8")).hexdigest()[:16]
-
-
-@lru_cache(maxsize=200_000)
-def is_named(term: str) -> bool:
-    """True for a term that names something specific (a company, a product, an unknown proper name).
-
-    Used to tell "same entity and metric" (strong, may contradict) from "same metric words" (weak):
-    a listed entity, an ASCII name (Blackwell, H100, RPO), or a word jieba's dictionary does not
-    know (unknown words are mostly names); known common nouns (营收, 芯片) are not.
-    """
-    if term in ENTITY_NAMES:
-        return True
-    if term in _METRIC_SET:
-        return False
-    if term.isascii():
-        return term not in ASCII_GENERIC
-    return _tokenizer().FREQ.get(term, 0) == 0
-
-
-@lru_cache(maxsize=200_000)
-def normalize_term(token: str) -> str | None:
-    """A content term for `token`, or None for stop words, numbers, units and punctuation."""
-    t = token.strip()
-    if not t or not _WORDISH.match(t):
+    An all-capitals word of letters only that the lexicon does not know (NIM, ARPU, ORR, PUE, GMV)
+    is mostly a metric's abbreviation, not a subject: it becomes "#nim", which counts as a metric
+    word and never as a name (so "HY-216 … ORR" and "ORR" do not name two different subjects)."""
+    low = word.lower()
+    if low in _LEXICON:
+        return _LEXICON[low]
+    if low in ASCII_GENERIC or len(low) < 2 or low.isdigit():
         return None
-    low = t.lower()
-    if low in ALIASES:
-        return ALIASES[low]
-    if t in STOP_WORDS or low in STOP_WORDS:
-        return None
-    if _NUMERAL_ONLY.match(t) or _UNIT_ONLY.match(t):
-        return None
-    if t[0].isdigit() or (_HAS_DIGIT.search(t) and not _HAS_LETTER.search(t)):
-        return None  # 8张, 1000W, 80GB: a number with its unit, not a referent (H100 is one)
-    if t.isascii():
-        return low if len(t) >= 2 else None
-    return t if len(t) >= 2 else None
+    if word.isalpha() and word.isupper() and len(word) <= 6:
+        return "#" + low
+    return low
 
 
-@lru_cache(maxsize=65_536)
-def _tokens(sentence: str) -> tuple[tuple[str, int, int], ...]:
-    """(term, start, end) of the content tokens of a sentence; cached, sentences repeat.
-
-    Without HMM, jieba cuts a word it does not know into single characters (营收 → 营 收); runs of
-    such characters are joined back, so unknown names and metrics still count as terms.
-    """
-    out: list[tuple[str, int, int]] = []
-    run: list[tuple[str, int, int]] = []
-
-    def flush() -> None:
-        if 2 <= len(run) <= 6:
-            word = "".join(w for w, _, _ in run)
-            term = normalize_term(word)
-            if term is not None:
-                out.append((term, run[0][1], run[-1][2]))
-        run.clear()
-
-    for word, s, e in _tokenizer().tokenize(sentence, HMM=False):
-        if len(word) == 1 and "\u4e00" <= word <= "\u9fff" and word not in _STOP_CHARS:
-            run.append((word, s, e))
+def _bigrams(run: str, base: int, out: list[tuple[str, int, int]]) -> None:
+    for i in range(len(run) - 1):
+        bg = run[i : i + 2]
+        a, b = bg
+        if a in _FUNCTION_CHARS or b in _FUNCTION_CHARS or bg in STOP_BIGRAMS:
             continue
-        flush()
-        term = normalize_term(word)
-        if term is not None:
-            out.append((term, s, e))
-    flush()
+        if a in _NUMERIC_CHARS and b in _NUMERIC_CHARS:
+            continue
+        out.append((bg, base + i, base + i + 2))
+
+
+@lru_cache(maxsize=131_072)
+def tokens(sentence: str) -> tuple[tuple[str, int, int], ...]:
+    """(term, start, end) of a sentence: lexicon words (folded), ASCII names, bigrams of the rest."""
+    out: list[tuple[str, int, int]] = []
+    for m in _TOKEN_RE.finditer(sentence):
+        piece = m.group(0)
+        base = m.start()
+        if piece[0].isascii():
+            term = _fold(piece)
+            if term is not None:
+                out.append((term, base, m.end()))
+            continue
+        if _NUMERAL_RUN.search(piece):
+            # 增长三成左右, 八个季度: a written number splits the run (no bigram "长三", "成左")
+            pos = 0
+            for nm in _NUMERAL_RUN.finditer(piece):
+                if nm.start() > pos:
+                    _terms_of_run(piece[pos : nm.start()], base + pos, out)
+                pos = nm.end()
+            if pos < len(piece):
+                _terms_of_run(piece[pos:], base + pos, out)
+            continue
+        _terms_of_run(piece, base, out)
     return tuple(out)
 
 
+_NUMERAL_RUN = re.compile(
+    "[一二两三四五六七八九十百千万]+(?:个)?(?:成半?|倍|年半?|季度|个月|家|台|张|卡|项|款|分之[一二三四五六七八九十]+)(?:左右|以上|以下|多|余)?"
+)
+
+
+def _terms_of_run(piece: str, base: int, out: list[tuple[str, int, int]]) -> None:
+    """Lexicon words of a run of Chinese characters, and bigrams of what lies between them."""
+    pos = 0
+    for lm in _LEX_RE.finditer(piece):
+        if lm.start() > pos:
+            _bigrams(piece[pos : lm.start()], base + pos, out)
+        out.append((_LEXICON[lm.group(0).lower()], base + lm.start(), base + lm.end()))
+        pos = lm.end()
+    if pos < len(piece):
+        _bigrams(piece[pos:], base + pos, out)
+
+
+def is_named(term: str) -> bool:
+    """A term that names a subject: a listed company or institution, or an ASCII name (H100, Blackwell)."""
+    if term in ENTITY_NAMES:
+        return True
+    return (
+        term.isascii() and term[0] != "#" and term not in ASCII_GENERIC and term not in _METRIC_TERMS and not term.isdigit()
+    )
+
+
+_METRIC_TERMS = frozenset(g[0] for g in SYNONYM_GROUPS if g[0].isascii() and g[0] not in ENTITY_NAMES) | {"rpo"}
+
+
 def terms_of(text: str) -> frozenset[str]:
-    """Content terms of a short text (curated entity and metric names, search words)."""
-    found = {t for t, _, _ in _tokens(text)}
-    whole = normalize_term(text)
-    if whole is not None and len(text) <= 24:
-        found.add(whole)  # "RPO", "Oracle": an alias is a term even when jieba splits it
+    """Terms of a short text (curated entity and metric names, aliases)."""
+    found = {t for t, _, _ in tokens(text)}
+    if text.strip():
+        whole = _fold(text.strip()) if text.strip().isascii() else _LEXICON.get(text.strip().lower())
+        if whole:
+            found.add(whole)
     return frozenset(found)
+
+
+def names_of(text: str) -> frozenset[str]:
+    return frozenset(t for t, _, _ in tokens(text) if is_named(t))
+
+
+def vocabulary_id() -> str:
+    """Changes whenever the lexicon or the stop lists change (the store keys its postings on it)."""
+    parts = [
+        "\n".join(f"{k}={v}" for k, v in sorted(_LEXICON.items())),
+        "\n".join(sorted(STOP_BIGRAMS)),
+        "".join(sorted(_FUNCTION_CHARS)),
+        "".join(sorted(_NUMERIC_CHARS)),
+        "\n".join(sorted(ASCII_GENERIC)),
+        "bigrams-1",
+    ]
+    return hashlib.sha256("\t".join(parts).encode("utf-8")).hexdigest()[:16]
 
 
 def times_of(text: str) -> frozenset[str]:
@@ -289,7 +371,10 @@ def times_of(text: str) -> frozenset[str]:
 
 
 def times_conflict(a: frozenset[str], b: frozenset[str]) -> bool:
-    """True when both sides name years (or quarters) and none of them agree."""
+    """True when both sides name years (or quarters) and none of them agree, or when one side is
+    about the earlier period ("上年同期为…") and the other is not."""
+    if ("prev" in a) != ("prev" in b):
+        return True
     for prefix in ("y", "q", "h"):
         xa = {t for t in a if t[0] == prefix}
         xb = {t for t in b if t[0] == prefix}
@@ -301,14 +386,25 @@ def times_conflict(a: frozenset[str], b: frozenset[str]) -> bool:
 class TextReferents:
     """Referents of the numbers of one text; sentence boundaries are found once per text."""
 
-    def __init__(self, text: str, *, carry_names: bool = False) -> None:
+    def __init__(self, text: str, *, carry_names: bool = True, lead: bool = False) -> None:
         """`carry_names`: a sentence that names nothing takes the names of the previous sentence of
-        its paragraph as `context` ("甲骨文公布财报。其RPO为4550亿美元。" is about 甲骨文). Used for
-        report claims, to verify only (never to contradict); not for stored facts, where it would
-        double the tokenizing cost of an import."""
+        its paragraph ("甲骨文公布财报。其RPO为4550亿美元。" is about 甲骨文).
+
+        Every referent's `terms` also hold the terms of the previous sentence of its paragraph (a
+        subject named there), and with `lead` the terms of the text's first sentence: a source
+        article names its subject up front ("正岳农牧发布2024年年报。…全年营收352亿元"), a report
+        section does not, so `lead` is for stored sources only."""
         self.text = text
         self.carry_names = carry_names
         self._ends = [m.start() for m in _SENTENCE_END.finditer(text)]
+        self._lead: frozenset[str] = frozenset()
+        self._lead_times: frozenset[str] = frozenset()
+        if lead:
+            e = self._ends[0] if self._ends else len(text)
+            first = text[: min(e, SENTENCE_WINDOW)]
+            self._lead = frozenset(t for t, _, _ in tokens(first))
+            # "…披露2024年年报。报告期内，营收…": a sentence that names no period is about the lead's
+            self._lead_times = frozenset(t for t in times_of(first) if t[0] == "y")
 
     def sentence_span(self, start: int, end: int) -> tuple[int, int]:
         i = bisect.bisect_left(self._ends, start)
@@ -319,28 +415,59 @@ class TextReferents:
         e = min(e, end + SENTENCE_WINDOW)
         return s, e
 
-    def referent(self, start: int, end: int) -> Referent:
-        s, e = self.sentence_span(start, end)
-        sentence = self.text[s:e]
-        a, b = start - s, end - s
-        # clause: from the last clause mark before the number to the first one after it
+    def clause_span(self, sentence: str, a: int, b: int) -> tuple[int, int]:
+        """The clause of the number at sentence[a:b], clipped to NEAR_WINDOW each side."""
         cs = 0
         for m in _CLAUSE_END.finditer(sentence, 0, a):
             cs = m.end()
         m = _CLAUSE_END.search(sentence, b)
         ce = m.start() if m else len(sentence)
-        cs, ce = max(cs, a - NEAR_WINDOW), min(ce, b + NEAR_WINDOW)
-        tokens = _tokens(sentence)
-        near = {t for t, ts, te in tokens if ts < ce and te > cs}
-        if not near and cs > 0:
+        return max(cs, a - NEAR_WINDOW), min(ce, b + NEAR_WINDOW)
+
+    def referent(self, start: int, end: int, unit: str = "") -> Referent:
+        s, e = self.sentence_span(start, end)
+        sentence = self.text[s:e]
+        a, b = start - s, end - s
+        cs, ce = self.clause_span(sentence, a, b)
+        toks = tokens(sentence)
+        near = {t for t, ts, te in toks if ts < ce and te > cs}
+        if len(near) < 2 and cs > 0:
             # "RPO达到4550亿美元，同比增长359%": a clause of generic words is about the previous one
-            ps = 0
-            for m in _CLAUSE_END.finditer(sentence, 0, max(0, cs - 1)):
-                ps = m.end()
-            near = {t for t, ts, te in tokens if ts < ce and te > max(ps, a - 2 * NEAR_WINDOW)}
-        terms = frozenset(t for t, _, _ in tokens)
+            ps, _ = self.clause_span(sentence, max(0, cs - 2), max(0, cs - 1))
+            near |= {t for t, ts, te in toks if ts < ce and te > ps}
+        own = frozenset(t for t, _, _ in toks)
+        names = frozenset(t for t in own if is_named(t))
         context: frozenset[str] = frozenset()
-        if self.carry_names and s > 0 and self.text[s - 1] != "\n" and not any(is_named(t) for t in terms):
-            ps, _ = self.sentence_span(s - 1, s - 1)
-            context = frozenset(t for t, _, _ in _tokens(self.text[ps : s - 1]) if is_named(t)) - terms
-        return Referent(frozenset(near), terms, times_of(sentence), sentence.strip(), context)
+        previous: frozenset[str] = frozenset()
+        if s > 0:
+            k = s - 1
+            while k > 0 and self.text[k] in " \t":
+                k -= 1
+            if self.text[k] != "\n" or (k > 0 and self.text[k - 1] != "\n"):  # same paragraph
+                ps, pe = self.sentence_span(k, k)
+                previous = frozenset(t for t, _, _ in tokens(self.text[ps:pe]))
+                if self.carry_names and not names:
+                    context = frozenset(t for t in previous if is_named(t))
+        terms = own | previous | self._lead
+        role = role_of(self.text, start, end, unit)
+        times = times_of(sentence) or self._lead_times
+        if role == "level" and previous_period(self.text, start):
+            times = times | {"prev"}
+        head = head_terms(toks, cs, a)
+        own_head = bool(head)
+        if not head:
+            head = frozenset(t for t in near if not is_named(t) and t not in _BASIS_TERMS)
+        return Referent(
+            frozenset(near), terms, times, sentence.strip(), names | context, role, context, head, own_head
+        )
+
+
+_BASIS_TERMS = frozenset({"同比", "环比"})
+HEAD_CHARS = 12  # how far before the number its metric word may stand ("营收同比增长了约" is 8)
+
+
+def head_terms(toks: tuple[tuple[str, int, int], ...], clause_start: int, number_start: int) -> frozenset[str]:
+    """The last two metric-like terms before the number, inside its clause and within HEAD_CHARS."""
+    lo = max(clause_start, number_start - HEAD_CHARS)
+    picked = [t for t, ts, te in toks if ts >= lo and te <= number_start and t not in _BASIS_TERMS and t not in ENTITY_NAMES]
+    return frozenset(picked[-2:])

@@ -46,9 +46,9 @@ from pipeline.documents import (
     read_document,
 )
 from pipeline.facts.extract import decimal_text, extract_claims, parse_quantity, unit_class
-from pipeline.facts.referents import TextReferents, is_named, terms_of, times_of, vocabulary_id
+from pipeline.facts.referents import TextReferents, is_named, role_of, terms_of, times_of, vocabulary_id
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CURATED_NAMES = ("facts.yaml", "facts.yml")
 
 _SCHEMA = """
@@ -80,7 +80,10 @@ CREATE TABLE IF NOT EXISTS facts (
     terms TEXT NOT NULL,
     times TEXT NOT NULL,
     start INTEGER NOT NULL,
-    "end" INTEGER NOT NULL
+    "end" INTEGER NOT NULL,
+    role TEXT NOT NULL DEFAULT 'level',
+    head TEXT NOT NULL DEFAULT '',
+    names TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS facts_unit_value ON facts(uclass, value);
 CREATE INDEX IF NOT EXISTS facts_source ON facts(source_id);
@@ -103,7 +106,7 @@ CREATE TABLE IF NOT EXISTS fact_terms (
 
 _FACT_COLUMNS = (
     "f.id, f.value, f.value_hi, f.unit, f.uclass, f.approx, f.bound, f.step, f.sig_step, f.text, "
-    'f.sentence, f.near, f.terms, f.times, f.start, f."end", s.title, s.url'
+    'f.sentence, f.near, f.terms, f.times, f.start, f."end", s.title, s.url, f.role, f.head, f.names'
 )
 _URL_RE = re.compile(r"^https?://[^\s/]+\S*$")
 TERM_CAP = 1000  # a term on more facts than this (per unit class) is too common to find a referent by
@@ -135,6 +138,9 @@ class Fact:
     end: int
     source_title: str
     source_url: str
+    role: str = "level"
+    head: frozenset[str] = frozenset()
+    names: frozenset[str] = frozenset()
 
     @property
     def source(self) -> str:
@@ -204,12 +210,15 @@ class FactStore:
                 raise FactsError(f"{self.path}: facts store schema {version} is newer than this yanbao ({SCHEMA_VERSION})")
             if version < SCHEMA_VERSION:
                 with self.transaction():
+                    if version in (1, 2):
+                        # Schema 3 stores each fact's role, metric and names, computed from the source
+                        # text, which older stores do not keep: facts are derived data, so the old rows
+                        # go and every source is imported afresh the next time it is used.
+                        for table in ("fact_terms", "term_df", "facts", "sources", "meta"):
+                            self._db.execute(f"DROP TABLE IF EXISTS {table}")
                     for statement in _SCHEMA.split(";"):
                         if statement.strip():
                             self._db.execute(statement)
-                    if version == 1:  # term_df is new in 2: rebuild the postings, which fills it
-                        self._db.execute("DELETE FROM meta WHERE key = 'vocabulary'")
-                        self._db.execute("INSERT INTO meta (key, value) VALUES ('vocabulary', 'schema 1')")
                     self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self._sync_vocabulary()
         except sqlite3.DatabaseError as exc:
@@ -229,7 +238,7 @@ class FactStore:
             if row is not None:
                 self._db.execute("DELETE FROM fact_terms")
                 self._db.execute("DELETE FROM term_df")
-                rows = self._db.execute("SELECT id, value, value_hi, uclass, near, terms FROM facts").fetchall()
+                rows = self._db.execute("SELECT id, value, value_hi, uclass, near, names FROM facts").fetchall()
                 self._add_postings([p for r in rows for p in _postings(*r)])
             self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('vocabulary', ?)", (want,))
 
@@ -382,7 +391,7 @@ class FactStore:
         if row is not None:
             ids = "SELECT id FROM sources WHERE origin = ?"
             old = self._db.execute(
-                f"SELECT id, value, value_hi, uclass, near, terms FROM facts WHERE source_id IN ({ids})", (origin,)
+                f"SELECT id, value, value_hi, uclass, near, names FROM facts WHERE source_id IN ({ids})", (origin,)
             ).fetchall()
             self._remove_postings([p for r in old for p in _postings(*r)])
             self._db.execute(f"DELETE FROM facts WHERE source_id IN ({ids})", (origin,))
@@ -406,10 +415,11 @@ class FactStore:
         for i, row in enumerate(rows):
             fid = first + i
             facts.append((fid, source_id, *row))
-            postings.extend(_postings(fid, row[0], row[1], row[3], row[10], row[11]))
+            postings.extend(_postings(fid, row[0], row[1], row[3], row[10], row[17]))
         self._db.executemany(
             "INSERT INTO facts (id, source_id, value, value_hi, unit, uclass, approx, bound, step, sig_step, "
-            'text, sentence, near, terms, times, start, "end") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)',
+            'text, sentence, near, terms, times, start, "end", role, head, names) '
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             facts,
         )
         self._add_postings(postings)
@@ -503,6 +513,16 @@ class FactStore:
             ]
             return self._facts_by_id(ids)
 
+    def facts_by_terms_any(self, terms: Iterable[str]) -> list[Fact]:
+        """Facts of any unit class whose clause or names hold one of `terms` (rare terms only)."""
+        with self._lock:
+            rare = [t for t in sorted(set(terms)) if self._df(t, None) <= TERM_CAP]
+            if not rare:
+                return []
+            marks = ",".join("?" * len(rare))
+            ids = [r[0] for r in self._db.execute(f"SELECT DISTINCT fact_id FROM fact_terms WHERE term IN ({marks})", rare)]
+            return self._facts_by_id(ids)
+
     def _df(self, term: str, uclasses: list[str] | None) -> int:
         """How many postings `term` has in these unit classes (None: all)."""
         key = (term, "\t".join(uclasses) if uclasses is not None else None)
@@ -552,19 +572,23 @@ def _fact(r: tuple) -> Fact:
         end=r[15],
         source_title=r[16],
         source_url=r[17],
+        role=r[18],
+        head=frozenset(r[19].split()),
+        names=frozenset(r[20].split()),
     )
 
 
 def _postings(
-    fid: int, value: float, value_hi: float | None, uclass: str, near: str, terms: str
+    fid: int, value: float, value_hi: float | None, uclass: str, near: str, names: str
 ) -> list[tuple[str, str, float, int, int]]:
     """Rows of `fact_terms` for one fact, at its value and at its range end if any.
 
-    Only the terms a check looks facts up by get a posting: the words of the number's clause and the
-    names anywhere in the sentence (see `check.judge`); the other words only score candidates.
+    Only the terms a check looks facts up by get a posting: the terms of the number's clause and the
+    names of its sentence (see `check.judge`); the other words only score candidates.
     """
     near_set = set(near.split())
-    out = [(t, uclass, value, fid, int(t in near_set)) for t in terms.split() if t in near_set or is_named(t)]
+    out = [(t, uclass, value, fid, 1) for t in sorted(near_set)]
+    out += [(t, uclass, value, fid, 0) for t in sorted(set(names.split()) - near_set)]
     if value_hi is not None and value_hi != value:
         out += [(t, uclass, value_hi, fid, n) for t, _, _, _, n in out]
     return out
@@ -589,9 +613,9 @@ def _cached_rows(text: str, offset: int) -> tuple[tuple, ...]:
 
 def _compute_rows(text: str, offset: int) -> list[tuple]:
     rows = []
-    refs = TextReferents(text)
+    refs = TextReferents(text, carry_names=True, lead=True)
     for c in extract_claims(text):
-        r = refs.referent(c.start, c.end)
+        r = refs.referent(c.start, c.end, c.unit)
         rows.append(
             (
                 c.value,
@@ -609,6 +633,9 @@ def _compute_rows(text: str, offset: int) -> list[tuple]:
                 " ".join(sorted(r.times)),
                 offset + c.start,
                 offset + c.end,
+                r.role,
+                " ".join(sorted(r.head)),
+                " ".join(sorted(r.names)),
             )
         )
     return rows
@@ -622,6 +649,9 @@ def _curated_row(item: _CuratedFact) -> tuple:
     for alias in item.aliases:
         terms |= terms_of(alias)
     sentence = item.quote or f"{label}：{item.written}" + (f"（截至 {item.as_of}）" if item.as_of else "")
+    metric_terms = terms_of(item.metric)
+    names = {t for t in terms if is_named(t)}
+    role = role_of(f"{item.metric}{item.written}", len(item.metric), len(item.metric) + len(item.written), q.unit)
     times = times_of(f"{item.metric} {item.quote}") | {"y" + y for y in re.findall(r"(?:19|20)[0-9]{2}", item.as_of)}
     joined = " ".join(sorted(terms))
     return (
@@ -640,6 +670,9 @@ def _curated_row(item: _CuratedFact) -> tuple:
         " ".join(sorted(times)),
         item.offset,
         item.offset,
+        role,
+        " ".join(sorted(metric_terms)),
+        " ".join(sorted(names)),
     )
 
 
