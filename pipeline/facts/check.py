@@ -308,18 +308,23 @@ def _align(claim: Claim, ref: Referent, f: Fact, uclass: str, anchors: frozenset
     fn = f.near - _NOT_METRIC - f.names
     metric = len(cn & fn) / len(cn | fn) if cn and fn else 0.0
     similar = _similarity(ref.sentence, f.sentence)
-    if (heads or shared_abbr) and ref.own_head and (ref.role == "level") == (f.role == "level"):
-        level = 2
-    elif heads or shared_abbr or cn & fn or not ref.own_head or similar >= SIMILAR:
-        level = 1
-    else:
-        return None
     if f.uclass != uclass:
         verdict = "unit"
     elif uclass in RATIO_UNITS and not same_direction(ref.role, f.role):
         verdict = "disagree"
     else:
         verdict = compare(claim, f, ref.role)
+    if (heads or shared_abbr) and ref.own_head and (ref.role == "level") == (f.role == "level"):
+        level = 2
+    elif heads or shared_abbr or cn & fn or not ref.own_head or similar >= SIMILAR:
+        level = 1
+    elif verdict == "agree" and (names or terms >= 4) and _specific(claim):
+        # The metric is worded otherwise ("卖出" for "出栏", "体量" for "规模"): the same subject and
+        # a figure too specific to coincide may still verify, but only while no statement lines up
+        # better (its score is the lowest there is), and it never contradicts.
+        level = 0
+    else:
+        return None
     direction = uclass not in RATIO_UNITS or same_direction(ref.role, f.role)
     return _Aligned(f, level, metric, terms, names, similar, verdict, anchored, heads or shared_abbr, direction)
 

@@ -107,7 +107,7 @@ RATIO_UNITS: dict[str, str] = {
 #: Chinese measure words (counts and durations), kept as written.
 MEASURE_WORDS = (
     "个月 个季度 小时 分钟 毫秒 微秒 纳秒 秒 天 周 年 人次 个 张 台 家 卡 枚 名 块 片 颗 款 项 件 次 位 人 户 座 条 篇 "
-    "份 套 辆 架 艘 部 只 所 层 轮 届 页 字 帧 核 股 岁 节点 种 类 头 例 笔 间 架次 班次 亩 公顷 万"
+    "份 套 辆 架 艘 部 只 所 层 轮 届 页 字 帧 核 股 岁 节点 种 类 头 例 笔 间 架次 班次 亩 公顷 点 万"
 ).split()
 MEASURE_WORDS.remove("万")  # 万 is a scale, listed above; kept out of the measure words on purpose
 
@@ -606,8 +606,12 @@ def _keep(c: Claim) -> bool:
             # 三倍, 八个季度, 两家, 三年 yes; 一家, 一个 (wording), 三元锂电 (a name) no
             if c.unit in ("%", "x", "pp"):
                 return c.value >= 1
-            return c.value >= 2 and c.unit in _COUNTABLE
+            if c.unit in _DURATIONS and c.value >= 1:
+                return True  # 一年, 两个季度: durations are claims
+            return (c.value >= 2 or (c.value_hi or 0) >= 2) and c.unit in _COUNTABLE
         return c.has_unit or c.has_scale or c.value >= 100
+    if c.unit == "点":
+        return c.value >= 100 and not c.chinese  # 3000点 (an index); 10点 is a time
     if c.has_unit or c.has_scale:
         return True
     if c.line_start and (not c.decimal or c.digits <= 4) and not c.approx:
@@ -627,7 +631,8 @@ def extract_claims(text: str) -> list[Claim]:
         kept = sorted(kept + special, key=lambda c: c.start)
     for c in kept:
         _adjust(c, scan)
-    return kept
+    # 一年一度, 一年前: a time phrase, not a duration
+    return [c for c in kept if not (c.chinese and c.value == 1 and c.unit in _DURATIONS and scan.startswith(("一度", "前", "后"), c.end))]
 
 
 # -- other written forms: 三成, 两成半, 千分之三, 1/3, 三分之一, 百分之77, 翻番, 一年半 -------------------
@@ -643,6 +648,7 @@ _SPECIAL_RE = re.compile(
     |(?P<fan>翻(?:了)?(?:一|两|三|1|2|3)?番)
     |(?P<chengrange>(?<![0-9零〇一二两三四五六七八九十百千万亿])[一二两三四五六七八九][到至~-][一二两三四五六七八九十]成)
     |(?P<halfall>一半|过半|半数)
+    |(?P<pair>(?<![0-9零〇一二两三四五六七八九十百千万亿])[一二两三四五六七八九][两二三四五六七八九十](?:个)?(?:年|季度|月|天|周|倍|成|家|人|项))
     |(?P<half>(?<![0-9.零〇一二两三四五六七八九十百千万亿])(?:{_CN_SMALL}+|[0-9]+)(?:个)?(?:年|小时)半|(?:{_CN_SMALL}+|[0-9]+)个半(?:月|小时))
     """,
     re.VERBOSE,
@@ -703,6 +709,17 @@ def _special_claims(text: str, scan: str) -> list[Claim]:
             out.append(Claim(text=text[m.start() : m.end()], start=m.start(), end=m.end(), value=lo_v,
                              value_hi=hi_v, unit="%", step=10.0, sig_step=10.0, has_unit=True, digits=2, chinese=True))
             continue
+        elif kind == "pair":
+            a, b = _CN_VALUE[raw[0]], (_CN_VALUE.get(raw[1], 0) or 10)
+            if b != a + 1:
+                continue  # 一三 is no range
+            unit_word = raw[2:].lstrip("个")
+            scale = 10.0 if unit_word == "成" else 1.0
+            unit = {"成": "%", "倍": "x", "月": "月"}.get(unit_word, unit_word)
+            out.append(Claim(text=text[m.start() : m.end()], start=m.start(), end=m.end(), value=a * scale,
+                             value_hi=b * scale, unit=unit, approx=True, bound="about", step=scale, sig_step=scale,
+                             has_unit=True, digits=1, chinese=True))
+            continue
         elif kind == "halfall":
             value, step = 50.0, 1.0
             if raw == "过半":
@@ -746,7 +763,7 @@ def _special_claims(text: str, scan: str) -> list[Claim]:
     return out
 
 
-_SPECIAL_HINT = re.compile("成|分之|/|番|半")
+_SPECIAL_HINT = re.compile("成|分之|/|番|半|[一二两三四五六七八九][两二三四五六七八九十]")
 _GROWTH_BEFORE = re.compile(r"(?:增长|增加|提升|提高|上涨|上升|增)了?[ \t]*\Z")
 
 
@@ -784,6 +801,7 @@ _RATIO = {"%", "pp", "‰", "bp", "x"}
 _HARDWARE = {"卡", "张", "台", "颗", "片", "块", "枚", "人", "家", "辆", "座"}
 #: Measure words and durations whose small Chinese-numeral counts are claims (两家, 三年, 八个季度).
 _COUNTABLE = set(MEASURE_WORDS) | {"季度", "月"}
+_DURATIONS = {"年", "月", "季度", "周", "天", "小时"}
 _CURRENCY_CODES = set(CURRENCY_SUFFIXES.values())
 #: Characters that, just before 约/近, make them the tail of an ordinary word (合约, 最近 ...).
 _PRE_WORD_TAILS = {"约": set("合签条预公节制契违履特集婚邀"), "近": set("最附临靠亲贴")}
