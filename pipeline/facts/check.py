@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from pipeline.facts.extract import Claim, extract_claims, unit_class
 from pipeline.facts.referents import (
+    ENTITY_NAMES,
     RATIO_UNITS,
     Referent,
     TextReferents,
@@ -169,7 +170,7 @@ def check_text(text: str, store: FactStore, *, skip_metadata: bool = True) -> Ch
     # the other numbers too ("服务收入4,587亿元，同比增长2.3%" against "…4,587亿元，同比增长2.8%").
     anchors: dict[tuple[int, int], set[str]] = {}
     for c, (status, evidence) in zip(claims, verdicts, strict=True):
-        if status == VERIFIED and evidence and evidence[0].basis == "stated":
+        if status in (VERIFIED, CONTRADICTED) and evidence and evidence[0].basis == "stated":
             anchors.setdefault(refs.sentence_span(c.start, c.end), set()).update(e.sentence for e in evidence)
     checked = []
     for c, r, (status, evidence) in zip(claims, referents, verdicts, strict=True):
@@ -216,12 +217,16 @@ def judge(
     for f in by_value:
         if _verbatim(ref.sentence, f.sentence) and roles_compatible(ref.role, f.role, uclass) and compare(claim, f, ref.role) == "agree":
             return VERIFIED, _evidence([f])
-    if not uclass:
+    if not uclass and not claim.has_scale:
         return UNSUPPORTED, []  # a bare number: never enough to say what it is
     facts = {f.id: f for f in by_value}
-    for uc in kind_classes(uclass):
-        for f in store.facts_by_terms(uc, lookup):
-            facts.setdefault(f.id, f)
+    if uclass:
+        for uc in kind_classes(uclass):
+            for f in store.facts_by_terms(uc, lookup):
+                facts.setdefault(f.id, f)
+    else:
+        # "RPO为4550亿" with the currency left out: the same value in any unit may verify it
+        facts = {f.id: f for f in store.facts_by_terms_any(lookup) if compare(claim, f, ref.role) == "agree"}
     aligned = [a for f in facts.values() if (a := _align(claim, ref, f, uclass, anchors)) is not None]
     agree = [a for a in aligned if a.verdict == "agree"]
     against = [a for a in aligned if a.verdict in ("disagree", "unit")]
@@ -273,9 +278,10 @@ def _strong(a: _Aligned, ref: Referent) -> bool:
     )
     if not same_metric:
         return False
-    if a.names or a.similar >= SIMILAR:
+    if a.names:
         return True
-    return not ref.names and a.terms >= 4
+    # a claim that names nobody cannot contradict a figure the source gives for a named company
+    return not ref.names and (a.terms >= 4 or a.similar >= SIMILAR) and not (a.fact.names & ENTITY_NAMES)
 
 
 def _specific(c: Claim) -> bool:
@@ -308,7 +314,9 @@ def _align(claim: Claim, ref: Referent, f: Fact, uclass: str, anchors: frozenset
     fn = f.near - _NOT_METRIC - f.names
     metric = len(cn & fn) / len(cn | fn) if cn and fn else 0.0
     similar = _similarity(ref.sentence, f.sentence)
-    if f.uclass != uclass:
+    if not uclass:
+        verdict = "agree"  # only agreeing facts are candidates for a claim without a unit
+    elif f.uclass != uclass:
         verdict = "unit"
     elif uclass in RATIO_UNITS and not same_direction(ref.role, f.role):
         verdict = "disagree"

@@ -607,8 +607,8 @@ def _keep(c: Claim) -> bool:
             if c.unit in ("%", "x", "pp"):
                 return c.value >= 1
             if c.unit in _DURATIONS and c.value >= 1:
-                return True  # 一年, 两个季度: durations are claims
-            return (c.value >= 2 or (c.value_hi or 0) >= 2) and c.unit in _COUNTABLE
+                return True  # 两个季度, 三年 (and 一年 where it is one: see _one_period)
+            return (c.value >= 2 or (c.value_hi or 0) >= 2) and c.unit in _COUNTABLE and c.unit != "个"
         return c.has_unit or c.has_scale or c.value >= 100
     if c.unit == "点":
         return c.value >= 100 and not c.chinese  # 3000点 (an index); 10点 is a time
@@ -631,8 +631,18 @@ def extract_claims(text: str) -> list[Claim]:
         kept = sorted(kept + special, key=lambda c: c.start)
     for c in kept:
         _adjust(c, scan)
-    # 一年一度, 一年前: a time phrase, not a duration
-    return [c for c in kept if not (c.chinese and c.value == 1 and c.unit in _DURATIONS and scan.startswith(("一度", "前", "后"), c.end))]
+    return [c for c in kept if not (c.chinese and c.value == 1 and c.value_hi is None and c.unit in _DURATIONS) or _one_period(c, scan)]
+
+
+_ONE_BEFORE = set("去近约到过了仅在用花耗需经逾超")
+_ONE_AFTER = ("内", "多", "时间", "以来", "里", "左右", "以上", "之内")
+
+
+def _one_period(c: Claim, scan: str) -> bool:
+    """一年 is a duration in "过去一年", "一年内", "用了一年多"; in "一年营收" it means annual."""
+    if scan.startswith(("一度", "前", "后"), c.end):
+        return False  # 一年一度, 一年前
+    return (c.start > 0 and scan[c.start - 1] in _ONE_BEFORE) or scan.startswith(_ONE_AFTER, c.end)
 
 
 # -- other written forms: 三成, 两成半, 千分之三, 1/3, 三分之一, 百分之77, 翻番, 一年半 -------------------

@@ -225,10 +225,12 @@ class FactStore:
             raise FactsError(f"{self.path}: cannot open the facts store: {exc}") from None
 
     def _sync_vocabulary(self) -> None:
-        """Rebuild the postings when the list of names changed since they were written.
+        """Re-derive every fact's terms when the lexicon changed since they were written.
 
-        Which terms get a posting depends on `is_named` (see `_postings`); a store written with
-        another list would silently miss candidates. Rebuilding reads only the facts table.
+        A fact's terms, names, metric and role come from the lexicon and stop lists (`vocabulary_id`);
+        a store written with other lists would silently miss candidates. The stored sentence is
+        read again (the terms of the source's lead and previous sentence, which it does not keep,
+        are lost until the source is imported again), then the postings are rebuilt.
         """
         want = vocabulary_id()
         row = self._db.execute("SELECT value FROM meta WHERE key = 'vocabulary'").fetchone()
@@ -238,6 +240,17 @@ class FactStore:
             if row is not None:
                 self._db.execute("DELETE FROM fact_terms")
                 self._db.execute("DELETE FROM term_df")
+                updates = []
+                for fid, text, sentence, unit in self._db.execute("SELECT id, text, sentence, unit FROM facts").fetchall():
+                    at = max(0, sentence.find(text))
+                    r = TextReferents(sentence).referent(at, at + len(text), unit)
+                    updates.append((
+                        " ".join(sorted(r.near)), " ".join(sorted(r.terms)), " ".join(sorted(r.names)), r.role,
+                        " ".join(sorted(r.head)), fid,
+                    ))
+                self._db.executemany(
+                    "UPDATE facts SET near = ?, terms = ?, names = ?, role = ?, head = ? WHERE id = ?", updates
+                )
                 rows = self._db.execute("SELECT id, value, value_hi, uclass, near, names FROM facts").fetchall()
                 self._add_postings([p for r in rows for p in _postings(*r)])
             self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('vocabulary', ?)", (want,))

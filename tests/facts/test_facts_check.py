@@ -130,23 +130,23 @@ def test_unrelated_or_uncertain_is_unsupported(store: FactStore, sentence: str, 
 
 
 def test_names_carry_over_from_the_previous_sentence(store: FactStore) -> None:
-    """A sentence that names nothing is about the previous sentence's subject — to verify only."""
+    """A sentence that names nothing is about the previous sentence's subject, within its paragraph."""
     assert status_of("甲骨文公布了新一季财报。其RPO约4550亿美元。", store) == VERIFIED
-    # a new paragraph does not inherit the subject
-    assert status_of("甲骨文公布了新一季财报。\n\n其RPO约4550亿美元。", store) == UNSUPPORTED
-    # a carried name never makes a contradiction
-    assert status_of("甲骨文公布了新一季财报。其RPO约4650亿美元。", store) == UNSUPPORTED
+    assert status_of("甲骨文公布了新一季财报。其RPO约4650亿美元。", store) == CONTRADICTED
+    # a new paragraph does not inherit the subject: without one, a figure never contradicts a named company's
+    assert status_of("甲骨文公布了新一季财报。\n\n其RPO约4650亿美元。", store) == UNSUPPORTED
     # a sentence with its own name does not borrow another
     assert status_of("甲骨文公布了新一季财报。亚马逊的RPO约4550亿美元。", store) == UNSUPPORTED
 
 
-def test_without_names_only_a_specific_figure_with_strong_wording_verifies(tmp_path: Path) -> None:
+def test_without_names_the_subject_words_must_match(tmp_path: Path) -> None:
     with FactStore(tmp_path / "f.db") as s:
         s.import_text("全球人工智能芯片市场规模预计达到4550.5亿美元。", title="行业报告", url="https://example.com/m")
         s.import_text("全球人工智能芯片出货量预计达到300万片。", title="行业报告2", url="https://example.com/n")
         assert status_of("全球人工智能芯片的市场规模约为4550.5亿美元。", s) == VERIFIED
-        assert status_of("人工智能芯片出货量为300万片。", s) == UNSUPPORTED  # round figure, no name
-        assert status_of("光伏组件的出货量为300万片。", s) == UNSUPPORTED
+        assert status_of("人工智能芯片出货量为300万片。", s) == VERIFIED  # the same subject and metric words
+        assert status_of("光伏组件的出货量为300万片。", s) == UNSUPPORTED  # only the metric is shared
+        assert status_of("光伏组件的出货量为400万片。", s) == UNSUPPORTED  # and never a contradiction
 
 
 def test_unrelated_same_value_never_verifies(store: FactStore) -> None:

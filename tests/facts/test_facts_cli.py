@@ -190,4 +190,4 @@ def test_real_subprocess(work: Path) -> None:
         [str(YANBAO), "check", "missing.md", "--facts", "out/f.db"], capture_output=True, text=True, cwd=work, timeout=60
     )
     assert bad.returncode == 2
-    assert bad.stderr.strip().splitlines() == ["error: missing.md: cannot read: No such file or directory"]
+    assert bad.stderr.strip().splitlines() == ["yanbao: missing.md: cannot read: No such file or directory"]

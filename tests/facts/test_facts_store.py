@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import sqlite3
 from pathlib import Path
 
 import pytest
 
+from pipeline.facts.check import UNSUPPORTED, VERIFIED, check_text
 from pipeline.facts.store import FactsError, FactStore, parse_curated
 
 ORACLE = "甲骨文（Oracle）截至2025年8月31日的剩余履约义务为4550亿美元，同比增长359%。\n"
@@ -247,21 +250,28 @@ def test_values_are_indexed(store: FactStore) -> None:
     assert isinstance(store._db, sqlite3.Connection)
 
 
-def test_postings_are_rebuilt_when_the_names_change(tmp_path: Path, monkeypatch) -> None:
+def test_terms_are_rederived_when_the_lexicon_changes(tmp_path: Path, monkeypatch) -> None:
+    """A store written with another lexicon re-reads its sentences: the new synonym is found."""
     path = tmp_path / "facts.db"
     with FactStore(path) as s:
-        s.import_text("星海公司在发布会上宣布，营收为100亿元。", title="t", url="https://example.com/x")
-        before = s._db.execute("SELECT COUNT(*) FROM fact_terms").fetchone()[0]
+        s.import_text("星海公司在发布会上宣布，年度流水为100亿元。", title="t", url="https://example.com/x")
+        assert check_text("星海公司的营收为100亿元。", s).claims[0].status == UNSUPPORTED
     import pipeline.facts.referents as referents
+
+    groups = (*referents.SYNONYM_GROUPS, ("营收", "年度流水"))
+    monkeypatch.setattr(referents, "_LEXICON", {**referents._LEXICON, "年度流水": "营收"})
+    monkeypatch.setattr(referents, "_LEX_RE", re.compile("|".join(
+        re.escape(w) for w in sorted(referents._LEXICON | {"年度流水": "营收"}, key=len, reverse=True)), re.I))
+    monkeypatch.setattr(referents, "SYNONYM_GROUPS", groups)
+    referents.tokens.cache_clear()
     import pipeline.facts.store as store_module
 
     monkeypatch.setattr(store_module, "vocabulary_id", lambda: "changed")
-    monkeypatch.setattr(store_module, "is_named", lambda t: True)  # every word now names something
     with FactStore(path) as s:
-        after = s._db.execute("SELECT COUNT(*) FROM fact_terms").fetchone()[0]
         assert s._db.execute("SELECT value FROM meta WHERE key = 'vocabulary'").fetchone()[0] == "changed"
-    assert after > before
-    assert referents.vocabulary_id() != "changed"
+        assert "营收" in s._db.execute("SELECT near FROM facts").fetchone()[0].split()
+        assert check_text("星海公司的营收为100亿元。", s).claims[0].status == VERIFIED
+    referents.tokens.cache_clear()
 
 
 def test_term_counts_follow_imports_and_replacements(store: FactStore, tmp_path: Path) -> None:
