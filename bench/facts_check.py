@@ -7,16 +7,22 @@ the style of Chinese industry reports, with company names, metrics, years and nu
 the extractor handles. Targets (issue 3):
 
 * extraction throughput on >= 1 MB of Chinese text: >= 2 MB/s
-* checking a 20 000-character report against a store of >= 100 000 facts: < 1 s, nearly flat
-  from 10 000 to 100 000 facts
-* import throughput (files -> store, extraction + referents + SQLite): >= 1 MB/s
+* checking a 20 000-character report against a store of >= 100 000 facts: < 0.2 s warm (issue 10),
+  nearly flat from 10 000 to 100 000 facts
+* the same check in a fresh process (`yanbao check REPORT --facts DB --json`, whole command): < 0.5 s
+* import throughput (files -> store, extraction + referents + SQLite): >= 2 MB/s (issue 10)
+
+The restated/changed/unrelated scores below are on the generator's own phrasing and say little about
+real writing; bench/facts_quality.py measures that on a hand-labelled set.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.facts.check import check_text  # noqa: E402
 from pipeline.facts.extract import extract_claims  # noqa: E402
-from pipeline.facts.referents import _tokenizer  # noqa: E402
 from pipeline.facts.store import FactStore  # noqa: E402
 
 CHARS = "华星云智天海锐芯博恒联达信创微光鼎盛宏远新安正和泰通晶科睿思极维图灵瀚视宇航明德昊辰"
@@ -210,7 +215,7 @@ def build_store(path: Path, docs: list[str], folder: Path) -> tuple[int, float, 
 
 def print_import(n_files: int, n_facts: int, size: float, wall: float, cpu: float) -> None:
     print(f"import: {n_files} files, {size:.2f} MB, {n_facts:,} facts in {wall:.2f} s wall ({cpu:.2f} s CPU) "
-          f"-> {size / wall:.2f} MB/s wall, {size / cpu:.2f} MB/s CPU (target >= 1 MB/s)")
+          f"-> {size / wall:.2f} MB/s wall, {size / cpu:.2f} MB/s CPU (target >= 2 MB/s)")
 
 
 def time_check(report: str, db: Path, runs: int = 3) -> tuple[float, float, float, object]:
@@ -232,9 +237,6 @@ def main() -> None:
     args = ap.parse_args()
     rng = random.Random(args.seed)
     entities = entity_names(rng, 3000)
-    t = time.perf_counter()
-    _tokenizer()
-    print(f"jieba dictionary load (once per process, not counted below): {time.perf_counter() - t:.2f} s")
 
     bench_extraction(rng, entities)
 
@@ -249,16 +251,37 @@ def main() -> None:
             n_facts, size, wall, cpu = build_store(tmp_path / f"{name}.db", docs, tmp_path / name)
             print_import(len(docs), n_facts, size, wall, cpu)
             results.append((n_facts, *time_check(report, tmp_path / f"{name}.db")))
+        fresh = fresh_process(report, tmp_path)
 
     print(f"check: report of {len(report):,} chars, {len(results[0][4].claims)} claims "
           "(first run on a freshly opened store: wall / CPU; best of 3 wall)")
     for n_facts, first, first_cpu, best, result in results:
         print(f"  store of {n_facts:>7,} facts: {first:.3f} s / {first_cpu:.3f} s CPU; best {best:.3f} s"
-              f"  {result.summary}  (target < 1 s)")
+              f"  {result.summary}  (target < 0.2 s warm)")
         print(score(result, labels))
     (n1, f1, c1, b1, _), (n2, f2, c2, b2, _) = results
     print(f"  growth from {n1:,} to {n2:,} facts (x{n2 / n1:.1f}): time x{f2 / f1:.2f} first run wall, "
           f"x{c2 / c1:.2f} CPU, x{b2 / b1:.2f} best")
+    print(fresh)
+
+
+def fresh_process(report: str, tmp: Path, runs: int = 5) -> str:
+    """Whole `yanbao check REPORT --facts large.db --json` commands, each a new process."""
+    path = tmp / "report.md"
+    path.write_text(report, encoding="utf-8")
+    exe = Path(sys.executable).with_name("yanbao")
+    cmd = [str(exe), "check", str(path), "--facts", str(tmp / "large.db"), "--json"]
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "0"}
+    subprocess.run(cmd, capture_output=True, env=env, check=True)  # byte-compile once
+    walls = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run(cmd, capture_output=True, env=env, check=True)
+        walls.append(time.perf_counter() - t)
+    walls.sort()
+    return (f"fresh process: `yanbao check` of the report against the large store, whole command: "
+            f"median {walls[len(walls) // 2]:.3f} s, min {walls[0]:.3f} s, max {walls[-1]:.3f} s over {runs} runs "
+            f"(target < 0.5 s)")
 
 
 if __name__ == "__main__":

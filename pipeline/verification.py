@@ -7,24 +7,17 @@ metadata rather than claims, and what a failed import does (it is journaled; the
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from pipeline.models import SearchResult
 from pipeline.prompting import Journal
 
-_URL_LINE = re.compile(r"^.*https?://.*$", re.M)
-_NOTICE_LINE = re.compile(r"^（本节未能生成：.*$", re.M)  # written by code from a failure reason
-
 
 def unchecked_spans(body: str) -> list[tuple[int, int]]:
-    """Spans written by code from metadata, not claims: the header block above the first `## `
-    section, every line that carries a URL (source lists, reference lists), and failure notices."""
-    first = body.find("\n## ")
-    spans = [(0, first if first > 0 else 0)]
-    spans.extend(m.span() for m in _URL_LINE.finditer(body))
-    spans.extend(m.span() for m in _NOTICE_LINE.finditer(body))
-    return spans
+    """Spans written by code from metadata, not claims (see `pipeline.facts.check.unchecked_spans`)."""
+    from pipeline.facts.check import unchecked_spans as spans
+
+    return spans(body)
 
 
 class Verifier:
@@ -88,13 +81,7 @@ class Verifier:
         """Check `body`; claims inside code-written metadata are left out. Returns the CheckReport."""
         from pipeline.facts.check import check_text
 
-        report = check_text(body, self.store)
-        skip = unchecked_spans(body)
-        report.claims = [c for c in report.claims if not any(a <= c.start < b for a, b in skip)]
-        report.summary = {
-            s: sum(1 for c in report.claims if c.status == s) for s in ("verified", "contradicted", "unsupported")
-        }
-        return report
+        return check_text(body, self.store)  # leaves out the spans `unchecked_spans` names
 
     def check_and_mark(self, body: str) -> tuple[str, dict]:
         """The body with contradicted claims marked where they stand, and the check as JSON."""

@@ -211,6 +211,8 @@ def judge(
     sentences that other numbers of the claim's sentence verified against (same subject)."""
     uclass = unit_class(claim.unit)
     lookup = ref.near | ref.names | ref.head
+    if not lookup:
+        lookup = ref.terms  # "…，一年提高了23个百分点": a clause of generic words; the sentence says more
     lo, hi = _value_window(claim)
     by_value = store.facts_near([uclass], lookup, lo, hi)
     # A quoted source sentence: the strongest evidence there is, whatever words the lexicon knows.
@@ -449,6 +451,13 @@ def _signed(v: float, role: str, unit: str = "%") -> float:
     return -abs(v) if role.startswith("change:down") and unit in RATIO_UNITS else v
 
 
+def _signed_bound(bound: str, role: str, unit: str) -> str:
+    """"下降逾五成" is below -50%: with a decline written as a negative number, over and under swap."""
+    if role.startswith("change:down") and unit in RATIO_UNITS:
+        return {"over": "under", "under": "over"}.get(bound, bound)
+    return bound
+
+
 def _point(cv: float, cstep: float, csig: float, cbound: str, fv: float, fstep: float, fsig: float, fbound: str) -> str:
     if _within(fv, *_tight(cv, cstep, csig, cbound)):
         return "agree"
@@ -470,8 +479,8 @@ def compare(claim: Claim, fact: Fact, role: str = "level") -> str:
     cv, fv = _signed(claim.value, role, u), _signed(fact.value, fact.role, u)
     c_hi = None if claim.value_hi is None else _signed(claim.value_hi, role, u)
     f_hi = None if fact.value_hi is None else _signed(fact.value_hi, fact.role, u)
-    cb = "about" if claim.bound and c_hi is not None else claim.bound
-    fb = "about" if fact.bound and f_hi is not None else fact.bound
+    cb = "about" if claim.bound and c_hi is not None else _signed_bound(claim.bound, role, u)
+    fb = "about" if fact.bound and f_hi is not None else _signed_bound(fact.bound, fact.role, u)
     if c_hi is None and f_hi is None:
         return _point(cv, claim.step, claim.sig_step, cb, fv, fact.step, fact.sig_step, fb)
     if c_hi is not None and f_hi is not None:
@@ -496,67 +505,91 @@ def compare(claim: Claim, fact: Fact, role: str = "level") -> str:
 
 # -- derived figures ----------------------------------------------------------------------------------
 
-_SHARE_BEFORE = re.compile(r"(?:占|占到|占了|相当于)[^，,。；;]{0,14}?(?:的)?(?:比重|比例|份额)?(?:为|达|约|超过|近|逾)?[ \t]*$|(?:占比|比重|渗透率)(?:为|达到|达|约|升至|提升至|降至)?[ \t]*$")
-_LEVEL_CLASSES_SKIP = {"%", "pp", "‰", "bp", "x", ""}
+_SHARE_WORDS = re.compile(r"占|比重|占比|份额|率|比例")
+_SUM_WORDS = re.compile(r"合计|总计|共计|加起来|两者|二者|两家|两项|合共|一共|总和")
+_DIFF_WORDS = re.compile(r"(?:多|少|高出|低于|高于|相差|差距|缺口|多出|少了|减少了|增加了)[了约近超逾达]*$")
+_NON_LEVEL = {"%", "pp", "‰", "bp", "x", ""}
 
 
 def derive(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Evidence]] | None:
-    """Recompute a growth rate or a share from two stated levels; None when nothing applies.
+    """Recompute a figure the sources do not state from two levels they do; None when none applies.
 
-    Growth: two levels of the claim's metric and subject whose years differ by one (同比), or a
-    "从A增至B" pair in one source sentence. Share: a part and a whole of one unit in one source
-    sentence, the part's words in the claim's clause. Verified when one pair gives the claim's value
-    within its precision; contradicted when exactly one pair applies and gives another value.
+    * a growth rate (a change in %): two levels of the claim's metric, the earlier one said of the
+      previous period ("上年同期为…") or a year before the other;
+    * a share or a margin (a level in %): a part and a whole of one unit from one source sentence
+      or source, each of whose metric words the claim's sentence names;
+    * a sum ("合计", "两者") or a difference ("多出", "高出") of two levels of one unit, each named
+      in the claim's sentence.
+
+    Verified when one such pair gives the claim's value within the claim's own precision;
+    contradicted when exactly one pair applies and gives a value outside what the claim's wording
+    allows. Operands must be named in the claim's sentence: a ratio of two figures picked at random
+    matches a claim's value by chance too often.
     """
-    if claim.unit not in ("%", "x") or claim.value_hi is not None:
+    if claim.value_hi is not None:
         return None
-    change = ref.role.startswith("change")
-    share = not change and _SHARE_BEFORE.search(ref.sentence[: max(0, ref.sentence.find(claim.text))] or "") is not None
-    if not change and not share:
-        return None
-    lookup = (ref.near | ref.names | ref.head) - {"同比", "环比"}
-    levels = [
-        f for f in store.facts_by_terms_any(lookup)
-        if f.role == "level" and f.uclass not in _LEVEL_CLASSES_SKIP and not times_conflict(frozenset(), f.times)
+    u = unit_class(claim.unit)
+    words = ref.terms
+    pool = [
+        f for f in store.facts_by_terms_any((ref.near | ref.head | ref.names) - _NOT_METRIC)
+        if f.role == "level" and f.uclass not in _NON_LEVEL
         and not (ref.names and f.names and not ref.names & f.names)
         and (ref.names & f.names or len(ref.terms & f.terms) >= 3)
     ]
+    if not pool:
+        return None
+    before = ref.sentence[: max(0, ref.sentence.find(claim.text))]
     pairs: list[tuple[Fact, Fact, float, str]] = []
-    if change:
-        metric = [f for f in levels if (ref.head - {"同比", "环比"}) & f.near or f.head & ref.near]
-        for a in metric:
-            for b in metric:
-                if a.id == b.id or a.uclass != b.uclass or a.value <= 0:
+    if u in ("%", "x") and ref.role.startswith("change"):
+        metric = [f for f in pool if (ref.head & f.near or f.head & ref.near) and not times_conflict(ref.times, f.times - {"prev"})]
+        for old in metric:
+            for new in metric:
+                if old.id == new.id or old.uclass != new.uclass or old.value <= 0:
                     continue
-                ya, yb = _years(a), _years(b)
-                consecutive = bool(ya and yb and max(yb) - max(ya) == 1 and not (ref.times and not ref.times & b.times))
-                in_order = a.sentence == b.sentence and a.start < b.start and _FROM_TO.search(a.sentence[a.sentence.find(a.text):]) is not None
-                if consecutive or in_order:
-                    growth = (b.value / a.value - 1) * 100
-                    value = growth if claim.unit == "%" else b.value / a.value
-                    pairs.append((a, b, value, f"({_fmt(b)} − {_fmt(a)}) / {_fmt(a)}" if claim.unit == "%" else f"{_fmt(b)} / {_fmt(a)}"))
-    else:
-        for a in levels:
-            for b in levels:
-                if a.id == b.id or a.uclass != b.uclass or a.source_url != b.source_url or b.value <= a.value or b.value <= 0:
+                ya, yb = _years(old), _years(new)
+                earlier = ("prev" in old.times and "prev" not in new.times and old.source_url == new.source_url) or bool(
+                    ya and yb and max(yb) - max(ya) == 1
+                )
+                if earlier:
+                    value = (new.value / old.value - 1) * 100 if u == "%" else new.value / old.value
+                    formula = f"({_fmt(new)} − {_fmt(old)}) / {_fmt(old)}" if u == "%" else f"{_fmt(new)} / {_fmt(old)}"
+                    pairs.append((old, new, value, formula))
+    elif u == "%" and ref.role == "level" and _SHARE_WORDS.search(ref.sentence):
+        named = [f for f in pool if f.head & words]
+        for part in named:
+            for whole in named:
+                if part.id == whole.id or part.uclass != whole.uclass or not 0 < part.value < whole.value:
                     continue
-                if a.sentence != b.sentence or not (ref.near & a.near):
+                if part.source_url != whole.source_url or part.times != whole.times:
                     continue
-                pairs.append((a, b, a.value / b.value * 100, f"{_fmt(a)} / {_fmt(b)}"))
+                pairs.append((part, whole, part.value / whole.value * 100, f"{_fmt(part)} / {_fmt(whole)}"))
+    elif u not in _NON_LEVEL and (_SUM_WORDS.search(ref.sentence) or _DIFF_WORDS.search(before)):
+        named = [f for f in pool if f.uclass == u and f.head & words]
+        total = bool(_SUM_WORDS.search(ref.sentence)) and not _DIFF_WORDS.search(before)
+        for x in named:
+            for y in named:
+                if x.id >= y.id or x.source_url != y.source_url or x.times != y.times:
+                    continue
+                if total:
+                    pairs.append((x, y, x.value + y.value, f"{_fmt(x)} + {_fmt(y)}"))
+                else:
+                    big, small = (x, y) if x.value >= y.value else (y, x)
+                    pairs.append((big, small, big.value - small.value, f"{_fmt(big)} − {_fmt(small)}"))
     if not pairs:
         return None
-    signed = _signed(claim.value, ref.role)
+    signed = _signed(claim.value, ref.role, u)
+    bound = _signed_bound(claim.bound, ref.role, u)
+    lo, hi = _tight(signed, claim.step, claim.sig_step, bound)
     for a, b, value, formula in pairs:
-        if _within(value, *_tight(signed, claim.step, claim.sig_step, claim.bound)):
+        if _within(value, lo, hi):
             return VERIFIED, [_derived(a, b, value, formula, claim.unit)]
     if len(pairs) == 1:
         a, b, value, formula = pairs[0]
-        if not _within(value, *_loose(signed, claim.step, claim.sig_step, claim.bound or "about")):
+        if not _within(value, *_loose(signed, claim.step, claim.sig_step, bound or "about")):
             return CONTRADICTED, [_derived(a, b, value, formula, claim.unit)]
     return None
 
 
-_FROM_TO = re.compile(r"(?:增至|增长至|增加至|升至|提升至|上升至|达到|降至|下降至|减少至|到)")
 _YEAR = re.compile(r"y((?:19|20)[0-9]{2})")
 
 
@@ -569,9 +602,15 @@ def _fmt(f: Fact) -> str:
 
 
 def _derived(a: Fact, b: Fact, value: float, formula: str, unit: str) -> Evidence:
-    shown = f"{value:.4g}%" if unit == "%" else f"{value:.4g}x"
+    if unit == "%":
+        shown = f"{value:.4g}%"
+    elif unit == "x":
+        shown = f"{value:.4g}x"
+    else:
+        shown = format_value(value, None, a.unit)
     quote = quote_of(a) if a.sentence == b.sentence else f"{quote_of(a, 60)} / {quote_of(b, 60)}"
-    return Evidence(source=a.source, quote=quote, value=value, basis="derived", formula=f"{formula} = {shown}")
+    return Evidence(source=a.source, quote=quote, value=value, basis="derived", formula=f"{formula} = {shown}",
+                    sentence=a.sentence)
 
 
 # -- presenting -----------------------------------------------------------------------------------------

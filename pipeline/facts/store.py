@@ -251,7 +251,7 @@ class FactStore:
                 self._db.executemany(
                     "UPDATE facts SET near = ?, terms = ?, names = ?, role = ?, head = ? WHERE id = ?", updates
                 )
-                rows = self._db.execute("SELECT id, value, value_hi, uclass, near, names FROM facts").fetchall()
+                rows = self._db.execute("SELECT id, value, value_hi, uclass, near, names, terms FROM facts").fetchall()
                 self._add_postings([p for r in rows for p in _postings(*r)])
             self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('vocabulary', ?)", (want,))
 
@@ -404,7 +404,7 @@ class FactStore:
         if row is not None:
             ids = "SELECT id FROM sources WHERE origin = ?"
             old = self._db.execute(
-                f"SELECT id, value, value_hi, uclass, near, names FROM facts WHERE source_id IN ({ids})", (origin,)
+                f"SELECT id, value, value_hi, uclass, near, names, terms FROM facts WHERE source_id IN ({ids})", (origin,)
             ).fetchall()
             self._remove_postings([p for r in old for p in _postings(*r)])
             self._db.execute(f"DELETE FROM facts WHERE source_id IN ({ids})", (origin,))
@@ -428,7 +428,7 @@ class FactStore:
         for i, row in enumerate(rows):
             fid = first + i
             facts.append((fid, source_id, *row))
-            postings.extend(_postings(fid, row[0], row[1], row[3], row[10], row[17]))
+            postings.extend(_postings(fid, row[0], row[1], row[3], row[10], row[17], row[11]))
         self._db.executemany(
             "INSERT INTO facts (id, source_id, value, value_hi, unit, uclass, approx, bound, step, sig_step, "
             'text, sentence, near, terms, times, start, "end", role, head, names) '
@@ -592,14 +592,17 @@ def _fact(r: tuple) -> Fact:
 
 
 def _postings(
-    fid: int, value: float, value_hi: float | None, uclass: str, near: str, names: str
+    fid: int, value: float, value_hi: float | None, uclass: str, near: str, names: str, terms: str = ""
 ) -> list[tuple[str, str, float, int, int]]:
     """Rows of `fact_terms` for one fact, at its value and at its range end if any.
 
     Only the terms a check looks facts up by get a posting: the terms of the number's clause and the
-    names of its sentence (see `check.judge`); the other words only score candidates.
+    names of its sentence (see `check.judge`); the other words only score candidates. A clause and
+    sentence without either ("…，一年提高了23个百分点") is found by its sentence's terms.
     """
     near_set = set(near.split())
+    if not near_set and not names.strip():
+        near_set = set(terms.split())
     out = [(t, uclass, value, fid, 1) for t in sorted(near_set)]
     out += [(t, uclass, value, fid, 0) for t in sorted(set(names.split()) - near_set)]
     if value_hi is not None and value_hi != value:
