@@ -129,6 +129,8 @@ def main() -> None:
             rep = check_text(item["text"], stores[other["id"]])
             for c in rep.claims:
                 unrelated[c.status] += 1
+                if args.show == "unrelated" and args.half == "dev" and c.status != "unsupported":
+                    print(f"unrelated {p['id']} vs {other['id']} [{c.text}] {c.status}: {item['text']} || {c.evidence[0].quote if c.evidence else ''}")
 
     by_cat: dict[str, list[Outcome]] = defaultdict(list)
     for o in outcomes:

@@ -164,7 +164,23 @@ def check_text(text: str, store: FactStore, *, skip_metadata: bool = True) -> Ch
     skip = unchecked_spans(text) if skip_metadata else []
     claims = [c for c in extract_claims(text) if not any(a <= c.start < b for a, b in skip)]
     referents = [refs.referent(c.start, c.end, c.unit) for c in claims]
-    verdicts = [judge(c, r, store) for c, r in zip(claims, referents, strict=True)]
+    # Subjects settled by agreement: where two numbers of one report sentence each agree with a
+    # statement of the same metric in one source ("该公司营收571.3亿元，净利润17.9亿元"), the
+    # sentence is about that source's subject, named or not.
+    sources: dict[tuple[int, int], list[set[str]]] = {}
+    for c, r in zip(claims, referents, strict=True):
+        sources.setdefault(refs.sentence_span(c.start, c.end), []).append(_metric_matches(c, r, store))
+    shared: dict[tuple[int, int], frozenset[str]] = {}
+    for span, found in sources.items():
+        counts: dict[str, int] = {}
+        for urls in found:
+            for u in urls:
+                counts[u] = counts.get(u, 0) + 1
+        shared[span] = frozenset(u for u, n in counts.items() if n >= 2)
+    verdicts = [
+        judge(c, r, store, sources=shared[refs.sentence_span(c.start, c.end)])
+        for c, r in zip(claims, referents, strict=True)
+    ]
     # A second look with anchors: where one number of a report sentence verified against a source
     # sentence, that sentence is what the report sentence restates, so its subject is settled for
     # the other numbers too ("服务收入4,587亿元，同比增长2.3%" against "…4,587亿元，同比增长2.8%").
@@ -176,7 +192,8 @@ def check_text(text: str, store: FactStore, *, skip_metadata: bool = True) -> Ch
     for c, r, (status, evidence) in zip(claims, referents, verdicts, strict=True):
         own = anchors.get(refs.sentence_span(c.start, c.end))
         if own and not (status == VERIFIED and evidence and evidence[0].sentence in own and len(own) == 1):
-            status, evidence = judge(c, r, store, anchors=frozenset(own))
+            span = refs.sentence_span(c.start, c.end)
+            status, evidence = judge(c, r, store, anchors=frozenset(own), sources=shared[span])
         checked.append(
             CheckedClaim(c.text, c.start, c.end, c.value, c.value_hi, c.unit, c.approx, status, evidence)
         )
@@ -197,18 +214,40 @@ class _Aligned:
     heads: bool = False  # a metric word of one stands in the other's clause
     same_direction: bool = True  # both rise, both fall, or levels
 
+    subject: float = 0.0  # share of the claim sentence's terms that the fact's sentence (and lead) hold
+    extra: float = 0.0  # share of the fact's clause terms the claim's sentence lacks (服务器 in 服务器收入)
+
     @property
     def score(self) -> float:
         """How well the fact lines up: clause likeness, more for a metric word before both numbers,
-        more again for the source sentence the claim's sentence restates."""
-        return self.metric + LEVEL_BONUS * (self.level == 2) + ANCHOR_BONUS * self.anchored
+        for the claim's subject words, and for the source sentence the claim's sentence restates."""
+        return (
+            self.metric + LEVEL_BONUS * (self.level == 2) + SUBJECT_WEIGHT * self.subject + ANCHOR_BONUS * self.anchored
+            - EXTRA_WEIGHT * self.extra
+        )
+
+
+def _metric_matches(claim: Claim, ref: Referent, store: FactStore) -> set[str]:
+    """Sources with a statement that agrees with the claim and names its metric, whoever its subject."""
+    uclass = unit_class(claim.unit)
+    if not uclass or not ref.own_head:
+        return set()
+    lo, hi = _value_window(claim)
+    out = set()
+    for f in store.facts_near([uclass], ref.head, lo, hi):
+        if (ref.head & f.near or f.head & ref.near) and roles_compatible(ref.role, f.role, uclass) \
+                and not times_conflict(ref.times, f.times) and compare(claim, f, ref.role) == "agree":
+            out.add(f.source_url)
+    return out
 
 
 def judge(
-    claim: Claim, ref: Referent, store: FactStore, *, anchors: frozenset[str] = frozenset()
+    claim: Claim, ref: Referent, store: FactStore, *, anchors: frozenset[str] = frozenset(),
+    sources: frozenset[str] = frozenset(),
 ) -> tuple[str, list[Evidence]]:
     """Status of one claim and the evidence that backs or contradicts it. `anchors`: source
-    sentences that other numbers of the claim's sentence verified against (same subject)."""
+    sentences that other numbers of the claim's sentence verified against (same subject);
+    `sources`: sources that two numbers of the claim's sentence agree with (same subject)."""
     uclass = unit_class(claim.unit)
     lookup = ref.near | ref.names | ref.head
     if not lookup:
@@ -229,7 +268,7 @@ def judge(
     else:
         # "RPO为4550亿" with the currency left out: the same value in any unit may verify it
         facts = {f.id: f for f in store.facts_by_terms_any(lookup) if compare(claim, f, ref.role) == "agree"}
-    aligned = [a for f in facts.values() if (a := _align(claim, ref, f, uclass, anchors)) is not None]
+    aligned = [a for f in facts.values() if (a := _align(claim, ref, f, uclass, anchors, sources)) is not None]
     agree = [a for a in aligned if a.verdict == "agree"]
     against = [a for a in aligned if a.verdict in ("disagree", "unit")]
     unclear = [a for a in aligned if a.verdict == "unclear"]
@@ -255,9 +294,11 @@ def judge(
 
 
 MARGIN = 0.15  # a fact aligned this much better than the agreeing one outranks it
-TIE = 0.1  # facts this close to the best-aligned one count as aligned as well as it
+TIE = 0.05  # facts this close to the best-aligned one count as aligned as well as it
 LEVEL_BONUS = 0.2
 ANCHOR_BONUS = 0.3
+SUBJECT_WEIGHT = 0.3
+EXTRA_WEIGHT = 0.3
 
 
 def _outranks(a: float, b: float, margin: float = MARGIN) -> bool:
@@ -275,15 +316,23 @@ def _strong(a: _Aligned, ref: Referent) -> bool:
     sentence words where the claim names nothing)."""
     same_metric = (
         a.similar >= SIMILAR
-        or (a.level == 2 and bool(ref.head & a.fact.head) and a.metric >= STRONG_CLAUSE)
+        or (a.level == 2 and bool(ref.head & a.fact.head) and (a.metric >= STRONG_CLAUSE or a.subject >= STRONG_SUBJECT))
         or (a.anchored and a.heads)
     )
     if not same_metric:
         return False
     if a.names:
         return True
-    # a claim that names nobody cannot contradict a figure the source gives for a named company
-    return not ref.names and (a.terms >= 4 or a.similar >= SIMILAR) and not (a.fact.names & ENTITY_NAMES)
+    # A claim that names nobody ("公司全年营收412.8亿元") cannot contradict anyone's figure, nor can
+    # one whose subject words are not a named company's.
+    return (
+        not _subjectless(ref) and (a.terms >= 4 or a.similar >= SIMILAR) and not (a.fact.names & ENTITY_NAMES)
+    )
+
+
+def _subjectless(ref: Referent) -> bool:
+    """The claim's sentence names no subject: only its metric words, or a pronoun (该公司, 其)."""
+    return not ref.names and (not (ref.terms - ref.head - _NOT_METRIC) or _PRONOUN.search(ref.sentence) is not None)
 
 
 def _specific(c: Claim) -> bool:
@@ -295,9 +344,13 @@ def _specific(c: Claim) -> bool:
 
 SIMILAR = 0.6  # bigram Jaccard of two sentences above which one is a copy of the other, edited
 STRONG_CLAUSE = 0.3  # clause likeness needed (with a shared metric word) to call a figure contradicted
+STRONG_SUBJECT = 0.75  # or this share of the claim sentence's words in the fact's sentence and lead
 
 
-def _align(claim: Claim, ref: Referent, f: Fact, uclass: str, anchors: frozenset[str] = frozenset()) -> _Aligned | None:
+def _align(
+    claim: Claim, ref: Referent, f: Fact, uclass: str, anchors: frozenset[str] = frozenset(),
+    sources: frozenset[str] = frozenset(),
+) -> _Aligned | None:
     """How a stored fact lines up with a claim, or None when it is about something else."""
     if not roles_compatible(ref.role, f.role, uclass) or times_conflict(ref.times, f.times):
         return None
@@ -305,10 +358,11 @@ def _align(claim: Claim, ref: Referent, f: Fact, uclass: str, anchors: frozenset
         return None  # two subjects, none shared
     terms = len(ref.terms & f.terms)
     anchored = f.sentence in anchors
-    names = len(ref.names & f.names) + anchored
+    names = len(ref.names & f.names) + anchored + (f.source_url in sources)
     heads = bool(ref.head & f.near) or bool(f.head & ref.near)
     shared_abbr = any(t[0] == "#" for t in ref.near & f.near)
-    if not names and terms < 3 and not (heads and ref.own_head and not ref.names and _specific(claim)):
+    subjectless = _subjectless(ref)
+    if not names and terms < 3 and not (heads and ref.own_head and subjectless and _specific(claim)):
         # no shared subject; a claim that names none ("公司资本开支为1640亿元") may still match its
         # metric with a figure too specific to coincide (it can verify, never contradict: _strong)
         return None
@@ -336,10 +390,17 @@ def _align(claim: Claim, ref: Referent, f: Fact, uclass: str, anchors: frozenset
     else:
         return None
     direction = uclass not in RATIO_UNITS or same_direction(ref.role, f.role)
-    return _Aligned(f, level, metric, terms, names, similar, verdict, anchored, heads or shared_abbr, direction)
+    own = ref.terms - _NOT_METRIC
+    subject = len(own & f.terms) / len(own) if own else 0.0
+    extra = len(fn - ref.terms) / len(fn) if fn else 0.0
+    return _Aligned(
+        f, level, metric, terms, names, similar, verdict, anchored, heads or shared_abbr, direction, subject, extra
+    )
 
 
 _NOT_METRIC = frozenset({"同比", "环比"})
+#: A subject by pronoun: the sentence is about whoever the text around it names.
+_PRONOUN = re.compile(r"^(?:[^，,。]{0,8}[，,])?(?:该公司|该企业|该集团|该行|该机构|该平台|其|这家[^，,。]{0,4}?|公司|集团|企业)")
 
 
 def _similarity(a: str, b: str) -> float:

@@ -198,12 +198,19 @@ RATIO_UNITS = frozenset({"%", "pp", "x", "bp", "‰"})
 
 _PREVIOUS = re.compile(
     r"(?:上年同期|去年同期|上年|去年|上一年|前一年|一年前|此前|同期)(?:则|分别|仅)?(?:为|是|的|录得|亏损|盈利|实现|约|达)?[ \t]*$"
+    r"|(?:上年同期|去年同期|上一年|前一年)[^，,。；]{1,8}?(?:为|是|录得|亏损|盈利|实现|约|达)[ \t]*$"
 )
 
 
-def previous_period(text: str, start: int) -> bool:
-    """A level said of the earlier period ("上年同期为38.6亿元", "由上一年的58%降至46%")."""
-    return _PREVIOUS.search(text, max(0, start - 10), start) is not None
+_PREVIOUS_LEAD = re.compile(r"[^，,。]{0,4}(?:上年同期|去年同期|上一年|前一年|一年前)[，,]")
+
+
+def previous_period(text: str, start: int, sentence_start: int = 0) -> bool:
+    """A level said of the earlier period ("上年同期为38.6亿元", "由上一年的58%降至46%",
+    "上年同期，公司营收为334亿元")."""
+    if _PREVIOUS.search(text, max(0, start - 16), start) is not None:
+        return True
+    return _PREVIOUS_LEAD.match(text, sentence_start, start) is not None
 
 
 def roles_compatible(a: str, b: str, unit: str = "%") -> bool:
@@ -260,10 +267,18 @@ def _fold(word: str) -> str | None:
 
 
 def _bigrams(run: str, base: int, out: list[tuple[str, int, int]]) -> None:
+    """Bigrams of a run, leaving out stop words and the bigrams that straddle one ("全年公司实现"
+    gives neither 年公 nor 司实: they join halves of two words)."""
+    covered: set[int] = set()
     for i in range(len(run) - 1):
+        if run[i : i + 2] in STOP_BIGRAMS:
+            covered.update((i, i + 1))
+    for i in range(len(run) - 1):
+        if i in covered or i + 1 in covered:
+            continue
         bg = run[i : i + 2]
         a, b = bg
-        if a in _FUNCTION_CHARS or b in _FUNCTION_CHARS or bg in STOP_BIGRAMS:
+        if a in _FUNCTION_CHARS or b in _FUNCTION_CHARS:
             continue
         if a in _NUMERIC_CHARS and b in _NUMERIC_CHARS:
             continue
@@ -433,7 +448,7 @@ class TextReferents:
         cs, ce = self.clause_span(sentence, a, b)
         toks = tokens(sentence)
         near = {t for t, ts, te in toks if ts < ce and te > cs}
-        if len(near) < 2 and cs > 0:
+        if len(near - _BASIS_TERMS) < 2 and cs > 0:
             # "RPO达到4550亿美元，同比增长359%": a clause of generic words is about the previous one
             ps, _ = self.clause_span(sentence, max(0, cs - 2), max(0, cs - 1))
             near |= {t for t, ts, te in toks if ts < ce and te > ps}
@@ -453,9 +468,12 @@ class TextReferents:
         terms = own | previous | self._lead
         role = role_of(self.text, start, end, unit)
         times = times_of(sentence) or self._lead_times
-        if role == "level" and previous_period(self.text, start):
+        if role == "level" and previous_period(self.text, start, s):
             times = times | {"prev"}
         head = head_terms(toks, cs, a)
+        if not head and sentence.startswith("的", b):
+            # "412亿元的营收中": the metric follows the number
+            head = frozenset(t for t, ts, te in toks if b < ts <= b + 3 and te <= ce and not is_named(t))
         own_head = bool(head)
         if not head:
             head = frozenset(t for t in near if not is_named(t) and t not in _BASIS_TERMS)

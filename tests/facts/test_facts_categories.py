@@ -1,0 +1,311 @@
+"""One test (or a few) per kind of writing the facts check met in real material (issue 10).
+
+Every source and claim here is written for these tests: a fictional maker of servers (澜舟科技), a
+fictional bank (北川银行), a cloud market report. The evaluation set in tests/facts/data/eval/
+measures the same kinds at scale (bench/facts_quality.py); these pin the rules down one by one.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.facts.check import CONTRADICTED, UNSUPPORTED, VERIFIED, check_text, unchecked_spans
+from pipeline.facts.extract import extract_claims
+from pipeline.facts.store import FactStore
+
+SOURCE = (
+    "澜舟科技3月18日发布2024年年报。全年公司实现营业收入412亿元，同比增长23.4%；归母净利润为36.5亿元，"
+    "同比增长9%。其中，服务器业务收入为310亿元，同比增长31%，毛利率约为20%。"
+    "截至年末，公司剩余履约义务（RPO）达到1,280亿元，在手订单约10万台，员工人数为2.3万人。"
+    "公司计划未来三年投入约300亿元建设智算中心，首期规划十万卡集群，交付周期为八个季度。"
+    "上年同期，公司营业收入为334亿元。"
+)
+BANK = (
+    "北川银行发布2024年度业绩。报告期内，该行净息差为1.71%，较上年下降18个基点；"
+    "不良贷款率为1.08%，较上年末下降0.05个百分点。全年实现营业收入2,310亿元，其中利息净收入为1,620亿元。"
+)
+CLOUD = "据行业报告，2024年中国公有云市场规模为3,260亿元，其中IaaS市场规模为1,950亿元。"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> FactStore:
+    s = FactStore(tmp_path_factory.mktemp("facts") / "facts.db")
+    s.import_text(SOURCE, title="澜舟科技年报", url="https://example.com/lanzhou-2024")
+    s.import_text(BANK, title="北川银行业绩", url="https://example.com/beichuan-2024")
+    s.import_text(CLOUD, title="公有云报告", url="https://example.com/cloud-2024")
+    return s
+
+
+def statuses(text: str, store: FactStore) -> dict[str, str]:
+    return {c.text: c.status for c in check_text(text, store).claims}
+
+
+def status_of(text: str, span: str, store: FactStore) -> str:
+    found = statuses(text, store)
+    assert span in found, (span, found)
+    return found[span]
+
+
+# -- a change and a level in one clause ----------------------------------------------------------------
+
+
+def test_a_rate_and_a_level_in_one_clause_are_two_claims() -> None:
+    claims = extract_claims("营收同比增长23.4%至412亿元。")
+    assert [(c.text, c.value, c.unit, c.value_hi) for c in claims] == [
+        ("23.4%", 23.4, "%", None),
+        ("412亿元", 4.12e10, "CNY", None),
+    ]
+
+
+def test_a_range_needs_compatible_units_on_both_sides() -> None:
+    assert [(c.value, c.value_hi) for c in extract_claims("毛利率在60%至70%之间。")] == [(60, 70)]
+    assert [(c.value, c.value_hi) for c in extract_claims("出货13至16万台。")] == [(1.3e5, 1.6e5)]
+    assert [(c.value, c.value_hi) for c in extract_claims("销量220万-230万辆。")] == [(2.2e6, 2.3e6)]
+
+
+def test_change_and_level_both_verify(store: FactStore) -> None:
+    found = statuses("澜舟科技营收同比增长23.4%至412亿元。", store)
+    assert found == {"23.4%": VERIFIED, "412亿元": VERIFIED}
+
+
+# -- the claim's own precision bounds what it may match ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        ("澜舟科技服务器业务毛利率约为21%。", "约为21%"),  # 约20% in the source
+        ("澜舟科技在手订单约11万台。", "约11万台"),  # 约10万台
+        ("澜舟科技员工人数为2.4万人。", "2.4万人"),  # 2.3万人
+        ("澜舟科技营业收入为413亿元。", "413亿元"),  # 412亿元
+        ("澜舟科技剩余履约义务为1,281亿元。", "1,281亿元"),  # 1,280亿元
+    ],
+)
+def test_a_one_digit_change_is_contradicted_even_near_a_rounded_source(store: FactStore, text: str, span: str) -> None:
+    assert status_of(text, span, store) == CONTRADICTED
+
+
+def test_rounding_within_the_claims_precision_verifies(store: FactStore) -> None:
+    assert status_of("澜舟科技营收同比增长约23%。", "约23%", store) == VERIFIED  # 23.4%
+    assert status_of("澜舟科技营业收入约410亿元。", "约410亿元", store) == VERIFIED  # 412亿元
+
+
+def test_a_claim_more_precise_than_its_source_is_not_verified(store: FactStore) -> None:
+    assert status_of("澜舟科技服务器业务毛利率为20.3%。", "20.3%", store) == UNSUPPORTED  # 约20%
+
+
+# -- forms a writer uses for the same figure -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "unit"),
+    [
+        ("百分之七十七", 77, "%"),
+        ("百分之77", 77, "%"),
+        ("百分之四点八", 4.8, "%"),
+        ("三成", 30, "%"),
+        ("两成半", 25, "%"),
+        ("千分之三", 0.3, "%"),
+        ("翻番", 2, "x"),
+        ("翻一番", 2, "x"),
+        ("八个季度", 8, "季度"),
+        ("三年", 3, "年"),
+        ("一年半", 1.5, "年"),
+        ("十万卡", 1e5, "卡"),
+        ("万卡", 1e4, "卡"),
+        ("4,550亿美元", 4.55e11, "USD"),
+        ("0.455万亿美元", 4.55e11, "USD"),
+        ("4.55千亿美元", 4.55e11, "USD"),
+        ("3.5万元", 3.5e4, "CNY"),
+    ],
+)
+def test_written_forms_are_read(text: str, value: float, unit: str) -> None:
+    claims = extract_claims(f"这一数字为{text}。")
+    assert len(claims) == 1, claims
+    assert claims[0].value == pytest.approx(value)
+    assert claims[0].unit == unit
+
+
+def test_fractions_and_doubling() -> None:
+    for text in ("1/3", "三分之一"):
+        (c,) = extract_claims(f"份额约为{text}。")
+        assert c.value == pytest.approx(100 / 3)
+    (c,) = extract_claims("订单增长一倍。")
+    assert (c.value, c.unit) == (2, "x")
+
+
+@pytest.mark.parametrize(
+    ("text", "bound"),
+    [("约300亿元", "about"), ("近300亿元", "under"), ("逾300亿元", "over"), ("超过300亿元", "over"),
+     ("300亿元以上", "over"), ("300亿元左右", "about"), ("300多亿元", "over")],
+)
+def test_approximations_before_and_after(text: str, bound: str) -> None:
+    (c,) = extract_claims(f"公司计划投入{text}。")
+    assert (c.value, c.bound, c.approx) == (3e10, bound, True)
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        ("澜舟科技营收同比增长百分之二十三点四。", "百分之二十三点四"),
+        ("澜舟科技营业收入为0.0412万亿元。", "0.0412万亿元"),
+        ("澜舟科技计划未来三年投入约300亿元建设智算中心。", "三年"),
+        ("澜舟科技首期规划十万卡集群。", "十万卡"),
+        ("澜舟科技的交付周期为八个季度。", "八个季度"),
+        ("澜舟科技员工人数为23,000人。", "23,000人"),
+    ],
+)
+def test_other_forms_of_the_same_figure_verify(store: FactStore, text: str, span: str) -> None:
+    assert status_of(text, span, store) == VERIFIED
+
+
+def test_a_unit_error_is_contradicted(store: FactStore) -> None:
+    # % for 个百分点, 亿美元 for 亿元: the same statement in the wrong unit
+    assert status_of("北川银行不良贷款率为1.08%，较上年末下降0.05%。", "0.05%", store) == CONTRADICTED
+    assert status_of("澜舟科技营业收入为412亿美元。", "412亿美元", store) == CONTRADICTED
+
+
+# -- the same referent in other words ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "澜舟科技营收较上年同期增长23.4%。",
+        "澜舟科技营业收入比去年同期增加23.4%。",
+        "据公开资料，澜舟科技去年营收同比增长23.4%。",
+        "报告指出，澜舟科技全年收入增长了23.4%。",
+    ],
+)
+def test_other_words_for_year_on_year(store: FactStore, text: str) -> None:
+    assert status_of(text, "23.4%", store) == VERIFIED
+
+
+def test_abbreviation_and_full_name(store: FactStore) -> None:
+    assert status_of("澜舟科技的RPO为1,280亿元。", "1,280亿元", store) == VERIFIED
+    assert status_of("澜舟科技剩余履约义务达1280亿元。", "1280亿元", store) == VERIFIED
+
+
+def test_subject_named_in_the_previous_sentence(store: FactStore) -> None:
+    assert status_of("澜舟科技公布了年报。其服务器业务收入为310亿元。", "310亿元", store) == VERIFIED
+
+
+def test_a_growth_rate_is_not_a_share(store: FactStore) -> None:
+    # 31% is the server business's growth; as a share it is another statement
+    assert status_of("服务器业务占澜舟科技营收的31%。", "31%", store) != VERIFIED
+
+
+# -- aligning the claim with the clause that states the same thing ------------------------------------
+
+
+def test_merged_and_reordered_sentences_verify(store: FactStore) -> None:
+    found = statuses("澜舟科技412亿元的营收中，服务器业务贡献了310亿元，后者较上年同期增长31%，而归母净利润为36.5亿元。", store)
+    assert set(found.values()) == {VERIFIED}, found
+
+
+def test_a_dropped_year_still_verifies(store: FactStore) -> None:
+    assert status_of("澜舟科技归母净利润为36.5亿元，同比增长9%。", "36.5亿元", store) == VERIFIED
+
+
+def test_a_value_from_another_metric_is_not_verified(store: FactStore) -> None:
+    # 9% is the net profit's growth, the revenue grew 23.4%
+    assert status_of("澜舟科技营业收入同比增长9%。", "9%", store) == CONTRADICTED
+    # 31% belongs to the server business; the company's growth was 23.4%
+    assert status_of("澜舟科技全年营收同比增长31%。", "31%", store) != VERIFIED
+
+
+def test_the_previous_period_is_not_this_one(store: FactStore) -> None:
+    assert status_of("澜舟科技2024年营业收入为334亿元。", "334亿元", store) != VERIFIED
+    assert status_of("澜舟科技上年同期营业收入为334亿元。", "334亿元", store) == VERIFIED
+
+
+def test_another_subject_never_borrows_a_figure(store: FactStore) -> None:
+    assert status_of("北川银行营业收入为412亿元。", "412亿元", store) != VERIFIED
+
+
+# -- derived figures --------------------------------------------------------------------------------------
+
+
+def test_a_growth_rate_is_recomputed_from_two_levels(store: FactStore) -> None:
+    report = check_text("澜舟科技营业收入较上年增长约23%。", store)
+    (claim,) = report.claims
+    assert claim.status == VERIFIED
+
+
+def test_a_share_is_recomputed_from_part_and_whole(store: FactStore) -> None:
+    report = check_text("IaaS市场规模约占公有云市场规模的59.8%。", store)
+    (claim,) = report.claims
+    assert claim.status == VERIFIED
+    (ev,) = claim.evidence
+    assert ev.basis == "derived" and "1950亿" in ev.formula.replace(",", "") and "3260亿" in ev.formula
+    wrong = check_text("IaaS市场规模约占公有云市场规模的65.8%。", store).claims[0]
+    assert wrong.status == CONTRADICTED and wrong.evidence[0].basis == "derived"
+
+
+def test_derived_evidence_in_the_json_contract(store: FactStore) -> None:
+    data = check_text("IaaS市场规模约占公有云市场规模的59.8%。", store).to_json()
+    ev = data["claims"][0]["evidence"][0]
+    assert ev["basis"] == "derived" and ev["formula"].endswith("%")
+    stated = check_text("澜舟科技营业收入为412亿元。", store).to_json()["claims"][0]["evidence"][0]
+    assert "basis" not in stated  # stated evidence keeps the old contract
+
+
+# -- checking a yanbao report -------------------------------------------------------------------------------
+
+REPORT = """---
+title: 澜舟科技点评
+date: 2025-03-20
+---
+
+# 澜舟科技点评
+
+**研究主题**: 澜舟科技
+**最大循环次数**: 3
+
+## 要点
+
+澜舟科技营业收入为412亿元。[1]
+
+### Sources:
+* 澜舟科技2024年年报（营收412亿元） : https://example.com/lanzhou-2024
+
+## 参考文献
+
+1. 澜舟科技年报，2025年3月18日，第12页
+
+## 数据核验
+
+| 原文 | 规范化数值 | 状态 | 来源与原文摘录 |
+| --- | --- | --- | --- |
+| 412亿元 | 412亿 CNY | 已核实 | 澜舟科技年报：「全年公司实现营业收入412亿元，同比增长23.4%」 |
+"""
+
+
+def test_metadata_of_a_report_is_not_checked(store: FactStore) -> None:
+    report = check_text(REPORT, store)
+    assert [c.text for c in report.claims] == ["412亿元"]
+    assert report.claims[0].start == REPORT.index("澜舟科技营业收入为412亿元") + len("澜舟科技营业收入为")
+    names = [REPORT[a:b].strip().splitlines()[0] for a, b in unchecked_spans(REPORT) if REPORT[a:b].strip()]
+    assert any(n.startswith("## 数据核验") for n in names) and any(n.startswith("## 参考文献") for n in names)
+
+
+def test_yanbao_check_of_a_report_counts_only_its_body(tmp_path: Path) -> None:
+    src = tmp_path / "sources"
+    src.mkdir()
+    (src / "lanzhou.md").write_text("---\ntitle: 澜舟科技年报\nurl: https://example.com/lanzhou-2024\n---\n\n" + SOURCE,
+                                    encoding="utf-8")
+    report = tmp_path / "report.md"
+    report.write_text(REPORT, encoding="utf-8")
+    out = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "check", str(report), "--sources", str(src),
+         "--facts", str(tmp_path / "f.db"), "--json", "--strict"],
+        capture_output=True, text=True, check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["summary"] == {"verified": 1, "contradicted": 0, "unsupported": 0}
