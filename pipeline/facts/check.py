@@ -216,6 +216,7 @@ class _Aligned:
 
     subject: float = 0.0  # share of the claim sentence's terms that the fact's sentence (and lead) hold
     extra: float = 0.0  # share of the fact's clause terms the claim's sentence lacks (服务器 in 服务器收入)
+    same_head: bool = False  # the same metric word right before both numbers
 
     @property
     def score(self) -> float:
@@ -223,14 +224,14 @@ class _Aligned:
         for the claim's subject words, and for the source sentence the claim's sentence restates."""
         return (
             self.metric + LEVEL_BONUS * (self.level == 2) + SUBJECT_WEIGHT * self.subject + ANCHOR_BONUS * self.anchored
-            - EXTRA_WEIGHT * self.extra
+            + HEAD_BONUS * self.same_head - EXTRA_WEIGHT * self.extra
         )
 
 
 def _metric_matches(claim: Claim, ref: Referent, store: FactStore) -> set[str]:
     """Sources with a statement that agrees with the claim and names its metric, whoever its subject."""
     uclass = unit_class(claim.unit)
-    if not uclass or not ref.own_head:
+    if not uclass or not ref.head:
         return set()
     lo, hi = _value_window(claim)
     out = set()
@@ -299,6 +300,7 @@ LEVEL_BONUS = 0.2
 ANCHOR_BONUS = 0.3
 SUBJECT_WEIGHT = 0.3
 EXTRA_WEIGHT = 0.3
+HEAD_BONUS = 0.2
 
 
 def _outranks(a: float, b: float, margin: float = MARGIN) -> bool:
@@ -394,7 +396,8 @@ def _align(
     subject = len(own & f.terms) / len(own) if own else 0.0
     extra = len(fn - ref.terms) / len(fn) if fn else 0.0
     return _Aligned(
-        f, level, metric, terms, names, similar, verdict, anchored, heads or shared_abbr, direction, subject, extra
+        f, level, metric, terms, names, similar, verdict, anchored, heads or shared_abbr, direction, subject, extra,
+        bool(ref.own_head and ref.head & f.head),
     )
 
 

@@ -32,7 +32,8 @@ from functools import lru_cache
 #: (longest first, ASCII case-insensitive); a folded word is one term, so "营业收入" and "营收" match.
 SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
     ("营收", "营业收入", "营业总收入", "总营收", "总收入", "销售收入", "销售额", "营业额", "收入", "revenue"),
-    ("净利润", "归母净利润", "归属于母公司股东的净利润", "净利", "盈利", "net income"),
+    ("净利润", "归母净利润", "归属于母公司股东的净利润", "归属于上市公司股东的净利润", "净利", "盈利", "利润",
+     "net income"),
     ("毛利率", "毛利润率"),
     ("净利率", "净利润率"),
     ("资本开支", "资本支出", "资本性支出", "capex"),
@@ -101,7 +102,7 @@ ASCII_GENERIC = frozenset(
 #: sentences share a referent.
 STOP_BIGRAMS = frozenset(
     """
-    公司 企业 集团 厂商 机构 行业 市场 产业 领域 业务 方面 部分 整体 总体 全球 国内 国外 海外 中国 美国 全国 我国 本行 该行
+    公司 企业 集团 厂商 机构 领域 方面 部分 整体 总体 全球 中国 美国 全国 我国 本行 该行 贡献 带动 拉动
     增长 增加 提升 提高 上升 上涨 下降 下滑 减少 降低 回落 扩大 缩小 实现 完成 带来 成为 保持 继续 进行 达到
     预计 预期 预测 估计 计划 宣布 表示 显示 认为 指出 据称 根据 报道 消息 报告 数据 资料 统计 来源 信息 披露
     公布 发布 推出 透露 获得 拥有 需要 使用 采用 提供 支持 通过 进入 开始 发现 出现 形成 取得 录得 创下 同期
@@ -448,7 +449,7 @@ class TextReferents:
         cs, ce = self.clause_span(sentence, a, b)
         toks = tokens(sentence)
         near = {t for t, ts, te in toks if ts < ce and te > cs}
-        if len(near - _BASIS_TERMS) < 2 and cs > 0:
+        if not (near - _BASIS_TERMS - {t for t in near if is_named(t)}) and cs > 0:
             # "RPO达到4550亿美元，同比增长359%": a clause of generic words is about the previous one
             ps, _ = self.clause_span(sentence, max(0, cs - 2), max(0, cs - 1))
             near |= {t for t, ts, te in toks if ts < ce and te > ps}
