@@ -364,7 +364,8 @@ def _align(
     heads = bool(ref.head & f.near) or bool(f.head & ref.near)
     shared_abbr = any(t[0] == "#" for t in ref.near & f.near)
     subjectless = _subjectless(ref)
-    if not names and terms < 3 and not (heads and ref.own_head and subjectless and _specific(claim)):
+    distinctive = _specific(claim) or shared_abbr
+    if not names and terms < 3 and not (heads and ref.own_head and subjectless and distinctive):
         # no shared subject; a claim that names none ("公司资本开支为1640亿元") may still match its
         # metric with a figure too specific to coincide (it can verify, never contradict: _strong)
         return None

@@ -112,7 +112,8 @@ STOP_BIGRAMS = frozenset(
     水平 比例 占比 大约 约为 左右 以上 以下 接近 超过 不到 至少 高达 多达 相比 相较 对比 分别 合计 总计 共计
     一步 进一 一个 一些 这些 那些 这个 那个 之一 之后 之前 以来 以后 可能 能够 已经 正在 仍然 非常 比较 其他
     我们 他们 它们 因此 所以 因为 如果 虽然 不过 此外 然而 并且 而且 或者 以及 由于 对于 关于 其余 分析 研究
-    高出 升至 降至 增至 增幅 降幅 增速 涨幅 跌幅 提至 累计 仅为 大增 同期 上一 一年 合计 约占 占到
+    高出 升至 降至 增至 增幅 降幅 增速 涨幅 跌幅 提至 累计 仅为 大增 同期 上一 一年 合计 约占 占到 只有 仅有
+    这一 数字 如今 已经
     公斤 千克 平方 方米 每股 每吨 每公 元左 元降 元以
     """.split()
 )
@@ -121,6 +122,7 @@ STOP_BIGRAMS = frozenset(
 _FUNCTION_CHARS = frozenset("的了和与及或在是为也都而但就将被把对从向到至由以于其这那之等各每该此并又约近超逾达占较比")
 #: Characters of written numbers and units: a bigram of only these is a quantity, not a referent.
 _NUMERIC_CHARS = frozenset("零〇一二两三四五六七八九十百千万亿兆元个倍成半多余")
+_SCALE_CHARS = frozenset("万亿")
 
 _LEXICON: dict[str, str] = {}
 for _group in SYNONYM_GROUPS:
@@ -142,6 +144,7 @@ _TIME_RE = re.compile(
     r"|([上下])半年"
 )
 _CN_QUARTER = {"一": "1", "二": "2", "三": "3", "四": "4"}
+_CN_MONTHS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10, "十一": 11, "十二": 12}
 _SENTENCE_END = re.compile(r"[。！？!?\n；]|\.(?=\s)")
 _CLAUSE_END = re.compile(r"[，；;：|、]|,(?![0-9]{3})|:(?![0-9])")  # not 4,550 nor 10:30; （） stay in
 SENTENCE_WINDOW = 200  # chars each side of the number: long unpunctuated text is cut to this
@@ -281,8 +284,8 @@ def _bigrams(run: str, base: int, out: list[tuple[str, int, int]]) -> None:
         a, b = bg
         if a in _FUNCTION_CHARS or b in _FUNCTION_CHARS:
             continue
-        if a in _NUMERIC_CHARS and b in _NUMERIC_CHARS:
-            continue
+        if (a in _NUMERIC_CHARS and b in _NUMERIC_CHARS) or a in _SCALE_CHARS:
+            continue  # 三成, 万辆, 亿元: the tail of a written number, not a referent
         out.append((bg, base + i, base + i + 2))
 
 
@@ -370,9 +373,27 @@ def vocabulary_id() -> str:
     return hashlib.sha256("\t".join(parts).encode("utf-8")).hexdigest()[:16]
 
 
+_MONTHS = re.compile(
+    r"(?<![0-9])(1[0-2]|[1-9])\s?(?:(?:至|到|-|—|~)\s?(1[0-2]|[1-9])\s?)?月(?!\s?[0-9]{1,2}\s?[日号])(?:份)?"
+    r"|前(?P<first>[一二三四五六七八九十]{1,2}|1[0-2]|[1-9])个月"
+)
+
+
 def times_of(text: str) -> frozenset[str]:
-    """Years and quarters mentioned: {"y2025", "q4", "h1"}."""
+    """Years, quarters, halves and months mentioned: {"y2025", "q4", "h1", "m5", "m1-5"}.
+
+    A month with a day ("3月26日") is a date of publication, not the period a figure covers."""
     found = set()
+    for m in _MONTHS.finditer(text):
+        if m.group("first"):
+            n = m.group("first")
+            last = int(n) if n.isdigit() else _CN_MONTHS.get(n, 0)
+            if last:
+                found.add(f"m1-{last}")
+        elif m.group(2):
+            found.add(f"m{m.group(1)}-{m.group(2)}")
+        else:
+            found.add("m" + m.group(1))
     for m in _TIME_RE.finditer(text):
         year, fy, q, cnq, half = m.groups()
         if year:
@@ -393,7 +414,7 @@ def times_conflict(a: frozenset[str], b: frozenset[str]) -> bool:
     about the earlier period ("上年同期为…") and the other is not."""
     if ("prev" in a) != ("prev" in b):
         return True
-    for prefix in ("y", "q", "h"):
+    for prefix in ("y", "q", "h", "m"):
         xa = {t for t in a if t[0] == prefix}
         xb = {t for t in b if t[0] == prefix}
         if xa and xb and not xa & xb:
