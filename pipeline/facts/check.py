@@ -28,7 +28,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from pipeline.facts.extract import Claim, extract_claims, unit_class
+from pipeline.facts.extract import Claim, extract_claims, unit_class, unit_factor
 from pipeline.facts.referents import (
     ENTITY_NAMES,
     RATIO_UNITS,
@@ -185,15 +185,22 @@ def check_text(text: str, store: FactStore, *, skip_metadata: bool = True) -> Ch
     # sentence, that sentence is what the report sentence restates, so its subject is settled for
     # the other numbers too ("服务收入4,587亿元，同比增长2.3%" against "…4,587亿元，同比增长2.8%").
     anchors: dict[tuple[int, int], set[str]] = {}
-    for c, (status, evidence) in zip(claims, verdicts, strict=True):
+    # Facts that a number of the sentence verified against are that number's: they do not
+    # contradict its neighbours ("A占比升至68%，B降至22%" against "…A…68%，B…22%").
+    taken: dict[tuple[int, int], dict[tuple[str, float], int]] = {}
+    for i, (c, (status, evidence)) in enumerate(zip(claims, verdicts, strict=True)):
+        span = refs.sentence_span(c.start, c.end)
         if status in (VERIFIED, CONTRADICTED) and evidence and evidence[0].basis == "stated":
-            anchors.setdefault(refs.sentence_span(c.start, c.end), set()).update(e.sentence for e in evidence)
+            anchors.setdefault(span, set()).update(e.sentence for e in evidence)
+        if status == VERIFIED and evidence and evidence[0].basis == "stated":
+            taken.setdefault(span, {})[(evidence[0].sentence, evidence[0].value)] = i
     checked = []
-    for c, r, (status, evidence) in zip(claims, referents, verdicts, strict=True):
-        own = anchors.get(refs.sentence_span(c.start, c.end))
+    for i, (c, r, (status, evidence)) in enumerate(zip(claims, referents, verdicts, strict=True)):
+        span = refs.sentence_span(c.start, c.end)
+        own = anchors.get(span)
         if own and not (status == VERIFIED and evidence and evidence[0].sentence in own and len(own) == 1):
-            span = refs.sentence_span(c.start, c.end)
-            status, evidence = judge(c, r, store, anchors=frozenset(own), sources=shared[span])
+            others = frozenset(k for k, j in taken.get(span, {}).items() if j != i)
+            status, evidence = judge(c, r, store, anchors=frozenset(own), sources=shared[span], taken=others)
         checked.append(
             CheckedClaim(c.text, c.start, c.end, c.value, c.value_hi, c.unit, c.approx, status, evidence)
         )
@@ -244,7 +251,7 @@ def _metric_matches(claim: Claim, ref: Referent, store: FactStore) -> set[str]:
 
 def judge(
     claim: Claim, ref: Referent, store: FactStore, *, anchors: frozenset[str] = frozenset(),
-    sources: frozenset[str] = frozenset(),
+    sources: frozenset[str] = frozenset(), taken: frozenset[tuple[str, float]] = frozenset(),
 ) -> tuple[str, list[Evidence]]:
     """Status of one claim and the evidence that backs or contradicts it. `anchors`: source
     sentences that other numbers of the claim's sentence verified against (same subject);
@@ -274,8 +281,14 @@ def judge(
     against = [a for a in aligned if a.verdict in ("disagree", "unit")]
     unclear = [a for a in aligned if a.verdict == "unclear"]
     # a decline is not a restatement of a growth, and competes only when the sentence is copied
-    rivals_of_agree = [a for a in against + unclear if a.same_direction or a.similar >= SIMILAR]
-    strong_against = [a for a in against if _strong(a, ref)]
+    # ... nor is the same figure in another currency or unit ("以美元计…5.94万亿美元"): a unit error
+    # is only one where nothing in the claim's own unit lines up
+    rivals_of_agree = [
+        a for a in against + unclear if (a.same_direction or a.similar >= SIMILAR) and a.verdict != "unit"
+    ]
+    if any(a.verdict != "unit" for a in aligned):
+        against = [a for a in against if a.verdict != "unit"]
+    strong_against = [a for a in against if _strong(a, ref) and (a.fact.sentence, a.fact.value) not in taken]
     best = max((a.score for a in agree), default=None)
     # An agreeing fact verifies unless another statement lines up clearly better with the claim:
     # then the claim is about that one ("刻蚀设备收入同比增长44.7%" where 44.7% is the company's
@@ -323,6 +336,13 @@ def _strong(a: _Aligned, ref: Referent) -> bool:
     )
     if not same_metric:
         return False
+    if ref.names and not a.names:
+        return False  # the claim names a subject the fact's sentence does not
+    if _SUM_WORDS.search(ref.sentence) and not _SUM_WORDS.search(a.fact.sentence):
+        return False  # "两者合计2,470万台" is not contradicted by one of its parts
+    specific = ref.near - ref.head - _NOT_METRIC - ref.names
+    if specific and not a.anchored and a.similar < SIMILAR and len(specific & a.fact.terms) < len(specific) / 2:
+        return False  # "对东盟进出口6.41万亿元" against "民营企业进出口22.36万亿元": another subject
     if a.names:
         return True
     # A claim that names nobody ("公司全年营收412.8亿元") cannot contradict anyone's figure, nor can
@@ -516,6 +536,13 @@ def _signed(v: float, role: str, unit: str = "%") -> float:
     return -abs(v) if role.startswith("change:down") and unit in RATIO_UNITS else v
 
 
+def _scaled_fact(f: Fact, k: float) -> Fact:
+    from dataclasses import replace
+
+    return replace(f, value=f.value * k, value_hi=None if f.value_hi is None else f.value_hi * k, step=f.step * k,
+                   sig_step=f.sig_step * k)
+
+
 def _signed_bound(bound: str, role: str, unit: str) -> str:
     """"下降逾五成" is below -50%: with a decline written as a negative number, over and under swap."""
     if role.startswith("change:down") and unit in RATIO_UNITS:
@@ -541,6 +568,12 @@ def compare(claim: Claim, fact: Fact, role: str = "level") -> str:
     """"agree", "disagree" or "unclear" (consistent but not the same statement), judged within the
     claim's own written precision. `role` signs a change ("下降5%" is -5%)."""
     u = unit_class(claim.unit)
+    ck, fk = unit_factor(claim.unit), unit_factor(fact.unit)
+    if ck != fk:  # "一年半" against "18个月": compare in the class's base unit
+        claim = Claim(claim.text, claim.start, claim.end, claim.value * ck,
+                      None if claim.value_hi is None else claim.value_hi * ck, claim.unit, claim.approx, claim.bound,
+                      claim.step * ck, claim.sig_step * ck)
+        fact = _scaled_fact(fact, fk)
     cv, fv = _signed(claim.value, role, u), _signed(fact.value, fact.role, u)
     c_hi = None if claim.value_hi is None else _signed(claim.value_hi, role, u)
     f_hi = None if fact.value_hi is None else _signed(fact.value_hi, fact.role, u)
@@ -648,7 +681,7 @@ def derive(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Evi
     for a, b, value, formula in pairs:
         if _within(value, lo, hi):
             return VERIFIED, [_derived(a, b, value, formula, claim.unit)]
-    if len(pairs) == 1:
+    if len(pairs) == 1 and ref.role.startswith("change"):  # a share or a sum picked wrongly is too easy
         a, b, value, formula = pairs[0]
         if not _within(value, *_loose(signed, claim.step, claim.sig_step, bound or "about")):
             return CONTRADICTED, [_derived(a, b, value, formula, claim.unit)]

@@ -820,7 +820,27 @@ _PRE_WORD_TAILS = {"约": set("合签条预公节制契违履特集婚邀"), "�
 #: Units that count the same things, so "8张卡" and "8块卡" compare. Everything else is its own class.
 _UNIT_CLASSES = {"块": "张", "片": "张", "颗": "张", "枚": "张", "卡": "张", "名": "人", "位": "人", "平米": "平方米"}
 
+#: Units of one quantity written in several ways: (class, factor to the class's base unit).
+#: "98.6吉瓦时" and "98.6GWh" are one figure; "一年半" and "18个月" too.
+_CONVERTIBLE: dict[str, tuple[str, float]] = {
+    "年": ("月", 12.0), "月": ("月", 1.0), "季度": ("月", 3.0),
+    "w": ("w", 1.0), "瓦": ("w", 1.0), "kw": ("w", 1e3), "千瓦": ("w", 1e3), "mw": ("w", 1e6), "兆瓦": ("w", 1e6),
+    "gw": ("w", 1e9), "吉瓦": ("w", 1e9),
+    "wh": ("wh", 1.0), "kwh": ("wh", 1e3), "千瓦时": ("wh", 1e3), "度电": ("wh", 1e3), "mwh": ("wh", 1e6),
+    "兆瓦时": ("wh", 1e6), "gwh": ("wh", 1e9), "吉瓦时": ("wh", 1e9), "twh": ("wh", 1e12),
+    "吨": ("kg", 1e3), "千克": ("kg", 1.0), "公斤": ("kg", 1.0), "斤": ("kg", 0.5), "克": ("kg", 1e-3),
+    "km": ("m", 1e3), "公里": ("m", 1e3), "千米": ("m", 1e3), "米": ("m", 1.0),
+}
+
 
 def unit_class(unit: str) -> str:
     """The class two units must share for their values to be compared ("" = no unit written)."""
-    return _UNIT_CLASSES.get(unit, unit.lower())
+    low = unit.lower()
+    if low in _CONVERTIBLE:
+        return _CONVERTIBLE[low][0]
+    return _UNIT_CLASSES.get(unit, low)
+
+
+def unit_factor(unit: str) -> float:
+    """What one of `unit` is in its class's base unit (1 for units that convert to nothing)."""
+    return _CONVERTIBLE.get(unit.lower(), ("", 1.0))[1]

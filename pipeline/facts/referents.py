@@ -51,6 +51,9 @@ SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
      "较去年", "比去年", "年同比", "yoy"),
     ("环比", "较上季度", "比上季度", "较上一季度", "比上一季度", "较上季", "较上月", "比上月", "qoq"),
     ("数据中心", "数据中心业务", "idc"),
+    ("进出口", "外贸进出口", "货物贸易进出口", "进出口总值", "进出口总额", "外贸总值"),
+    ("出口", "出口额", "出口总值"),
+    ("进口", "进口额", "进口总值"),
     ("云业务", "云计算", "云服务"),
     ("甲骨文", "oracle"),
     ("英伟达", "nvidia", "辉达", "nvda"),
@@ -152,7 +155,7 @@ NEAR_WINDOW = 24  # chars each side of the number, inside its clause
 
 # -- the role of a number -----------------------------------------------------------------------------
 
-_UP = "增长|增加|提升|提高|上升|上涨|上调|增|涨|扩大|攀升|跃升|飙升|大增|激增|猛增|多增|高出|多"
+_UP = "增长|增加|提升|提高|上升|上涨|上调|增|涨|升|扩大|攀升|跃升|飙升|大增|激增|猛增|多增|高出|多出|多"
 _DOWN = "下降|下滑|减少|降低|回落|下跌|下调|缩减|萎缩|缩小|收窄|减|降|跌|下挫|锐减|少增|低于|少"
 _RATE_WORDS = "增速|增幅|涨幅|增长率|降幅|跌幅|下降幅度|增长幅度|同比|环比"
 # Text just before a number (its approximation word already excluded) that makes it a change.
@@ -162,6 +165,7 @@ _CHANGE_BEFORE = re.compile(
 )
 _DOWN_RE = re.compile(rf"^(?:{_DOWN})")
 _LEVEL_AFTER_CHANGE = re.compile(r"(?:至|到|为|达到|达)[ \t]*$")
+_TO_LEVEL = re.compile(r"(?:至|到)[ \t]*$")
 _BASIS_WORDS = re.compile(r"同比|环比|较上年同期|比上年同期|较去年同期|比去年同期|与去年同期相比|较上年|比上年|较去年|比去年|较上季度|比上季度|较上一季度|比上一季度|较上季|较上月|比上月|yoy|qoq", re.I)
 _QOQ = ("环比", "较上季度", "比上季度", "较上一季度", "比上一季度", "较上季", "较上月", "比上月", "qoq")
 
@@ -182,8 +186,8 @@ def role_of(text: str, start: int, end: int, unit: str) -> str:
     m = _CHANGE_BEFORE.search(before)
     if m is None:
         return "level"
-    if unit not in ("%", "pp", "x", "bp", "‰") and m.group("dir") and _LEVEL_AFTER_CHANGE.search(before):
-        return "level"  # 增至180亿美元: the new level
+    if m.group("dir") and (_TO_LEVEL.search(before) or (unit not in RATIO_UNITS and _LEVEL_AFTER_CHANGE.search(before))):
+        return "level"  # 增至180亿美元, 降至22%: the new level
     word = m.group("dir") or ""
     down = bool(word and _DOWN_RE.match(word)) or bool(m.group("rate") and m.group("rate").startswith(("降", "跌", "下降")))
     if not word:
@@ -412,8 +416,8 @@ def times_of(text: str) -> frozenset[str]:
 def times_conflict(a: frozenset[str], b: frozenset[str]) -> bool:
     """True when both sides name years (or quarters) and none of them agree, or when one side is
     about the earlier period ("上年同期为…") and the other is not."""
-    if ("prev" in a) != ("prev" in b):
-        return True
+    if ("prev" in a) != ("prev" in b) and not any(t[0] == "y" for t in (a if "prev" in b else b)):
+        return True  # the earlier period against a figure of no stated year (this period's)
     for prefix in ("y", "q", "h", "m"):
         xa = {t for t in a if t[0] == prefix}
         xb = {t for t in b if t[0] == prefix}
@@ -489,9 +493,13 @@ class TextReferents:
                     context = frozenset(t for t in previous if is_named(t))
         terms = own | previous | self._lead
         role = role_of(self.text, start, end, unit)
-        times = times_of(sentence) or self._lead_times
+        times = times_of(sentence)
         if role == "level" and previous_period(self.text, start, s):
-            times = times | {"prev"}
+            # said of the earlier period: with the text's own year known, that is the year before
+            years = [int(t[1:]) for t in self._lead_times]
+            times = times | ({f"y{max(years) - 1}"} if years and not times else {"prev"})
+        elif not times:
+            times = self._lead_times
         head = head_terms(toks, cs, a)
         if not head and sentence.startswith("的", b):
             # "412亿元的营收中": the metric follows the number
