@@ -62,6 +62,7 @@ class Evidence:
     basis: str = "stated"
     formula: str = ""
     sentence: str = field(default="", repr=False, compare=False)  # the full source sentence (not in JSON)
+    fact_id: int = field(default=0, repr=False, compare=False)  # the stored fact (not in JSON)
 
 
 @dataclass
@@ -184,23 +185,29 @@ def check_text(text: str, store: FactStore, *, skip_metadata: bool = True) -> Ch
     # A second look with anchors: where one number of a report sentence verified against a source
     # sentence, that sentence is what the report sentence restates, so its subject is settled for
     # the other numbers too ("服务收入4,587亿元，同比增长2.3%" against "…4,587亿元，同比增长2.8%").
-    anchors: dict[tuple[int, int], set[str]] = {}
+    # Anchors come from the *other* numbers of the sentence (a claim never anchors itself).
+    anchors: dict[tuple[int, int], list[tuple[int, str]]] = {}
+    anchor_ids: dict[tuple[int, int], list[tuple[int, int]]] = {}
     # Facts that a number of the sentence verified against are that number's: they do not
     # contradict its neighbours ("A占比升至68%，B降至22%" against "…A…68%，B…22%").
     taken: dict[tuple[int, int], dict[tuple[str, float], int]] = {}
     for i, (c, (status, evidence)) in enumerate(zip(claims, verdicts, strict=True)):
         span = refs.sentence_span(c.start, c.end)
         if status in (VERIFIED, CONTRADICTED) and evidence and evidence[0].basis == "stated":
-            anchors.setdefault(span, set()).update(e.sentence for e in evidence)
+            anchors.setdefault(span, []).extend((i, e.sentence) for e in evidence)
+            anchor_ids.setdefault(span, []).extend((i, e.fact_id) for e in evidence)
         if status == VERIFIED and evidence and evidence[0].basis == "stated":
             taken.setdefault(span, {})[(evidence[0].sentence, evidence[0].value)] = i
     checked = []
     for i, (c, r, (status, evidence)) in enumerate(zip(claims, referents, verdicts, strict=True)):
         span = refs.sentence_span(c.start, c.end)
-        own = anchors.get(span)
+        own = frozenset(sent for j, sent in anchors.get(span, []) if j != i)
         if own and not (status == VERIFIED and evidence and evidence[0].sentence in own and len(own) == 1):
             others = frozenset(k for k, j in taken.get(span, {}).items() if j != i)
-            status, evidence = judge(c, r, store, anchors=frozenset(own), sources=shared[span], taken=others)
+            near_ids = frozenset(fid for j, fid in anchor_ids.get(span, []) if j != i)
+            status, evidence = judge(
+                c, r, store, anchors=own, sources=shared[span], taken=others, anchor_facts=near_ids
+            )
         checked.append(
             CheckedClaim(c.text, c.start, c.end, c.value, c.value_hi, c.unit, c.approx, status, evidence)
         )
@@ -252,6 +259,7 @@ def _metric_matches(claim: Claim, ref: Referent, store: FactStore) -> set[str]:
 def judge(
     claim: Claim, ref: Referent, store: FactStore, *, anchors: frozenset[str] = frozenset(),
     sources: frozenset[str] = frozenset(), taken: frozenset[tuple[str, float]] = frozenset(),
+    anchor_facts: frozenset[int] = frozenset(),
 ) -> tuple[str, list[Evidence]]:
     """Status of one claim and the evidence that backs or contradicts it. `anchors`: source
     sentences that other numbers of the claim's sentence verified against (same subject);
@@ -273,6 +281,10 @@ def judge(
         for uc in kind_classes(uclass):
             for f in store.facts_by_terms(uc, lookup):
                 facts.setdefault(f.id, f)
+        for fid in sorted(anchor_facts):  # the sentences this one restates, whatever words they use
+            for f in store.sentence_facts(fid):
+                if f.uclass in kind_classes(uclass):
+                    facts.setdefault(f.id, f)
     else:
         # "RPO为4550亿" with the currency left out: the same value in any unit may verify it
         facts = {f.id: f for f in store.facts_by_terms_any(lookup) if compare(claim, f, ref.role) == "agree"}
@@ -284,7 +296,8 @@ def judge(
     # ... nor is the same figure in another currency or unit ("以美元计…5.94万亿美元"): a unit error
     # is only one where nothing in the claim's own unit lines up
     rivals_of_agree = [
-        a for a in against + unclear if (a.same_direction or a.similar >= SIMILAR) and a.verdict != "unit"
+        a for a in against + unclear
+        if (a.same_direction or a.similar >= SIMILAR) and a.verdict != "unit" and (a.fact.sentence, a.fact.value) not in taken
     ]
     if any(a.verdict != "unit" for a in aligned):
         against = [a for a in against if a.verdict != "unit"]
@@ -440,7 +453,7 @@ def _evidence(facts: list[Fact]) -> list[Evidence]:
         if key in seen:
             continue
         seen.add(key)
-        out.append(Evidence(source=f.source, quote=quote_of(f), value=f.value, sentence=f.sentence))
+        out.append(Evidence(source=f.source, quote=quote_of(f), value=f.value, sentence=f.sentence, fact_id=f.id))
         if len(out) == MAX_EVIDENCE:
             break
     return out
@@ -681,7 +694,10 @@ def derive(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Evi
     for a, b, value, formula in pairs:
         if _within(value, lo, hi):
             return VERIFIED, [_derived(a, b, value, formula, claim.unit)]
-    if len(pairs) == 1 and ref.role.startswith("change"):  # a share or a sum picked wrongly is too easy
+    # A contradiction needs the one pair there is, and for a share or a sum both operands named in the
+    # claim's sentence by at least two words each: a ratio of two figures picked wrongly is too easy.
+    named_both = len(pairs) == 1 and all(len(x.near & words) >= 2 for x in pairs[0][:2])
+    if len(pairs) == 1 and (ref.role.startswith("change") or named_both):
         a, b, value, formula = pairs[0]
         if not _within(value, *_loose(signed, claim.step, claim.sig_step, bound or "about")):
             return CONTRADICTED, [_derived(a, b, value, formula, claim.unit)]

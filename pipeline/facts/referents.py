@@ -116,7 +116,7 @@ STOP_BIGRAMS = frozenset(
     一步 进一 一个 一些 这些 那些 这个 那个 之一 之后 之前 以来 以后 可能 能够 已经 正在 仍然 非常 比较 其他
     我们 他们 它们 因此 所以 因为 如果 虽然 不过 此外 然而 并且 而且 或者 以及 由于 对于 关于 其余 分析 研究
     高出 升至 降至 增至 增幅 降幅 增速 涨幅 跌幅 提至 累计 仅为 大增 同期 上一 一年 合计 约占 占到 只有 仅有
-    这一 数字 如今 已经
+    这一 数字 如今 已经 后者 前者
     公斤 千克 平方 方米 每股 每吨 每公 元左 元降 元以
     """.split()
 )
@@ -413,12 +413,32 @@ def times_of(text: str) -> frozenset[str]:
     return frozenset(found)
 
 
+_PERIODS = re.compile(
+    r"(?P<start>年初|期初|年中)|(?P<end>年末|年底|期末|末期)|(?P<year>全年|全年度|年度)"
+)
+
+
+def periods_before(sentence: str, at: int) -> frozenset[str]:
+    """The period the number at `at` is said of, from the nearest month or period word to its left
+    ("由年初的15.6元降至12月的13.9元左右，全年平均约14.5元": p:start, m12, p:year)."""
+    best: tuple[int, str] | None = None
+    for m in _MONTHS.finditer(sentence, 0, at):
+        if m.group("first"):
+            continue
+        tag = f"m{m.group(1)}-{m.group(2)}" if m.group(2) else "m" + m.group(1)
+        best = (m.start(), tag)
+    for m in _PERIODS.finditer(sentence, 0, at):
+        if best is None or m.start() > best[0]:
+            best = (m.start(), "p:" + (m.lastgroup or ""))
+    return frozenset({best[1]}) if best else frozenset()
+
+
 def times_conflict(a: frozenset[str], b: frozenset[str]) -> bool:
     """True when both sides name years (or quarters) and none of them agree, or when one side is
     about the earlier period ("上年同期为…") and the other is not."""
     if ("prev" in a) != ("prev" in b) and not any(t[0] == "y" for t in (a if "prev" in b else b)):
         return True  # the earlier period against a figure of no stated year (this period's)
-    for prefix in ("y", "q", "h", "m"):
+    for prefix in ("y", "q", "h", "m", "p"):
         xa = {t for t in a if t[0] == prefix}
         xb = {t for t in b if t[0] == prefix}
         if xa and xb and not xa & xb:
@@ -494,14 +514,18 @@ class TextReferents:
         terms = own | previous | self._lead
         role = role_of(self.text, start, end, unit)
         times = times_of(sentence)
+        nearest = periods_before(sentence, a)
+        if nearest:  # the nearest month or period word to the left decides, not every one in the sentence
+            times = frozenset(t for t in times if t[0] not in "mp") | nearest
         if role == "level" and previous_period(self.text, start, s):
             # said of the earlier period: with the text's own year known, that is the year before
             years = [int(t[1:]) for t in self._lead_times]
-            times = times | ({f"y{max(years) - 1}"} if years and not times else {"prev"})
-        elif not times:
-            times = self._lead_times
+            has_year = any(t[0] == "y" for t in times)
+            times = times | {"prev"} | ({f"y{max(years) - 1}"} if years and not has_year else set())
+        elif not any(t[0] == "y" for t in times):
+            times = times | self._lead_times
         head = head_terms(toks, cs, a)
-        if not head and sentence.startswith("的", b):
+        if sentence.startswith("的", b):
             # "412亿元的营收中": the metric follows the number
             head = frozenset(t for t, ts, te in toks if b < ts <= b + 3 and te <= ce and not is_named(t))
         own_head = bool(head)

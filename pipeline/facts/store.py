@@ -526,6 +526,21 @@ class FactStore:
             ]
             return self._facts_by_id(ids)
 
+    def sentence_facts(self, fact_id: int) -> list[Fact]:
+        """The facts of the sentence that holds fact `fact_id` (imported together: ids close by)."""
+        with self._lock:
+            row = self._db.execute("SELECT source_id, sentence FROM facts WHERE id = ?", (fact_id,)).fetchone()
+            if row is None:
+                return []
+            ids = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT id FROM facts WHERE id BETWEEN ? AND ? AND source_id = ? AND sentence = ?",
+                    (fact_id - 40, fact_id + 40, row[0], row[1]),
+                )
+            ]
+            return self._facts_by_id(ids)
+
     def facts_by_terms_any(self, terms: Iterable[str]) -> list[Fact]:
         """Facts of any unit class whose clause or names hold one of `terms` (rare terms only)."""
         with self._lock:

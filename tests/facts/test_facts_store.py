@@ -254,8 +254,8 @@ def test_terms_are_rederived_when_the_lexicon_changes(tmp_path: Path, monkeypatc
     """A store written with another lexicon re-reads its sentences: the new synonym is found."""
     path = tmp_path / "facts.db"
     with FactStore(path) as s:
-        s.import_text("星海公司在发布会上宣布，年度流水为100亿元。", title="t", url="https://example.com/x")
-        assert check_text("星海公司的营收为100亿元。", s).claims[0].status == UNSUPPORTED
+        s.import_text("星海公司在发布会上宣布，年度流水为103.7亿元。", title="t", url="https://example.com/x")
+        assert check_text("星海公司的营收为103.7亿元。", s).claims[0].status == UNSUPPORTED
     import pipeline.facts.referents as referents
 
     groups = (*referents.SYNONYM_GROUPS, ("营收", "年度流水"))
@@ -270,7 +270,7 @@ def test_terms_are_rederived_when_the_lexicon_changes(tmp_path: Path, monkeypatc
     with FactStore(path) as s:
         assert s._db.execute("SELECT value FROM meta WHERE key = 'vocabulary'").fetchone()[0] == "changed"
         assert "营收" in s._db.execute("SELECT near FROM facts").fetchone()[0].split()
-        assert check_text("星海公司的营收为100亿元。", s).claims[0].status == VERIFIED
+        assert check_text("星海公司的营收为103.7亿元。", s).claims[0].status == VERIFIED
     referents.tokens.cache_clear()
 
 
