@@ -40,6 +40,7 @@ import yaml
 
 from pipeline.documents import (
     MAX_DOCUMENT_BYTES,
+    TEXT_SUFFIXES,
     DocumentError,
     decode_bytes,
     iter_source_files,
@@ -365,6 +366,16 @@ class FactStore:
             return ImportResult(unchanged=1, paths=[str(p)])
         text, _ = _decode(data, p)
         items = parse_curated(text, str(p))
+        # A `source` that is a document's file name (beside this facts.yaml) stands for that document's
+        # URL as its own import records it: the `url` of its front matter, else its file:// address.
+        doc_urls: dict[str, str] = {}
+        for i, item in enumerate(items):
+            if not _URL_RE.match(item.source) and item.source not in doc_urls:
+                try:
+                    doc_urls[item.source] = read_document(p.parent / item.source).url
+                except DocumentError as exc:
+                    line = text.count("\n", 0, item.offset) + 1
+                    raise FactsError(f"{p}:{line}: facts[{i}].source: {exc}") from None
         result = ImportResult(paths=[str(p)])
         with self.transaction():
             origin = str(p.resolve())
@@ -373,7 +384,7 @@ class FactStore:
                 return result
             by_url: dict[str, list[tuple]] = {}
             for item in items:
-                by_url.setdefault(item.source, []).append(_curated_row(item))
+                by_url.setdefault(doc_urls.get(item.source, item.source), []).append(_curated_row(item))
             for url, rows in by_url.items():
                 sid = self._insert_source(origin, "curated", "", url, "", sha)
                 result.facts += self._insert_facts(sid, rows)
@@ -731,7 +742,8 @@ def parse_curated(text: str, name: str = "facts.yaml") -> list[_CuratedFact]:
     """Validate a facts.yaml; every error names the file, the line and the field.
 
     Shape: `facts:` followed by a list of mappings with `entity`, `metric`, `value` (a YAML number),
-    `unit` (parsed with the value like report text: "亿美元", "%", "万张"), `source` (an http(s) URL),
+    `unit` (parsed with the value like report text: "亿美元", "%", "万张"), `source` (an http(s) URL, or
+    the file name of a document beside the facts.yaml, e.g. `10-hbm-supply.md`, for one without a URL),
     and optionally `as_of`, `aliases` (list of names), `value_hi` (range end), `approx` (bool) and
     `quote` (the source's sentence, shown as evidence). Other keys are ignored.
     """
@@ -792,8 +804,10 @@ def parse_curated(text: str, name: str = "facts.yaml") -> list[_CuratedFact]:
             raise fail("value", f"expected a number, got {_describe(value)}")
         unit = text_field("unit")
         source = text_field("source")
-        if not _URL_RE.match(source):
-            raise fail("source", f"expected an http(s) URL, got {source!r}")
+        doc = Path(source)
+        is_doc = doc.suffix.lower() in TEXT_SUFFIXES and not doc.is_absolute() and ".." not in doc.parts
+        if not _URL_RE.match(source) and not is_doc:
+            raise fail("source", f"expected an http(s) URL or a document's file name, got {source!r}")
         as_of = item.get("as_of")
         if as_of is None:
             as_of_text = ""
