@@ -115,7 +115,7 @@ def _evidence_json(e: Evidence) -> dict:
 # -- what in a report is not a claim ------------------------------------------------------------------
 
 _FRONT = re.compile(r"\A---[ \t]*\n.*?\n---[ \t]*(?:\n|\Z)", re.S)
-_URL_LINE = re.compile(r"^.*https?://.*$", re.M)
+_URL_LINE = re.compile(r"^.*(?:https?|file)://.*$", re.M)
 _NOTICE_LINE = re.compile(r"^（本节未能生成：.*$", re.M)
 #: Headings of code-written sections: the data-check appendix, source and reference lists.
 _META_HEADING = re.compile(

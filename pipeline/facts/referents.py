@@ -23,6 +23,8 @@ from __future__ import annotations
 import bisect
 import hashlib
 import re
+
+from pipeline.facts.extract import PHYSICAL_UNITS
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -116,7 +118,7 @@ STOP_BIGRAMS = frozenset(
     一步 进一 一个 一些 这些 那些 这个 那个 之一 之后 之前 以来 以后 可能 能够 已经 正在 仍然 非常 比较 其他
     我们 他们 它们 因此 所以 因为 如果 虽然 不过 此外 然而 并且 而且 或者 以及 由于 对于 关于 其余 分析 研究
     高出 升至 降至 增至 增幅 降幅 增速 涨幅 跌幅 提至 累计 仅为 大增 同期 上一 一年 合计 约占 占到 只有 仅有
-    这一 数字 如今 已经 后者 前者
+    这一 数字 如今 已经 后者 前者 上半年 下半年 全年度 进一步
     公斤 千克 平方 方米 每股 每吨 每公 元左 元降 元以
     """.split()
 )
@@ -133,10 +135,10 @@ for _group in SYNONYM_GROUPS:
         _LEXICON[_w.lower()] = _group[0]
 for _name in ENTITY_NAMES:
     _LEXICON.setdefault(_name, _name)
+_UNIT_WORDS = frozenset(u.lower() for u in PHYSICAL_UNITS)
 _LEX_ALT = "|".join(re.escape(w) for w in sorted(_LEXICON, key=len, reverse=True))
 _LEX_RE = re.compile(_LEX_ALT, re.I)
 
-_TOKEN_RE = re.compile(r"[A-Za-z][A-Za-z0-9&+.\-]*[A-Za-z0-9+]|[A-Za-z]|[\u3400-\u9fff]+")
 _ASCII_WORD = re.compile(r"[A-Za-z][A-Za-z0-9&+.\-]*")
 
 _TIME_RE = re.compile(
@@ -267,77 +269,63 @@ def _fold(word: str) -> str | None:
     low = word.lower()
     if low in _LEXICON:
         return _LEXICON[low]
-    if low in ASCII_GENERIC or len(low) < 2 or low.isdigit():
-        return None
+    if low in ASCII_GENERIC or len(low) < 2 or low.isdigit() or low in _UNIT_WORDS:
+        return None  # GWh, TB/s, nm: a unit, not a name
     if word.isalpha() and word.isupper() and len(word) <= 6:
         return "#" + low
     return low
 
 
-def _bigrams(run: str, base: int, out: list[tuple[str, int, int]]) -> None:
-    """Bigrams of a run, leaving out stop words and the bigrams that straddle one ("全年公司实现"
-    gives neither 年公 nor 司实: they join halves of two words)."""
-    covered: set[int] = set()
-    for i in range(len(run) - 1):
-        if run[i : i + 2] in STOP_BIGRAMS:
-            covered.update((i, i + 1))
-    for i in range(len(run) - 1):
-        if i in covered or i + 1 in covered:
-            continue
-        bg = run[i : i + 2]
-        a, b = bg
-        if a in _FUNCTION_CHARS or b in _FUNCTION_CHARS:
-            continue
-        if (a in _NUMERIC_CHARS and b in _NUMERIC_CHARS) or a in _SCALE_CHARS:
-            continue  # 三成, 万辆, 亿元: the tail of a written number, not a referent
-        out.append((bg, base + i, base + i + 2))
-
-
 @lru_cache(maxsize=131_072)
 def tokens(sentence: str) -> tuple[tuple[str, int, int], ...]:
-    """(term, start, end) of a sentence: lexicon words (folded), ASCII names, bigrams of the rest."""
+    """(term, start, end) of a sentence: lexicon words (folded), ASCII names, bigrams of the rest.
+
+    One scan with one regular expression: lexicon words, ASCII words, and separators (written
+    numbers such as 三成 or 八个季度, approximation words, stop words, function characters) are
+    matched; the Chinese text between them gives its bigrams. A stop word is a separator, so no
+    bigram straddles one ("全年公司实现" gives neither 年公 nor 司实)."""
     out: list[tuple[str, int, int]] = []
-    for m in _TOKEN_RE.finditer(sentence):
-        piece = m.group(0)
-        base = m.start()
-        if piece[0].isascii():
-            term = _fold(piece)
+    pos = 0
+    for m in _SCAN.finditer(sentence):
+        if m.start() > pos:
+            _bigrams(sentence[pos : m.start()], pos, out)
+        pos = m.end()
+        kind = m.lastgroup
+        if kind == "lex":
+            out.append((_LEXICON[m.group(0).lower()], m.start(), pos))
+        elif kind == "ascii":
+            term = _fold(m.group(0))
             if term is not None:
-                out.append((term, base, m.end()))
-            continue
-        if _NUMERAL_RUN.search(piece):
-            # 增长三成左右, 八个季度: a written number splits the run (no bigram "长三", "成左")
-            pos = 0
-            for nm in _NUMERAL_RUN.finditer(piece):
-                if nm.start() > pos:
-                    _terms_of_run(piece[pos : nm.start()], base + pos, out)
-                pos = nm.end()
-            if pos < len(piece):
-                _terms_of_run(piece[pos:], base + pos, out)
-            continue
-        _terms_of_run(piece, base, out)
+                out.append((term, m.start(), pos))
+    if pos < len(sentence):
+        _bigrams(sentence[pos:], pos, out)
     return tuple(out)
 
 
-_NUMERAL_RUN = re.compile(
+def _bigrams(run: str, base: int, out: list[tuple[str, int, int]]) -> None:
+    """Bigrams of a run of Chinese characters that holds no separator."""
+    for i in range(len(run) - 1):
+        a, b = run[i], run[i + 1]
+        if (a in _NUMERIC_CHARS and b in _NUMERIC_CHARS) or a in _SCALE_CHARS:
+            continue  # 三成, 万辆, 亿元: the tail of a written number, not a referent
+        out.append((a + b, base + i, base + i + 2))
+
+
+_NUMERAL_RUN_RE = (
     "[一二两三四五六七八九十百千万]+(?:个)?(?:成半?|倍|年半?|季度|个月|家|台|张|卡|项|款|分之[一二三四五六七八九十]+)(?:左右|以上|以下|多|余)?"
     # approximation words and copulas: no bigram across them ("增幅接近" gives no "幅接")
     "|接近|将近|超过|不到|不足|左右|以上|以下|大约|约为|约合|约占|高达|多达|达到|仅为|分别为|分别|相当于"
 )
+_SCAN = re.compile(
+    f"(?P<lex>{_LEX_ALT})"
+    r"|(?P<ascii>[A-Za-z][A-Za-z0-9&+.\-]*[A-Za-z0-9+]|[A-Za-z])"
+    f"|(?P<sep>{_NUMERAL_RUN_RE}|{'|'.join(sorted(STOP_BIGRAMS, key=len, reverse=True))}"
+    f"|[{''.join(sorted(_FUNCTION_CHARS))}]|[^\u3400-\u9fffA-Za-z]+)",
+    re.I,
+)
 
 
-def _terms_of_run(piece: str, base: int, out: list[tuple[str, int, int]]) -> None:
-    """Lexicon words of a run of Chinese characters, and bigrams of what lies between them."""
-    pos = 0
-    for lm in _LEX_RE.finditer(piece):
-        if lm.start() > pos:
-            _bigrams(piece[pos : lm.start()], base + pos, out)
-        out.append((_LEXICON[lm.group(0).lower()], base + lm.start(), base + lm.end()))
-        pos = lm.end()
-    if pos < len(piece):
-        _bigrams(piece[pos:], base + pos, out)
-
-
+@lru_cache(maxsize=262_144)
 def is_named(term: str) -> bool:
     """A term that names a subject: a listed company or institution, or an ASCII name (H100, Blackwell)."""
     if term in ENTITY_NAMES:
@@ -460,6 +448,7 @@ class TextReferents:
         self.text = text
         self.carry_names = carry_names
         self._ends = [m.start() for m in _SENTENCE_END.finditer(text)]
+        self._sentences: dict[tuple[int, int], _SentenceInfo] = {}
         self._lead: frozenset[str] = frozenset()
         self._lead_times: frozenset[str] = frozenset()
         if lead:
@@ -487,17 +476,14 @@ class TextReferents:
         ce = m.start() if m else len(sentence)
         return max(cs, a - NEAR_WINDOW), min(ce, b + NEAR_WINDOW)
 
-    def referent(self, start: int, end: int, unit: str = "") -> Referent:
-        s, e = self.sentence_span(start, end)
+    def _sentence(self, s: int, e: int) -> _SentenceInfo:
+        """What every number of one sentence shares: its terms, names, times (computed once)."""
+        key = (s, e)
+        info = self._sentences.get(key)
+        if info is not None:
+            return info
         sentence = self.text[s:e]
-        a, b = start - s, end - s
-        cs, ce = self.clause_span(sentence, a, b)
         toks = tokens(sentence)
-        near = {t for t, ts, te in toks if ts < ce and te > cs}
-        if not (near - _BASIS_TERMS - {t for t in near if is_named(t)}) and cs > 0:
-            # "RPO达到4550亿美元，同比增长359%": a clause of generic words is about the previous one
-            ps, _ = self.clause_span(sentence, max(0, cs - 2), max(0, cs - 1))
-            near |= {t for t, ts, te in toks if ts < ce and te > ps}
         own = frozenset(t for t, _, _ in toks)
         names = frozenset(t for t in own if is_named(t))
         context: frozenset[str] = frozenset()
@@ -511,10 +497,24 @@ class TextReferents:
                 previous = frozenset(t for t, _, _ in tokens(self.text[ps:pe]))
                 if self.carry_names and not names:
                     context = frozenset(t for t in previous if is_named(t))
-        terms = own | previous | self._lead
+        info = _SentenceInfo(sentence, toks, own | previous | self._lead, names | context, context, times_of(sentence))
+        self._sentences[key] = info
+        return info
+
+    def referent(self, start: int, end: int, unit: str = "") -> Referent:
+        s, e = self.sentence_span(start, end)
+        info = self._sentence(s, e)
+        sentence, toks = info.sentence, info.tokens
+        a, b = start - s, end - s
+        cs, ce = self.clause_span(sentence, a, b)
+        near = {t for t, ts, te in toks if ts < ce and te > cs}
+        if cs > 0 and not (near - _BASIS_TERMS - {t for t in near if is_named(t)}):
+            # "RPO达到4550亿美元，同比增长359%": a clause of generic words is about the previous one
+            ps, _ = self.clause_span(sentence, max(0, cs - 2), max(0, cs - 1))
+            near |= {t for t, ts, te in toks if ts < ce and te > ps}
         role = role_of(self.text, start, end, unit)
-        times = times_of(sentence)
-        nearest = periods_before(sentence, a)
+        times = info.times
+        nearest = periods_before(sentence, a) if _PERIOD_HINT.search(sentence, 0, a) else frozenset()
         if nearest:  # the nearest month or period word to the left decides, not every one in the sentence
             times = frozenset(t for t in times if t[0] not in "mp") | nearest
         if role == "level" and previous_period(self.text, start, s):
@@ -524,7 +524,7 @@ class TextReferents:
             times = times | {"prev"} | ({f"y{max(years) - 1}"} if years and not has_year else set())
         elif not any(t[0] == "y" for t in times):
             times = times | self._lead_times
-        head = head_terms(toks, cs, a)
+        head = head_terms(toks, cs, a, sentence)
         if sentence.startswith("的", b):
             # "412亿元的营收中": the metric follows the number
             head = frozenset(t for t, ts, te in toks if b < ts <= b + 3 and te <= ce and not is_named(t))
@@ -532,16 +532,38 @@ class TextReferents:
         if not head:
             head = frozenset(t for t in near if not is_named(t) and t not in _BASIS_TERMS)
         return Referent(
-            frozenset(near), terms, times, sentence.strip(), names | context, role, context, head, own_head
+            frozenset(near), info.terms, times, sentence.strip(), info.names, role, info.context, head, own_head
         )
 
 
+@dataclass(frozen=True)
+class _SentenceInfo:
+    sentence: str
+    tokens: tuple[tuple[str, int, int], ...]
+    terms: frozenset[str]
+    names: frozenset[str]
+    context: frozenset[str]
+    times: frozenset[str]
+
+
+_PERIOD_HINT = re.compile("月|年初|期初|年中|年末|年底|期末|末期|全年|年度")
+
+
 _BASIS_TERMS = frozenset({"同比", "环比"})
+_CHANGE_WORDS = frozenset(w for w in (_UP + "|" + _DOWN + "|" + _RATE_WORDS).split("|") if len(w) == 2)
 HEAD_CHARS = 12  # how far before the number its metric word may stand ("营收同比增长了约" is 8)
 
 
-def head_terms(toks: tuple[tuple[str, int, int], ...], clause_start: int, number_start: int) -> frozenset[str]:
-    """The last two metric-like terms before the number, inside its clause and within HEAD_CHARS."""
+def head_terms(
+    toks: tuple[tuple[str, int, int], ...], clause_start: int, number_start: int, sentence: str = ""
+) -> frozenset[str]:
+    """The last two metric-like terms before the number, inside its clause and within HEAD_CHARS
+    (not a verb of change: "多出", "攀升", "压缩到" say how the metric moved, not which it is)."""
     lo = max(clause_start, number_start - HEAD_CHARS)
-    picked = [t for t, ts, te in toks if ts >= lo and te <= number_start and t not in _BASIS_TERMS and t not in ENTITY_NAMES]
+    verbs = {i for i in range(lo, number_start) if sentence[i : i + 1] in ("至", "到")}
+    picked = [
+        t for t, ts, te in toks
+        if ts >= lo and te <= number_start and t not in _BASIS_TERMS and t not in ENTITY_NAMES and t not in _CHANGE_WORDS
+        and te not in verbs
+    ]
     return frozenset(picked[-2:])
