@@ -48,6 +48,27 @@ app.command("digest", help="Write the day's 资讯汇总: one deep-dive per item
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("yanbao")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            from pipeline import __version__ as number
+        print(f"yanbao {number}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Options of `yanbao` itself (the app's help text is the Typer's)."""
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print one line on stderr and return the Exit to raise."""
     print(f"yanbao: {message}", file=sys.stderr)
@@ -66,39 +87,43 @@ def _settings(flags: dict, config: Path | None):
 ConfigOpt = opt.Config
 
 
-@app.command("run")
+@app.command("run", epilog="Defaults shown are built in; yanbao.toml and YANBAO_* variables change them (yanbao config show).")
 def run(
     topics: Annotated[
         list[str] | None,
-        typer.Argument(metavar="TOPIC", help="Research topic, e.g. 人工智能发展趋势 (several only for --kind commentary)"),
+        typer.Argument(metavar="TOPIC", help="Research topic, e.g. 人工智能发展趋势 (several only for --kind commentary)", show_default=False),
     ] = None,
-    kind: Annotated[str | None, typer.Option(help="Report kind: research, digest or commentary.")] = None,
-    topics_file: Annotated[Path | None, typer.Option(help="--kind commentary: a file of topics, one per line (# comments and blank lines ignored).")] = None,
+    kind: opt.Kind = None,
+    topics_file: Annotated[Path | None, typer.Option(help="--kind commentary: a file of topics, one per line (# comments and blank lines ignored).", show_default="none")] = None,
     llm: opt.Llm = None,
     model: opt.Model = None,
     ollama_host: opt.OllamaHost = None,
     search: opt.SearchEngine = None,
     sources: opt.Sources = None,
     out: opt.Out = None,
-    max_loops: Annotated[int | None, typer.Option(help="Search rounds per research worker (1-10).")] = None,
-    breadth: Annotated[int | None, typer.Option(help="Most sub-topics the supervisor plans (1-10).")] = None,
-    concurrency: Annotated[int | None, typer.Option(help="Research workers run at once.")] = None,
+    max_loops: opt.MaxLoops = None,
+    breadth: opt.Breadth = None,
+    concurrency: Annotated[int | None, typer.Option(help="Research workers run at once (1-16).", show_default=opt.DEFAULTS["concurrency"])] = None,
     num_ctx: opt.NumCtx = None,
     num_predict: opt.NumPredict = None,
     temperature: opt.Temperature = None,
     seed: opt.Seed = None,
     fetch_pages: opt.FetchPages = None,
     max_retries: opt.MaxRetries = None,
-    stream: Annotated[bool | None, typer.Option("--stream", help="Stream Ollama replies.")] = None,
+    stream: Annotated[bool | None, typer.Option("--stream", help="Stream Ollama replies.", show_default="off")] = None,
     allow_private: opt.AllowPrivate = None,
     no_cache: opt.NoCache = False,
     quiet: opt.Quiet = False,
-    resume: Annotated[str | None, typer.Option(help="Continue an unfinished run (see `yanbao runs list`); only missing LLM requests are sent.")] = None,
-    formats: Annotated[str | None, typer.Option("--format", help="Files to write, comma separated: md,html (md always).")] = None,
-    front_matter: Annotated[bool | None, typer.Option("--front-matter", help="Start the markdown with YAML front matter (static sites).")] = None,
+    resume: Annotated[str | None, typer.Option(help="Continue an unfinished run (see `yanbao runs list`), into its own file; only missing LLM requests are sent.", show_default="none")] = None,
+    formats: opt.Formats = None,
+    front_matter: Annotated[bool | None, typer.Option("--front-matter", help="Start the markdown with YAML front matter (static sites).", show_default="off")] = None,
+    overwrite: opt.Overwrite = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Write a report on TOPIC; prints the report's path as the last line on stdout."""
+    """Write a report on TOPIC; prints every file written, the report's path last.
+
+    An earlier report of the same name (today's, on the same topic) is kept: this one is numbered -2, -3 ...
+    unless --overwrite. A resumed run writes its own files."""
     flags = {
         "kind": kind, "llm": llm, "model": model, "ollama_host": ollama_host, "search": search,
         "sources": sources, "out": out, "max_loops": max_loops, "breadth": breadth, "concurrency": concurrency,
@@ -129,11 +154,19 @@ def run(
             topic = topics[0]
     except BadInput as exc:
         raise fail(str(exc), 2) from None
-    outcome = execute(settings, topic, resume=resume, day=day, topics=topics if len(topics) > 1 else None)
-    print(outcome.report_path)
+    outcome = execute(
+        settings, topic, resume=resume, day=day, topics=topics if len(topics) > 1 else None, overwrite=overwrite
+    )
+    print_files(outcome)
     if outcome.empty:
         print(f"yanbao: nothing relevant to the topic was found; the report says so: {outcome.report_path}", file=sys.stderr)
         raise typer.Exit(3)
+
+
+def print_files(outcome) -> None:
+    """stdout: every file the run wrote, one per line, the report last (other tools read the last line)."""
+    for path in outcome.files:
+        print(path)
 
 
 def execute(settings, topic: str, **kwargs):
@@ -196,7 +229,32 @@ def runs_list(
         print(f"{r['id']}  {r['status']:<8} {r['started_at']}  {r['topic']}  {r['report_path'] or ''}".rstrip())
 
 
+class _ErrorPrefix:
+    """stderr with one prefix for every error: a line that starts `error: ` or `Error: ` (a command of
+    another room, a library) is written as `yanbao: `. Everything else passes through unchanged."""
+
+    _PREFIXES = ("error: ", "Error: ")
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self._line_start = True
+
+    def write(self, text: str) -> int:
+        lines = text.split("\n")
+        for i, line in enumerate(lines):
+            if (i > 0 or self._line_start) and line.startswith(self._PREFIXES):
+                lines[i] = "yanbao: " + line[len("error: "):]
+        if text:
+            self._line_start = text.endswith("\n")
+        self._stream.write("\n".join(lines))
+        return len(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 def main() -> None:
+    sys.stderr = _ErrorPrefix(sys.stderr)
     try:
         code = app(standalone_mode=False)
     except Exception as exc:
@@ -206,7 +264,7 @@ def main() -> None:
         if "NoArgsIsHelpError" in names:
             code = 0
         elif "ClickException" in names:
-            print(f"yanbao: {exc.format_message()}", file=sys.stderr)
+            print(f"yanbao: {' '.join(exc.format_message().split())}", file=sys.stderr)
             code = getattr(exc, "exit_code", 2)
         elif "Abort" in names:
             print("yanbao: aborted", file=sys.stderr)

@@ -2,30 +2,78 @@
 
 One declaration per flag keeps the names and help identical everywhere: other tools call these
 names, so they must not drift between commands. Light at import (typer only).
+
+Help shows each flag's built-in default and, for choice flags, the allowed values. Settings may come
+from yanbao.toml or YANBAO_* as well (see `yanbao config show`), so a flag's value is `None` when it is
+not given and the defaults shown here are text. They repeat `pipeline.config.Settings`, which is not
+imported here (pydantic would slow `yanbao --help`); tests/unit/test_cli_options.py keeps them equal.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
-Llm = Annotated[str | None, typer.Option(help="Engine: auto (Ollama if it answers, else extractive), ollama, extractive.")]
-Model = Annotated[str | None, typer.Option(help="Ollama model, e.g. qwen2.5:7b.")]
-OllamaHost = Annotated[str | None, typer.Option(help="Ollama URL (default $OLLAMA_HOST or http://127.0.0.1:11434).")]
-SearchEngine = Annotated[str | None, typer.Option(help="auto (DuckDuckGo, else local), duckduckgo or local.")]
-Sources = Annotated[Path | None, typer.Option(help="Folder of local source documents.")]
-Out = Annotated[Path | None, typer.Option(help="Output folder (report, run.json, run store).")]
-NumCtx = Annotated[int | None, typer.Option(help="Context window sent to Ollama; prompts are budgeted to fit.")]
-NumPredict = Annotated[int | None, typer.Option(help="Most tokens per reply.")]
-Temperature = Annotated[float | None, typer.Option(help="Sampling temperature.")]
-Seed = Annotated[int | None, typer.Option(help="Sampling seed.")]
-FetchPages = Annotated[int | None, typer.Option(help="Pages read per web search (0 = snippets only).")]
-MaxRetries = Annotated[int | None, typer.Option(help="Retries of a failed Ollama request (backoff with jitter).")]
+KindChoice = Literal["research", "digest", "commentary"]
+LlmChoice = Literal["auto", "ollama", "extractive"]
+SearchChoice = Literal["auto", "duckduckgo", "local"]
+
+# The built-in default of each setting, as help shows it (`[default: …]`).
+DEFAULTS = {
+    "kind": "research",
+    "llm": "auto",
+    "model": "qwen2.5:7b",
+    "ollama_host": "$OLLAMA_HOST or http://127.0.0.1:11434",
+    "search": "auto",
+    "sources": "./sources if present, else the shipped corpus",
+    "out": "outputs",
+    "max_loops": "3",
+    "breadth": "3",
+    "concurrency": "2",
+    "num_ctx": "8192",
+    "num_predict": "1024",
+    "temperature": "0.3",
+    "seed": "42",
+    "fetch_pages": "3",
+    "max_retries": "2",
+    "formats": "md",
+}
+
+
+def _opt(name: str, *decls: str, help: str, **kw) -> typer.models.OptionInfo:  # noqa: A002 - typer's name
+    return typer.Option(*decls, help=help, show_default=DEFAULTS[name], **kw)
+
+
+Kind = Annotated[KindChoice | None, _opt("kind", help="Report kind.")]
+Llm = Annotated[LlmChoice | None, _opt("llm", help="Engine: auto (Ollama if it answers, else extractive), ollama, extractive.")]
+Model = Annotated[str | None, _opt("model", help="Ollama model, e.g. qwen2.5:7b.")]
+OllamaHost = Annotated[str | None, _opt("ollama_host", help="Ollama URL.")]
+SearchEngine = Annotated[SearchChoice | None, _opt("search", help="auto (DuckDuckGo, else local), duckduckgo or local.")]
+Sources = Annotated[Path | None, _opt("sources", help="Folder of local source documents.")]
+Out = Annotated[Path | None, _opt("out", help="Output folder (report, run.json, run store).")]
+MaxLoops = Annotated[int | None, _opt("max_loops", help="Search rounds per research worker (1-10).")]
+Breadth = Annotated[int | None, _opt("breadth", help="Most sub-topics the supervisor plans (1-10).")]
+NumCtx = Annotated[int | None, _opt("num_ctx", help="Context window sent to Ollama (512-262144); prompts are budgeted to fit.")]
+NumPredict = Annotated[int | None, _opt("num_predict", help="Most tokens per reply (16-32768).")]
+Temperature = Annotated[float | None, _opt("temperature", help="Sampling temperature (0-2).")]
+Seed = Annotated[int | None, _opt("seed", help="Sampling seed.")]
+FetchPages = Annotated[int | None, _opt("fetch_pages", help="Pages read per web search (0-10; 0 = snippets only).")]
+MaxRetries = Annotated[int | None, _opt("max_retries", help="Retries of a failed Ollama request (0-10, backoff with jitter).")]
+Formats = Annotated[str | None, _opt("formats", "--format", help="Files to write, comma separated, from: md, html (md always).")]
 AllowPrivate = Annotated[
-    bool | None, typer.Option("--allow-private", help="Let the fetcher read private/loopback addresses.")
+    bool | None, typer.Option("--allow-private", help="Let the fetcher read private/loopback addresses.", show_default="off")
 ]
-NoCache = Annotated[bool, typer.Option("--no-cache", help="Ignore cached LLM replies and search results.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
-Config = Annotated[Path | None, typer.Option("--config", help="Settings file (default ./yanbao.toml).")]
+NoCache = Annotated[bool, typer.Option("--no-cache", help="Ignore cached LLM replies and search results.", show_default="off")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.", show_default="off")]
+Overwrite = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite",
+        help="Replace a report of the same name (today's report on the same topic); without it the earlier "
+        "one is kept and this one is numbered -2, -3 ...",
+        show_default="off",
+    ),
+]
+Config = Annotated[Path | None, typer.Option("--config", help="Settings file.", show_default="./yanbao.toml or $YANBAO_CONFIG")]

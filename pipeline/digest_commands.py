@@ -22,7 +22,7 @@ def digest(
     search: opt.SearchEngine = None,
     sources: opt.Sources = None,
     out: opt.Out = None,
-    concurrency: Annotated[int | None, typer.Option(help="Slots filled at once (Ollama).")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Slots filled at once (Ollama, 1-16).", show_default=opt.DEFAULTS["concurrency"])] = None,
     num_ctx: opt.NumCtx = None,
     num_predict: opt.NumPredict = None,
     temperature: opt.Temperature = None,
@@ -32,11 +32,14 @@ def digest(
     allow_private: opt.AllowPrivate = None,
     no_cache: opt.NoCache = False,
     quiet: opt.Quiet = False,
+    overwrite: opt.Overwrite = False,
     config: opt.Config = None,
 ) -> None:
-    """Write the day's digest; prints the report's path as the last line on stdout. Items that fail are
-    named in the report and in run.json; the exit code is non-zero only when no item could be written."""
-    from pipeline.cli import _settings, execute, fail
+    """Write the day's digest; prints every file written, the report's path last.
+
+    Items that fail are named in the report and in run.json; the exit code is non-zero only when no item
+    could be written. A second digest of the day is numbered -2, -3 ... unless --overwrite."""
+    from pipeline.cli import _settings, execute, fail, print_files
 
     flags = {
         "kind": "digest", "llm": llm, "model": model, "ollama_host": ollama_host, "search": search,
@@ -50,12 +53,12 @@ def digest(
     day = date.today().isoformat()
     if not items:
         raise fail("missing items: yanbao digest \"英伟达H20对华销售\" https://example.com/news.html ...", 2)
-    outcome = execute(settings, items[0], day=day, stem=f"{day}-digest", topics=items)
+    outcome = execute(settings, items[0], day=day, stem=f"{day}-digest", topics=items, overwrite=overwrite)
     failed = [e for e in outcome.manifest.get("items", []) if e.get("status") == "failed"]
     if failed:
         names = "; ".join(f"{e['item']}: {e.get('error', '')}" for e in failed)
         print(f"yanbao: {len(failed)} of {len(items)} items could not be written ({names})", file=sys.stderr)
-    print(outcome.report_path)
+    print_files(outcome)
     if outcome.empty:
         print(f"yanbao: nothing relevant was found for any item; the report says so: {outcome.report_path}", file=sys.stderr)
         raise typer.Exit(3)

@@ -1,7 +1,7 @@
 """Progress on stderr with rich: which worker, loop and step is running, and what each LLM call cost.
 
-stdout is reserved for the report path (other tools read its last line), so everything here goes to
-stderr, and `--quiet` silences all but warnings.
+stdout is reserved for the paths of the files written (other tools read its last line, the report), so
+everything here goes to stderr, and `--quiet` silences all but warnings.
 """
 
 from __future__ import annotations

@@ -9,12 +9,22 @@ allow-list (no `<script>`, `<iframe>`, `<svg>`, `<img>`, `<style>`, no event or 
 only to http/https/mailto, `rel="noopener noreferrer"` on every link). The stylesheet and the page
 frame are ours and are added after sanitizing; a Content-Security-Policy without script sources is
 the second fence.
+
+Citations. Each `[n]` of the text links to entry n of its reference list (`<a href="#ref-n">[n]</a>`,
+`<li id="ref-n">`). A reference list is the numbered list right after a heading or a bold line that
+says 参考资料 / 参考文献 (research: `### 5. 参考资料`; digest: `## 参考文献与数据来源` per item;
+commentary: `**参考资料**` per article). A citation belongs to the first list after it (the article
+it is in), or to the last list when none follows (the appendix). With several lists the ids carry the
+list's number (`ref-2-3`: list 2, entry 3). A number with no entry stays plain text, and `[n]` escaped
+in web text (`\\[n\\]`) or inside code is never linked. The sanitizer lets through exactly these two
+attributes: `id` on `li` and a same-page `href` on `a`, both only of the form `ref-…`.
 """
 
 from __future__ import annotations
 
 import html
 import re
+import xml.etree.ElementTree as etree
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
@@ -22,6 +32,8 @@ from pathlib import Path
 import markdown
 import nh3
 import yaml
+from markdown.extensions import Extension
+from markdown.treeprocessors import Treeprocessor
 
 from pipeline.render import write_atomic
 
@@ -32,9 +44,12 @@ ALLOWED_TAGS = {
     "strong", "em", "b", "i", "del", "sup", "sub",
     "ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td", "a",
 }
-ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "th": {"colspan", "rowspan"}, "td": {"colspan", "rowspan"}}
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"}, "ol": {"start"}, "li": {"id"}, "th": {"colspan", "rowspan"}, "td": {"colspan", "rowspan"},
+}
 URL_SCHEMES = {"http", "https", "mailto"}
 _SAFE_HREF = re.compile(r"^(?:https?://|mailto:)", re.IGNORECASE)
+_REF_ID = re.compile(r"ref-\d{1,3}(?:-\d{1,3})?")  # a reference entry: ref-3, or ref-2-3 (list 2, entry 3)
 
 # Nothing may load or run except our own inline stylesheet.
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src 'none'; form-action 'none'; base-uri 'none'"
@@ -57,6 +72,7 @@ h4, h5, h6 { font-size: 1.05em; }
 p, ul, ol, blockquote, pre, table { margin: 0 0 1em; }
 ul, ol { padding-left: 1.6em; }
 li + li { margin-top: 0.25em; }
+li:target { background: #fff8c5; }
 a { color: var(--accent); text-decoration: none; }
 a:hover { text-decoration: underline; }
 blockquote { margin-left: 0; padding: 0.2em 1em; color: var(--muted); border-left: 4px solid var(--line); }
@@ -92,8 +108,13 @@ def strip_front_matter(text: str) -> str:
 
 
 def _href_filter(tag: str, attr: str, value: str) -> str | None:
-    if attr == "href" and not _SAFE_HREF.match(value.strip()):
-        return None
+    """Absolute links to http/https/mailto, same-page links to a reference entry (`#ref-3`), and `id`
+    only as a reference entry's: any other relative link or id is dropped."""
+    if attr == "href":
+        v = value.strip()
+        return value if _SAFE_HREF.match(v) or (v.startswith("#") and _REF_ID.fullmatch(v[1:])) else None
+    if attr == "id":
+        return value if _REF_ID.fullmatch(value) else None
     return value
 
 
@@ -107,7 +128,7 @@ def sanitize(fragment: str) -> str:
         attributes=ALLOWED_ATTRIBUTES,
         attribute_filter=_href_filter,
         url_schemes=URL_SCHEMES,
-        url_relative="deny",
+        url_relative="pass_through",  # relative URLs reach _href_filter, which keeps only `#ref-…`
         link_rel="noopener noreferrer",
         strip_comments=True,
     )
@@ -145,9 +166,102 @@ def prepare_markdown(text: str) -> str:
     return "\n".join(out)
 
 
+_CITATION = re.compile(r"\[(\d{1,3})\]")
+_REF_HEADING = re.compile(r"参考(?:资料|文献)")
+_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+_NO_LINKS_INSIDE = {"a", "code", "pre"}
+
+
+def _is_reference_heading(el) -> bool:
+    """A heading, or a paragraph that is one bold phrase, naming a reference list."""
+    if el.tag in _HEADINGS:
+        return bool(_REF_HEADING.search("".join(el.itertext())))
+    if el.tag == "p" and len(el) == 1 and el[0].tag in ("strong", "b"):
+        bold = el[0]
+        outside = (el.text or "") + (bold.tail or "")
+        return not outside.strip() and bool(_REF_HEADING.search("".join(bold.itertext())))
+    return False
+
+
+class _CitationLinks(Treeprocessor):
+    """`[n]` → `<a href="#ref-n">[n]</a>` and `<li id="ref-n">` on the reference lists (module docstring).
+    Runs after the inline patterns, so links, code spans and backslash escapes are already resolved
+    (an escaped bracket is a placeholder here, not a `[`)."""
+
+    def run(self, root):
+        blocks = list(root)
+        lists = [i for i, el in enumerate(blocks) if el.tag == "ol" and i and _is_reference_heading(blocks[i - 1])]
+        if not lists:
+            return None
+        entries: list[dict[int, str]] = []
+        for k, i in enumerate(lists, start=1):
+            ol = blocks[i]
+            try:
+                start = int(ol.get("start", "1"))
+            except ValueError:
+                start = 1
+            ids: dict[int, str] = {}
+            for n, li in enumerate((c for c in ol if c.tag == "li"), start=start):
+                ids[n] = li.attrib["id"] = f"ref-{n}" if len(lists) == 1 else f"ref-{k}-{n}"
+            entries.append(ids)
+        scope = 0
+        for i, el in enumerate(blocks):
+            if i in lists:
+                scope = min(scope + 1, len(lists) - 1)
+                continue
+            self._link(el, entries[scope])
+        return None
+
+    def _link(self, el, ids: dict[int, str]) -> None:
+        if el.tag in _NO_LINKS_INSIDE:
+            return
+        children = list(el)
+        split = self._split(el.text, ids)
+        if split is not None:
+            el.text, anchors = split
+            for pos, a in enumerate(anchors):
+                el.insert(pos, a)
+        for child in children:
+            self._link(child, ids)
+            split = self._split(child.tail, ids)  # a child's tail is text of `el`, even after <a> or <code>
+            if split is not None:
+                child.tail, anchors = split
+                at = list(el).index(child) + 1
+                for pos, a in enumerate(anchors):
+                    el.insert(at + pos, a)
+
+    @staticmethod
+    def _split(text: str | None, ids: dict[int, str]):
+        """(text before the first linked citation, [<a> elements, each with the text after it as tail])
+        or None when `text` has no citation that points to an entry."""
+        if not text:
+            return None
+        parts = _CITATION.split(text)  # text, number, text, number, ..., text
+        if not any(int(parts[j]) in ids for j in range(1, len(parts), 2)):
+            return None
+        lead, anchors = parts[0], []
+        for j in range(1, len(parts), 2):
+            n, after = int(parts[j]), parts[j + 1]
+            if n in ids:
+                a = etree.Element("a", {"href": f"#{ids[n]}"})
+                a.text = f"[{n}]"
+                a.tail = after
+                anchors.append(a)
+            elif anchors:
+                anchors[-1].tail += f"[{n}]{after}"
+            else:
+                lead += f"[{n}]{after}"
+        return lead, anchors
+
+
+class _CitationExtension(Extension):
+    def extendMarkdown(self, md) -> None:  # noqa: N802 - Python-Markdown's name
+        md.treeprocessors.register(_CitationLinks(md), "yanbao_citations", 15)  # after inline (20)
+
+
 def markdown_to_html_fragment(text: str) -> str:
     """Markdown → sanitized HTML body (no page frame)."""
-    md = markdown.Markdown(extensions=MARKDOWN_EXTENSIONS, output_format="html")
+    md = markdown.Markdown(extensions=[*MARKDOWN_EXTENSIONS, _CitationExtension()], output_format="html")
     # The templates escape `<` and `|` in web text with a backslash (render.md_inline); make
     # Python-Markdown honour those escapes instead of printing the backslash.
     md.ESCAPED_CHARS = [*md.ESCAPED_CHARS, "<", "|", "~", "\"", "'"]

@@ -87,13 +87,38 @@ def slugify(topic: str, max_len: int = 60) -> str:
     return s or "report"
 
 
+def current_umask() -> int:
+    """The process umask, read without changing it (Linux: /proc/self/status). Elsewhere it is set and
+    restored, which is only safe while no other thread creates files, so that reading is done once."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return _fallback_umask()
+
+
+@lru_cache(maxsize=1)
+def _fallback_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write to a temp file in the same folder, fsync, then rename over the target: readers see the old
-    file or the new one, never half of one."""
+    file or the new one, never half of one. The file's mode is 0666 minus the umask (0644 under the
+    usual 022), as for a file created with `open(path, "w")`; `mkstemp` alone would leave 0600, which the
+    group that publishes the reports cannot read. A replaced file gets that mode too (a scheduled job's
+    report written 0600 by an older version becomes readable on its next run)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = 0o666 & ~current_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            os.fchmod(fh.fileno(), mode)
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())

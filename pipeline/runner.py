@@ -48,6 +48,12 @@ class RunOutcome:
     manifest: dict
     empty: bool  # no material was found at all: the report says so plainly
 
+    @property
+    def files(self) -> list[Path]:
+        """Every file the run wrote, the report last (`yanbao run` prints them in this order)."""
+        others = [Path(p) for p in self.manifest.get("outputs", []) if Path(p) != self.report_path]
+        return [*others, self.manifest_path, self.report_path]
+
 
 def validate_topic(topic: str) -> str:
     if topic is None or not topic.strip():
@@ -206,6 +212,58 @@ def report_lock(out: Path, stem: str):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+# A report's files share its stem; a name is taken when any of them exists.
+REPORT_SUFFIXES = (".md", ".html", ".run.json")
+MAX_COPIES = 999
+
+
+def _taken(out: Path, stem: str, run_id: str | None = None) -> bool:
+    """Whether `<stem>.*` holds a report this run must not replace. For a resume (`run_id`), its own
+    files are not taken: their run.json names it, or there is no run.json (the run died between writes)."""
+    if not any((out / f"{stem}{suffix}").exists() for suffix in REPORT_SUFFIXES):
+        return False
+    if run_id is None:
+        return True
+    manifest = out / f"{stem}.run.json"
+    if not manifest.exists():
+        return False
+    try:
+        return json.loads(manifest.read_text(encoding="utf-8")).get("run_id") != run_id
+    except (OSError, ValueError, AttributeError):
+        return True
+
+
+def numbered(base: str, n: int) -> str:
+    return base if n == 1 else f"{base}-{n}"
+
+
+@contextmanager
+def claim_report(out: Path, base: str, overwrite: bool = False, run_id: str | None = None):
+    """Lock the files this run will write and yield their stem. An earlier report is kept: when `<base>`
+    is taken the run writes `<base>-2`, then `-3` … (the first free number; its .html and .run.json
+    follow the same stem). `overwrite` writes `<base>` whatever is there. Two runs that want the same
+    name at the same time: the second fails (`report_lock`)."""
+    for n in range(1, MAX_COPIES + 1):
+        stem = numbered(base, n)
+        if not overwrite and _taken(out, stem, run_id):
+            continue
+        with report_lock(out, stem):
+            if overwrite or not _taken(out, stem, run_id):  # a run that held the lock may just have written it
+                yield stem
+                return
+    raise RunFailed(f"{out / base}.md and {MAX_COPIES - 1} numbered copies exist; remove some or use --overwrite")
+
+
+def previous_report(out: Path, base: str, stem: str) -> Path | None:
+    """The latest earlier report `stem` was numbered after (`<base>-2.md` for `<base>-3`), for `yanbao diff`."""
+    n = int(stem.rsplit("-", 1)[1]) if stem != base else 1
+    for k in range(n - 1, 0, -1):
+        path = out / f"{numbered(base, k)}.md"
+        if path.is_file():
+            return path.resolve()
+    return None
+
+
 def load_resume(out: Path, run_id: str) -> tuple[Settings, str, str]:
     """Settings, topic and start day of a recorded run, for `--resume`."""
     db = out / "yanbao.db"
@@ -226,11 +284,13 @@ def load_resume(out: Path, run_id: str) -> tuple[Settings, str, str]:
 
 def run_report(
     settings: Settings, topic: str, progress=None, warn=None, on_call=None, resume: str | None = None,
-    day: str | None = None, stem: str | None = None, topics: list[str] | None = None,
+    day: str | None = None, stem: str | None = None, topics: list[str] | None = None, overwrite: bool = False,
 ) -> RunOutcome:
     """Write one report. With `resume`, continue that recorded run: every LLM reply and search result
-    it already has comes from the run store, so only the missing requests are sent. `stem` names the
-    files (`<stem>.md`, `.html`, `.run.json`) instead of `<day>-<slug>`: a scheduled job's stable name.
+    it already has comes from the run store, so only the missing requests are sent, and the report goes
+    to the run's recorded file name. `stem` names the files (`<stem>.md`, `.html`, `.run.json`) instead
+    of `<day>-<slug>` (a scheduled job's stable name, the day's digest). An existing report of that name
+    is kept and this one numbered `<stem>-2`, `-3` … unless `overwrite` (scheduled jobs replace theirs).
     `topics` lists every topic of a batch kind (commentary articles, digest items); `topic` names the run."""
     warn = warn or (lambda msg: print(msg, file=sys.stderr))
     topic = validate_topic(topic)
@@ -242,12 +302,20 @@ def run_report(
     day = day or date.today().isoformat()
     if stem is not None and (not re.fullmatch(r"[^\W_][\w.-]{0,199}", stem) or ".." in stem):
         raise BadInput(f"report name '{stem}' cannot be a file name: use letters, digits, '-', '_' or '.'")
-    stem = stem or default_stem(settings.kind, day, topic)
-    with report_lock(settings.out, stem):
-        return _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, resume, topics)
+    if resume and stem is None and settings.db_path.is_file():  # a resume is not a rerun: same files
+        stem = (RunStore(settings.db_path).get_run(resume) or {}).get("stem")
+    base = stem or default_stem(settings.kind, day, topic)
+    with claim_report(settings.out, base, overwrite=overwrite, run_id=resume) as stem:
+        if stem != base:
+            if resume:
+                warn(f"yanbao: warning: {settings.out / base}.md now holds another run's report; this run writes {stem}.md")
+            elif progress is not None:
+                progress(f"{base}.md exists and is kept; this report is {stem}.md (--overwrite replaces it)")
+        previous = None if resume else previous_report(settings.out, base, stem)
+        return _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, resume, topics, previous)
 
 
-def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, resume, topics=()) -> RunOutcome:
+def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, resume, topics=(), previous=None) -> RunOutcome:
     started = time.perf_counter()
     journal = Journal(progress)
     search_backend = make_search(settings)
@@ -277,7 +345,8 @@ def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, re
     }
     first_call = store.last_call_id()  # the manifest counts this attempt's calls (a resume has had others)
     run_id = store.start_run(
-        topic, settings.kind, config, run_id=resume, settings={**settings.model_dump(mode="json"), "sources": str(settings.sources.resolve())}, day=day
+        topic, settings.kind, config, run_id=resume, settings={**settings.model_dump(mode="json"), "sources": str(settings.sources.resolve())},
+        day=day, stem=stem,
     )
     llm = _Timed(RecordingLLM(engine, store, run_id, use_cache=settings.cache, on_call=on_call))
     search = RecordingSearch(search_backend, store, run_id, use_cache=settings.cache, day=day)
@@ -328,8 +397,14 @@ def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, re
         manifest["resumed"] = {"earlier_llm_calls": sum(c["requests"] for c in earlier), "earlier_tasks": len(earlier)}
     manifest.update(composed.manifest)
     manifest["report"] = str(report_path)
+    if previous is not None:
+        manifest["previous"] = str(previous)  # the same-day report this one did not replace
     try:
         written = publish_report(settings, report_path, report, manifest, composed.refs, day)
+        for suffix in REPORT_SUFFIXES:  # a replaced report's .html that this run did not write is stale
+            sibling = report_path.with_name(f"{stem}{suffix}")
+            if sibling not in written and sibling != manifest_path:
+                sibling.unlink(missing_ok=True)
         manifest["outputs"] = [str(p) for p in written]
         write_atomic(manifest_path, json.dumps(manifest, ensure_ascii=False, indent=2) + "\n")
     except OSError as exc:

@@ -411,9 +411,11 @@ def run_job(
                 t0 = time.perf_counter()
                 extra = {"topics": batch} if batch else {}
                 try:
+                    # A job's file is its stable address (a site, a feed points at it): each run replaces
+                    # it, never numbering a copy as a person's same-day rerun does.
                     outcome = runner(
                         job.settings, topic, warn=job_warn, day=_aware(now).date().isoformat(),
-                        stem=stem, **extra,
+                        stem=stem, overwrite=True, **extra,
                     )
                     result.reports.append(outcome.report_path)
                     result.run_ids.append(outcome.run_id)

@@ -92,6 +92,11 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX job_runs_job ON job_runs (job, started_at);
     """,
+    # 4: the file stem a run writes (`<stem>.md`, `.html`, `.run.json`): a resume writes the same files,
+    # even when a same-day rerun has taken `<day>-<slug>` and this run is `<day>-<slug>-2`.
+    """
+    ALTER TABLE runs ADD COLUMN stem TEXT;
+    """,
 ]
 
 
@@ -167,18 +172,20 @@ class RunStore:
     # -- runs ------------------------------------------------------------------------------------
     def start_run(
         self, topic: str, kind: str, config: dict, run_id: str | None = None, settings: dict | None = None,
-        day: str | None = None,
+        day: str | None = None, stem: str | None = None,
     ) -> str:
-        """Create a run, or mark an existing one (a resume) as running again under this process."""
+        """Create a run, or mark an existing one (a resume) as running again under this process.
+        `stem` names the run's files; a resume keeps the recorded one unless it gives another."""
         run_id = run_id or datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
         self._write(
-            "INSERT INTO runs (id, topic, kind, config, status, started_at, settings, day, pid)"
-            " VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?)"
-            " ON CONFLICT(id) DO UPDATE SET status='running', error=NULL, pid=excluded.pid",
+            "INSERT INTO runs (id, topic, kind, config, status, started_at, settings, day, pid, stem)"
+            " VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)"
+            " ON CONFLICT(id) DO UPDATE SET status='running', error=NULL, pid=excluded.pid,"
+            " stem=COALESCE(excluded.stem, runs.stem)",
             (
                 run_id, topic, kind, json.dumps(config, ensure_ascii=False, default=str), _now(),
                 json.dumps(settings or {}, ensure_ascii=False, default=str), day or date.today().isoformat(),
-                os.getpid(),
+                os.getpid(), stem,
             ),
         )
         return run_id

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from hostile_html import HOSTILE
-from test_publish_html import _tags
+from test_publish_html import REF_HREF, _tags
 
 from pipeline.publish import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, to_html
 from pipeline.render import md_inline
@@ -47,5 +47,15 @@ def test_chromium_renders_tables_and_data_check(tmp_path):
         for name, value in attrs.items():
             assert name in ALLOWED_ATTRIBUTES.get(tag, set()) | ({"rel"} if tag == "a" else set()), (tag, name)
             if name == "href":
-                assert value.startswith(("http://", "https://", "mailto:")), value
+                assert value.startswith(("http://", "https://", "mailto:")) or REF_HREF.fullmatch(value), value
+            if name == "id":
+                assert tag == "li" and REF_HREF.fullmatch("#" + value), (tag, value)
     assert sum(1 for t, _ in tags if t == "li") >= 2 * len(HOSTILE)
+    # the fixture's citations link to the entries of its reference list, which carry the ids. Not [1]:
+    # one raw hostile string defines `[1]: javascript:…`, so Python-Markdown makes `[1]` that reference
+    # link and the sanitizer drops its href (in a real report that text arrives escaped, inert).
+    cites = [a["href"] for t, a in tags if t == "a" and a.get("href", "").startswith("#")]
+    assert cites == ["#ref-2", "#ref-3", "#ref-3", "#ref-4", "#ref-3"], cites
+    assert [a["id"] for t, a in tags if t == "li" and "id" in a] == ["ref-1", "ref-2", "ref-3", "ref-4"]
+    assert re.search(r'<li id="ref-1">甲骨文季度业绩要点', dom)
+    assert re.search(r'<a href="#ref-4"[^>]*>\[4\]</a>', dom)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -10,6 +11,7 @@ from hostile_html import HOSTILE
 from pipeline.publish import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, front_matter, page_title, sanitize, to_html
 from pipeline.render import md_inline, md_url
 
+REF_HREF = re.compile(r"#ref-\d{1,3}(?:-\d{1,3})?")  # a citation's link to its reference entry
 FRAME_TAGS = {"html", "head", "meta", "title", "style", "body", "main"}
 DANGEROUS_SUBSTRINGS = ["<script", "<iframe", "<svg", "<img", "<object", "<embed", "<form", "<base", "<link",
                         "<math", "<input", "<textarea", "<details", "<template", "<noscript", "onerror",
@@ -50,7 +52,9 @@ def assert_inert(page: str) -> None:
             allowed = ALLOWED_ATTRIBUTES.get(tag, set()) | ({"rel"} if tag == "a" else set())
             assert name in allowed, (tag, name, value)
             if name == "href":
-                assert value.startswith(("http://", "https://", "mailto:")), value
+                assert value.startswith(("http://", "https://", "mailto:")) or REF_HREF.fullmatch(value), value
+            if name == "id":
+                assert REF_HREF.fullmatch("#" + value), value
             if name == "rel":
                 assert value == "noopener noreferrer"
     markup = body_of(page)

@@ -1,4 +1,5 @@
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,18 @@ def test_write_atomic_replaces_whole_or_not_at_all(tmp_path: Path, monkeypatch):
         write_atomic(target, "新内容")
     assert target.read_text(encoding="utf-8") == "旧内容"
     assert [p.name for p in tmp_path.iterdir()] == ["r.md"]  # no temp file left behind
+
+
+@pytest.mark.parametrize(("umask", "expected"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])
+def test_write_atomic_mode_is_0666_minus_the_umask(tmp_path: Path, umask, expected):
+    target = tmp_path / "r.md"
+    target.write_text("旧", encoding="utf-8")
+    os.chmod(target, 0o600)  # written by an older version: replaced with the right mode
+    old = os.umask(umask)
+    try:
+        write_atomic(target, "新")
+        write_atomic(tmp_path / "new.html", "新")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(target.stat().st_mode) == expected
+    assert stat.S_IMODE((tmp_path / "new.html").stat().st_mode) == expected

@@ -1,0 +1,29 @@
+"""The defaults and choices `yanbao run --help` shows are the settings' own (pipeline.config.Settings),
+declared again in pipeline/cli_options.py only so that `--help` need not import pydantic."""
+
+from __future__ import annotations
+
+import typing
+
+from pipeline import cli_options as opt
+from pipeline.config import Settings
+
+
+def test_choices_are_the_settings_literals():
+    fields = Settings.model_fields
+    assert typing.get_args(opt.KindChoice) == typing.get_args(fields["kind"].annotation)
+    assert typing.get_args(opt.LlmChoice) == typing.get_args(fields["llm"].annotation)
+    assert typing.get_args(opt.SearchChoice) == typing.get_args(fields["search"].annotation)
+
+
+def test_defaults_shown_are_the_settings_defaults():
+    built_in = Settings()
+    described = {"ollama_host", "sources"}  # shown as where they come from, with the value
+    for name, shown in opt.DEFAULTS.items():
+        value = getattr(built_in, name)
+        if name == "formats":
+            assert shown == ",".join(value)
+        elif name in described:
+            assert str(value) in shown or name == "sources", (name, shown)
+        else:
+            assert shown == str(value), (name, shown, value)
