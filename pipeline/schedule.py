@@ -360,11 +360,9 @@ def warm_up() -> None:
     with _warm_lock:
         if _warm:
             return
-        from pipeline.facts.referents import _tokenizer
         from pipeline.textutil import _jieba_module
 
-        _jieba_module()
-        _tokenizer()
+        _jieba_module()  # the facts room needs no warm-up: its tokenizer has no dictionary to load
         _warm = True
 
 

@@ -7,23 +7,19 @@ metadata rather than claims, and what a failed import does (it is journaled; the
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from pipeline.models import SearchResult
 from pipeline.prompting import Journal
 
-# A source line that cites a local document by its file:// address (a corpus document without a `url`):
-# code-written metadata like a line with an http(s) address, so its title's numbers are not claims.
-_LOCAL_SOURCE_LINE = re.compile(r"^.*file://.*$", re.M)
-
 
 def unchecked_spans(body: str) -> list[tuple[int, int]]:
-    """Spans written by code from metadata, not claims (see `pipeline.facts.check.unchecked_spans`),
-    and lines that cite a local document by its file:// address."""
+    """Spans written by code from metadata, not claims: the facts room decides (front matter, the
+    report header, the 数据核验 appendix, source and reference lists, lines citing an http(s) or a
+    file:// address, failure notices); see `pipeline.facts.check.unchecked_spans`."""
     from pipeline.facts.check import unchecked_spans as spans
 
-    return spans(body) + [m.span() for m in _LOCAL_SOURCE_LINE.finditer(body)]
+    return spans(body)
 
 
 class Verifier:
@@ -85,14 +81,9 @@ class Verifier:
 
     def check(self, body: str):
         """Check `body`; claims inside code-written metadata are left out. Returns the CheckReport."""
-        from pipeline.facts.check import STATUSES, check_text
+        from pipeline.facts.check import check_text
 
-        report = check_text(body, self.store)  # leaves out the facts room's metadata spans
-        local = [m.span() for m in _LOCAL_SOURCE_LINE.finditer(body)]
-        if local:
-            report.claims = [c for c in report.claims if not any(a <= c.start < b for a, b in local)]
-            report.summary = {s: sum(1 for c in report.claims if c.status == s) for s in STATUSES}
-        return report
+        return check_text(body, self.store)  # leaves out what `unchecked_spans` names
 
     def check_and_mark(self, body: str) -> tuple[str, dict]:
         """The body with contradicted claims marked where they stand, and the check as JSON."""

@@ -266,8 +266,8 @@ def judge(
     `sources`: sources that two numbers of the claim's sentence agree with (same subject)."""
     uclass = unit_class(claim.unit)
     lookup = ref.near | ref.names | ref.head
-    if not lookup:
-        lookup = ref.terms  # "…，一年提高了23个百分点": a clause of generic words; the sentence says more
+    if len(lookup) <= 1:
+        lookup = lookup | ref.terms  # "…，一年提高了23个百分点", "基准：未来三年…": the sentence says more
     lo, hi = _value_window(claim)
     by_value = store.facts_near([uclass], lookup, lo, hi)
     # A quoted source sentence: the strongest evidence there is, whatever words the lexicon knows.
@@ -393,12 +393,13 @@ def _align(
         return None  # two subjects, none shared
     terms = len(ref.terms & f.terms)
     anchored = f.sentence in anchors
-    names = len(ref.names & f.names) + anchored + (f.source_url in sources)
+    names = len(ref.names & f.names) + anchored
+    agreed = f.source_url in sources  # the subject by agreement: enough to align, not to rank or contradict
     heads = bool(ref.head & f.near) or bool(f.head & ref.near)
     shared_abbr = any(t[0] == "#" for t in ref.near & f.near)
     subjectless = _subjectless(ref)
     distinctive = _specific(claim) or shared_abbr
-    if not names and terms < 3 and not (heads and ref.own_head and subjectless and distinctive):
+    if not names and terms < 3 and not agreed and not (heads and ref.own_head and subjectless and distinctive):
         # no shared subject; a claim that names none ("公司资本开支为1640亿元") may still match its
         # metric with a figure too specific to coincide (it can verify, never contradict: _strong)
         return None

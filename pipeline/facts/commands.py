@@ -34,7 +34,7 @@ facts_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_excep
 
 def _fail(message: str) -> typer.Exit:
     """One line on stderr, exit code 2: the caller raises the returned Exit."""
-    typer.echo(f"error: {message}", err=True)
+    typer.echo(f"yanbao: {message}", err=True)
     return typer.Exit(EXIT_BAD_INPUT)
 
 

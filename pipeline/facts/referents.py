@@ -23,10 +23,10 @@ from __future__ import annotations
 import bisect
 import hashlib
 import re
-
-from pipeline.facts.extract import PHYSICAL_UNITS
 from dataclasses import dataclass
 from functools import lru_cache
+
+from pipeline.facts.extract import PHYSICAL_UNITS
 
 # -- the lexicon ------------------------------------------------------------------------------------
 

@@ -17,9 +17,9 @@ def test_numbers_changed_added_removed():
     assert changed == {("4550亿美元", "5230亿美元"), ("359%", "438%"), ("超过10千瓦", "超过12千瓦")}
     assert [n["text"] for n in r["numbers"]["added"]] == ["9万片"]
     assert [o["text"] for o in r["numbers"]["removed"]] == ["约945"]
-    # unchanged: the capex figure (same sentence, new citation number), the liquid-cooling share (moved
-    # paragraph), the HBM output (reworded sentence, matched by its referent words)
-    assert r["numbers"]["unchanged"] == 3
+    # unchanged: the capex figure and its "三家" (same sentence, new citation number), the liquid-cooling
+    # share (moved paragraph), the HBM output (reworded sentence, matched by its referent words)
+    assert r["numbers"]["unchanged"] == 4
     rpo = next(c for c in r["numbers"]["changed"] if c["old"]["text"] == "4550亿美元")
     assert "剩余履约义务" in rpo["context"] and rpo["new"]["normalized"] == "5230亿 USD"
     # the 数据核验 appendix and the front matter are not read as claims
@@ -41,7 +41,7 @@ def test_identical_reports_have_no_changes():
     r = diff_texts(text, text)
     s = r["summary"]
     assert (s["numbers_changed"], s["numbers_added"], s["numbers_removed"]) == (0, 0, 0)
-    assert (s["sources_added"], s["sources_dropped"]) == (0, 0) and s["numbers_unchanged"] == 7
+    assert (s["sources_added"], s["sources_dropped"]) == (0, 0) and s["numbers_unchanged"] == 8  # with 三家
 
 
 def test_source_titles_from_lists_and_links():
@@ -52,7 +52,7 @@ def test_source_titles_from_lists_and_links():
 
 def test_readable_output():
     out = format_text(diff_files(OLD, NEW))
-    assert "数值 numbers: 3 changed, 1 added, 1 removed, 3 unchanged" in out
+    assert "数值 numbers: 3 changed, 1 added, 1 removed, 4 unchanged" in out
     assert "  ~ 4550亿美元 → 5230亿美元    甲骨文披露其剩余履约义务达到〔5230亿美元〕" in out
     assert "  + 9万片" in out and "  - 约945" in out
     assert "来源 sources: 1 added, 0 dropped, 4 kept" in out and "  + 先进封装产能追踪  https://example.com/cowos" in out
