@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pipeline.facts.extract import Claim, extract_claims, unit_class, unit_factor
 from pipeline.facts.referents import (
@@ -34,6 +34,7 @@ from pipeline.facts.referents import (
     RATIO_UNITS,
     Referent,
     TextReferents,
+    rate_context,
     roles_compatible,
     same_direction,
     times_conflict,
@@ -231,6 +232,7 @@ class _Aligned:
     subject: float = 0.0  # share of the claim sentence's terms that the fact's sentence (and lead) hold
     extra: float = 0.0  # share of the fact's clause terms the claim's sentence lacks (服务器 in 服务器收入)
     same_head: bool = False  # the same metric word right before both numbers
+    support: int = 0  # terms of the fact's clause that the claim's sentence names (住宿预订 … 收入53.2亿元)
 
     @property
     def score(self) -> float:
@@ -238,7 +240,7 @@ class _Aligned:
         for the claim's subject words, and for the source sentence the claim's sentence restates."""
         return (
             self.metric + LEVEL_BONUS * (self.level == 2) + SUBJECT_WEIGHT * self.subject + ANCHOR_BONUS * self.anchored
-            + HEAD_BONUS * self.same_head - EXTRA_WEIGHT * self.extra
+            + HEAD_BONUS * self.same_head - EXTRA_WEIGHT * self.extra + SUPPORT_WEIGHT * min(self.support, 6)
         )
 
 
@@ -327,6 +329,7 @@ ANCHOR_BONUS = 0.3
 SUBJECT_WEIGHT = 0.3
 EXTRA_WEIGHT = 0.3
 HEAD_BONUS = 0.2
+SUPPORT_WEIGHT = 0.05
 
 
 def _outranks(a: float, b: float, margin: float = MARGIN) -> bool:
@@ -387,8 +390,13 @@ def _align(
     sources: frozenset[str] = frozenset(),
 ) -> _Aligned | None:
     """How a stored fact lines up with a claim, or None when it is about something else."""
-    if not roles_compatible(ref.role, f.role, uclass) or times_conflict(ref.times, f.times):
+    if times_conflict(ref.times, f.times):
         return None
+    if not roles_compatible(ref.role, f.role, uclass):
+        # "交通票务收入增速为10.6%，住宿预订为13.1%": in a sentence about growth rates a bare % may be one
+        if not (ref.role == "level" and f.role.startswith("change") and rate_context(ref.sentence)):
+            return None
+        ref = replace(ref, role=f.role)
     if ref.names and f.names and not (ref.names & f.names):
         return None  # two subjects, none shared
     terms = len(ref.terms & f.terms)
@@ -399,14 +407,6 @@ def _align(
     shared_abbr = any(t[0] == "#" for t in ref.near & f.near)
     subjectless = _subjectless(ref)
     distinctive = _specific(claim) or shared_abbr
-    if not names and terms < 3 and not agreed and not (heads and ref.own_head and subjectless and distinctive):
-        # no shared subject; a claim that names none ("公司资本开支为1640亿元") may still match its
-        # metric with a figure too specific to coincide (it can verify, never contradict: _strong)
-        return None
-    cn = ref.near - _NOT_METRIC - ref.names
-    fn = f.near - _NOT_METRIC - f.names
-    metric = len(cn & fn) / len(cn | fn) if cn and fn else 0.0
-    similar = _similarity(ref.sentence, f.sentence)
     if not uclass:
         verdict = "agree"  # only agreeing facts are candidates for a claim without a unit
     elif f.uclass != uclass:
@@ -415,14 +415,26 @@ def _align(
         verdict = "disagree"
     else:
         verdict = compare(claim, f, ref.role)
+    # The metric worded otherwise ("单车均价" for "平均售价", "卖出" for "出栏"): the same figure, too
+    # specific to coincide, from a source about the same subject may still verify. It is aligned at
+    # the lowest level there is: any statement that lines up better outranks it, and it never
+    # contradicts.
+    by_value = verdict == "agree" and _specific(claim) and (names or agreed or terms >= 2 or subjectless)
+    if not names and terms < 3 and not agreed and not (heads and ref.own_head and subjectless and distinctive):
+        # no shared subject; a claim that names none ("公司资本开支为1640亿元") may still match its
+        # metric with a figure too specific to coincide (it can verify, never contradict: _strong)
+        if not by_value:
+            return None
+        heads = shared_abbr = False
+    cn = ref.near - _NOT_METRIC - ref.names
+    fn = f.near - _NOT_METRIC - f.names
+    metric = len(cn & fn) / len(cn | fn) if cn and fn else 0.0
+    similar = _similarity(ref.sentence, f.sentence)
     if (heads or shared_abbr) and ref.own_head and (ref.role == "level") == (f.role == "level"):
         level = 2
     elif heads or shared_abbr or cn & fn or not ref.own_head or similar >= SIMILAR:
         level = 1
-    elif verdict == "agree" and (names or terms >= 4) and _specific(claim):
-        # The metric is worded otherwise ("卖出" for "出栏", "体量" for "规模"): the same subject and
-        # a figure too specific to coincide may still verify, but only while no statement lines up
-        # better (its score is the lowest there is), and it never contradicts.
+    elif by_value:
         level = 0
     else:
         return None
@@ -432,7 +444,7 @@ def _align(
     extra = len(fn - ref.terms) / len(fn) if fn else 0.0
     return _Aligned(
         f, level, metric, terms, names, similar, verdict, anchored, heads or shared_abbr, direction, subject, extra,
-        bool(ref.own_head and ref.head & f.head),
+        bool(ref.own_head and ref.head & f.head), len((fn - _NOT_METRIC) & ref.terms),
     )
 
 
@@ -520,10 +532,11 @@ def _value_window(c: Claim) -> tuple[float, float]:
 def _tight(v: float, step: float, sig: float, bound: str) -> tuple[float, float]:
     """The interval of true values the written figure commits to (its own precision)."""
     a = abs(v)
+    span = min(sig, max(BOUND_SPAN * a, sig / 2)) if sig else BOUND_SPAN * a  # "一成以上" reaches 15%
     if bound == "over":
-        return v, v + min(sig, BOUND_SPAN * a) if sig else v + BOUND_SPAN * a
+        return v, v + span
     if bound == "under":
-        return v - (min(sig, BOUND_SPAN * a) if sig else BOUND_SPAN * a), v
+        return v - span, v
     if bound == "about":
         half = max(step / 2, min(sig / 2, 0.05 * a))
         return v - half, v + half

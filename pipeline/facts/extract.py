@@ -732,10 +732,10 @@ def _special_claims(text: str, scan: str) -> list[Claim]:
                              has_unit=True, digits=1, chinese=True))
             continue
         elif kind == "halfall":
-            value, step = 50.0, 1.0
+            value, step = 50.0, 10.0  # 一半: read to about a tenth, as 五成 is
             if raw == "过半":
                 out.append(Claim(text=raw, start=m.start(), end=m.end(), value=50.0, unit="%", approx=True,
-                                 bound="over", step=1.0, sig_step=10.0, has_unit=True, digits=2, chinese=True))
+                                 bound="over", step=10.0, sig_step=10.0, has_unit=True, digits=2, chinese=True))
                 continue
         elif kind == "fan":
             times = {"": 1, "一": 1, "1": 1, "两": 2, "2": 2, "三": 3, "3": 3}[raw.replace("翻", "").replace("了", "").replace("番", "")]
@@ -765,10 +765,12 @@ def _special_claims(text: str, scan: str) -> list[Claim]:
         if scan.startswith("多", end) and kind == "cheng":
             bound = bound or "over"
             end += 1
+        # a fraction or a share in 成 is read to about a tenth of itself ("超过四分之一" covers 25%–30%)
+        sig = max(step, value * 0.1) if kind in ("cnfrac", "slash", "frac") else step
         out.append(
             Claim(
                 text=text[start:end], start=start, end=end, value=value, unit=unit, approx=bool(bound),
-                bound=bound, step=step, sig_step=step, has_unit=True, digits=2, chinese=True,
+                bound=bound, step=step, sig_step=sig, has_unit=True, digits=2, chinese=True,
             )
         )
     return out

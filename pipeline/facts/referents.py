@@ -36,7 +36,7 @@ SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
     ("营收", "营业收入", "营业总收入", "总营收", "总收入", "销售收入", "销售额", "营业额", "收入", "revenue"),
     ("净利润", "归母净利润", "归属于母公司股东的净利润", "归属于上市公司股东的净利润", "净利", "盈利", "利润",
      "net income"),
-    ("毛利率", "毛利润率"),
+    ("毛利率", "毛利润率", "毛利水平", "综合毛利率", "销售毛利率"),
     ("净利率", "净利润率"),
     ("资本开支", "资本支出", "资本性支出", "capex"),
     ("rpo", "剩余履约义务", "未履行的履约义务", "remaining performance obligations"),
@@ -223,6 +223,14 @@ def previous_period(text: str, start: int, sentence_start: int = 0) -> bool:
     return _PREVIOUS_LEAD.match(text, sentence_start, start) is not None
 
 
+def rate_context(sentence: str) -> bool:
+    """The sentence speaks of growth rates ("增速为10.6%，住宿预订为13.1%"): a bare % may be one."""
+    return _RATE_CONTEXT.search(sentence) is not None
+
+
+_RATE_CONTEXT = re.compile("增速|增幅|涨幅|降幅|跌幅|增长率")
+
+
 def roles_compatible(a: str, b: str, unit: str = "%") -> bool:
     """Levels match levels; changes match changes of the same basis (an unknown basis matches any).
 
@@ -388,7 +396,11 @@ def times_of(text: str) -> frozenset[str]:
             found.add("m" + m.group(1))
     for m in _TIME_RE.finditer(text):
         year, fy, q, cnq, half = m.groups()
-        if year:
+        if year and _BASE_BEFORE.search(text, max(0, m.start() - 4), m.start()) and not _PERIOD_OF_NUMBER.match(
+            text, m.end()
+        ):
+            found.add("b" + year)  # "较2023年下降0.3个百分点": the base of a comparison, not the period
+        elif year:
             found.add("y" + year)
         elif fy:
             found.add("y" + (fy if len(fy) == 4 else "20" + fy))
@@ -400,6 +412,16 @@ def times_of(text: str) -> frozenset[str]:
             found.add("h1" if half == "上" else "h2")
     return frozenset(found)
 
+
+_BASE_BEFORE = re.compile(r"(?:较|比|相比|相较于?|与|同)\s*$")
+_YEAR_LEFT = re.compile(r"(?<![0-9])((?:19|20)[0-9]{2})(?=\s?(?:年|财年))")
+
+
+def _is_base_year(text: str, m: re.Match[str]) -> bool:
+    return bool(_BASE_BEFORE.search(text, max(0, m.start() - 4), m.start())) and not _PERIOD_OF_NUMBER.match(
+        text, m.end()
+    )
+_PERIOD_OF_NUMBER = re.compile(r"\s?年(?:的|为|末的|底的)\s?[0-9零〇一二两三四五六七八九十]")
 
 _PERIODS = re.compile(
     r"(?P<start>年初|期初|年中)|(?P<end>年末|年底|期末|末期)|(?P<year>全年|全年度|年度)"
@@ -426,12 +448,13 @@ def times_conflict(a: frozenset[str], b: frozenset[str]) -> bool:
     about the earlier period ("上年同期为…") and the other is not."""
     if ("prev" in a) != ("prev" in b) and not any(t[0] == "y" for t in (a if "prev" in b else b)):
         return True  # the earlier period against a figure of no stated year (this period's)
-    for prefix in ("y", "q", "h", "m", "p"):
+    for prefix in ("y", "q", "h", "m"):
         xa = {t for t in a if t[0] == prefix}
         xb = {t for t in b if t[0] == prefix}
         if xa and xb and not xa & xb:
             return True
-    return False
+    # 年初 against 年末 (a stock at two dates); 全年 (a flow) goes with either
+    return bool({"p:start", "p:end"} <= (a | b) and ("p:start" in a) != ("p:start" in b))
 
 
 class TextReferents:
@@ -514,6 +537,11 @@ class TextReferents:
             near |= {t for t, ts, te in toks if ts < ce and te > ps}
         role = role_of(self.text, start, end, unit)
         times = info.times
+        years = [t for t in times if t[0] == "y"]
+        if len(years) > 1 or (years and not _YEAR_LEFT.search(sentence, 0, a)):
+            # "去年净利润为8.6亿元，而2023年亏损42.1亿元": a number's year is the nearest one to its left
+            left = [m.group(1) for m in _YEAR_LEFT.finditer(sentence, 0, a) if not _is_base_year(sentence, m)]
+            times = frozenset(t for t in times if t[0] != "y") | ({"y" + left[-1]} if left else frozenset())
         nearest = periods_before(sentence, a) if _PERIOD_HINT.search(sentence, 0, a) else frozenset()
         if nearest:  # the nearest month or period word to the left decides, not every one in the sentence
             times = frozenset(t for t in times if t[0] not in "mp") | nearest
