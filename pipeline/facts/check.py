@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from pipeline.facts.extract import Claim, extract_claims, unit_class, unit_factor
 from pipeline.facts.referents import (
     ENTITY_NAMES,
+    METRIC_TERMS,
     RATIO_UNITS,
     Referent,
     TextReferents,
@@ -369,8 +370,11 @@ def _strong(a: _Aligned, ref: Referent) -> bool:
 
 
 def _subjectless(ref: Referent) -> bool:
-    """The claim's sentence names no subject: only its metric words, or a pronoun (该公司, 其)."""
-    return not ref.names and (not (ref.terms - ref.head - _NOT_METRIC) or _PRONOUN.search(ref.sentence) is not None)
+    """The claim's sentence names no subject: only metric words ("营收…，归母净利润…"), or a pronoun
+    (该公司, 其)."""
+    if ref.names:
+        return False
+    return not (ref.terms - ref.head - _NOT_METRIC - METRIC_TERMS) or _PRONOUN.search(ref.sentence) is not None
 
 
 def _specific(c: Claim) -> bool:

@@ -344,6 +344,8 @@ def is_named(term: str) -> bool:
 
 
 _METRIC_TERMS = frozenset(g[0] for g in SYNONYM_GROUPS if g[0].isascii() and g[0] not in ENTITY_NAMES) | {"rpo"}
+#: The lexicon's metric words (营收, 净利润, 同比 …): what a sentence measures, not whom.
+METRIC_TERMS = frozenset(g[0] for g in SYNONYM_GROUPS if g[0] not in ENTITY_NAMES)
 
 
 def terms_of(text: str) -> frozenset[str]:
