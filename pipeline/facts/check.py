@@ -406,7 +406,8 @@ def _align(
     terms = len(ref.terms & f.terms)
     anchored = f.sentence in anchors
     names = len(ref.names & f.names) + anchored
-    agreed = f.source_url in sources  # the subject by agreement: enough to align, not to rank or contradict
+    # the subject by agreement: enough to align an agreeing statement, not to rank others or contradict
+    agreed = f.source_url in sources
     heads = bool(ref.head & f.near) or bool(f.head & ref.near)
     shared_abbr = any(t[0] == "#" for t in ref.near & f.near)
     subjectless = _subjectless(ref)
@@ -424,6 +425,7 @@ def _align(
     # the lowest level there is: any statement that lines up better outranks it, and it never
     # contradicts.
     by_value = verdict == "agree" and _specific(claim) and (names or agreed or terms >= 2 or subjectless)
+    agreed = agreed and verdict == "agree"
     if not names and terms < 3 and not agreed and not (heads and ref.own_head and subjectless and distinctive):
         # no shared subject; a claim that names none ("公司资本开支为1640亿元") may still match its
         # metric with a figure too specific to coincide (it can verify, never contradict: _strong)
