@@ -32,6 +32,7 @@ from pipeline.facts.extract import Claim, extract_claims, unit_class, unit_facto
 from pipeline.facts.referents import (
     ENTITY_NAMES,
     METRIC_TERMS,
+    PRONOUN,
     RATIO_UNITS,
     Referent,
     TextReferents,
@@ -41,7 +42,7 @@ from pipeline.facts.referents import (
     times_conflict,
     tokens,
 )
-from pipeline.facts.store import Fact, FactStore
+from pipeline.facts.store import Fact, FactStore, sentence_key
 
 VERIFIED = "verified"
 CONTRADICTED = "contradicted"
@@ -167,12 +168,22 @@ def check_text(text: str, store: FactStore, *, skip_metadata: bool = True) -> Ch
     skip = unchecked_spans(text) if skip_metadata else []
     claims = [c for c in extract_claims(text) if not any(a <= c.start < b for a, b in skip)]
     referents = [refs.referent(c.start, c.end, c.unit) for c in claims]
+    # A sentence that quotes a source sentence is settled at once (most of an extractive report).
+    quoted = [_quoted(c, r, store) for c, r in zip(claims, referents, strict=True)]
+    pools = [
+        [] if q is not None else _gather(c, r, store) for c, r, q in zip(claims, referents, quoted, strict=True)
+    ]
     # Subjects settled by agreement: where two numbers of one report sentence each agree with a
     # statement of the same metric in one source ("该公司营收571.3亿元，净利润17.9亿元"), the
     # sentence is about that source's subject, named or not.
     sources: dict[tuple[int, int], list[set[str]]] = {}
-    for c, r in zip(claims, referents, strict=True):
-        sources.setdefault(refs.sentence_span(c.start, c.end), []).append(_metric_matches(c, r, store))
+    spans = [refs.sentence_span(c.start, c.end) for c in claims]
+    per_sentence: dict[tuple[int, int], int] = {}
+    for span in spans:
+        per_sentence[span] = per_sentence.get(span, 0) + 1
+    for c, r, pool, span in zip(claims, referents, pools, spans, strict=True):
+        found = _metric_matches(c, r, pool) if per_sentence[span] > 1 else set()
+        sources.setdefault(span, []).append(found)
     shared: dict[tuple[int, int], frozenset[str]] = {}
     for span, found in sources.items():
         counts: dict[str, int] = {}
@@ -181,8 +192,8 @@ def check_text(text: str, store: FactStore, *, skip_metadata: bool = True) -> Ch
                 counts[u] = counts.get(u, 0) + 1
         shared[span] = frozenset(u for u, n in counts.items() if n >= 2)
     verdicts = [
-        judge(c, r, store, sources=shared[refs.sentence_span(c.start, c.end)])
-        for c, r in zip(claims, referents, strict=True)
+        q if q is not None else judge(c, r, store, sources=shared[refs.sentence_span(c.start, c.end)], pool=pool)
+        for c, r, pool, q in zip(claims, referents, pools, quoted, strict=True)
     ]
     # A second look with anchors: where one number of a report sentence verified against a source
     # sentence, that sentence is what the report sentence restates, so its subject is settled for
@@ -204,11 +215,13 @@ def check_text(text: str, store: FactStore, *, skip_metadata: bool = True) -> Ch
     for i, (c, r, (status, evidence)) in enumerate(zip(claims, referents, verdicts, strict=True)):
         span = refs.sentence_span(c.start, c.end)
         own = frozenset(sent for j, sent in anchors.get(span, []) if j != i)
-        if own and not (status == VERIFIED and evidence and evidence[0].sentence in own and len(own) == 1):
+        if quoted[i] is None and own and not (
+            status == VERIFIED and evidence and evidence[0].sentence in own and len(own) == 1
+        ):
             others = frozenset(k for k, j in taken.get(span, {}).items() if j != i)
             near_ids = frozenset(fid for j, fid in anchor_ids.get(span, []) if j != i)
             status, evidence = judge(
-                c, r, store, anchors=own, sources=shared[span], taken=others, anchor_facts=near_ids
+                c, r, store, anchors=own, sources=shared[span], taken=others, anchor_facts=near_ids, pool=pools[i]
             )
         checked.append(
             CheckedClaim(c.text, c.start, c.end, c.value, c.value_hi, c.unit, c.approx, status, evidence)
@@ -245,14 +258,47 @@ class _Aligned:
         )
 
 
-def _metric_matches(claim: Claim, ref: Referent, store: FactStore) -> set[str]:
+def _quoted(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Evidence]] | None:
+    """Verified when the claim's sentence is a stored source sentence and states the same figure there."""
+    uclass = unit_class(claim.unit)
+    for f in store.facts_of_sentence(sentence_key(ref.sentence)):
+        if f.uclass == uclass and roles_compatible(ref.role, f.role, uclass) and compare(claim, f, ref.role) == "agree":
+            return VERIFIED, _evidence([f])
+    return None
+
+
+def _lookup_terms(ref: Referent) -> frozenset[str]:
+    lookup = ref.near | ref.names | ref.head
+    if len(lookup) <= 1:
+        lookup = lookup | ref.terms  # "…，一年提高了23个百分点", "基准：未来三年…": the sentence says more
+    return lookup
+
+
+def _gather(claim: Claim, ref: Referent, store: FactStore) -> list[Fact]:
+    """The stored statements a claim is compared with: those with a value near the claim's that share
+    the most words with it, and those of its kind of unit that share the most words at any value."""
+    uclass = unit_class(claim.unit)
+    lookup = _lookup_terms(ref)
+    lo, hi = _value_window(claim)
+    pool = {f.id: f for f in store.candidates(lookup, [uclass], lo, hi, limit=VALUE_CANDIDATES)}
+    if uclass:
+        for f in store.candidates(lookup, kind_classes(uclass), limit=CANDIDATES):
+            pool.setdefault(f.id, f)
+    elif claim.has_scale:
+        for f in store.candidates(lookup, None, limit=CANDIDATES):
+            pool.setdefault(f.id, f)
+    return list(pool.values())
+
+
+def _metric_matches(claim: Claim, ref: Referent, pool: list[Fact]) -> set[str]:
     """Sources with a statement that agrees with the claim and names its metric, whoever its subject."""
     uclass = unit_class(claim.unit)
     if not uclass or not ref.head:
         return set()
-    lo, hi = _value_window(claim)
     out = set()
-    for f in store.facts_near([uclass], ref.head, lo, hi):
+    for f in pool:
+        if f.uclass != uclass:
+            continue
         if (ref.head & f.near or f.head & ref.near) and roles_compatible(ref.role, f.role, uclass) \
                 and not times_conflict(ref.times, f.times) and compare(claim, f, ref.role) == "agree":
             out.add(f.source_url)
@@ -262,35 +308,31 @@ def _metric_matches(claim: Claim, ref: Referent, store: FactStore) -> set[str]:
 def judge(
     claim: Claim, ref: Referent, store: FactStore, *, anchors: frozenset[str] = frozenset(),
     sources: frozenset[str] = frozenset(), taken: frozenset[tuple[str, float]] = frozenset(),
-    anchor_facts: frozenset[int] = frozenset(),
+    anchor_facts: frozenset[int] = frozenset(), pool: list[Fact] | None = None,
 ) -> tuple[str, list[Evidence]]:
     """Status of one claim and the evidence that backs or contradicts it. `anchors`: source
     sentences that other numbers of the claim's sentence verified against (same subject);
     `sources`: sources that two numbers of the claim's sentence agree with (same subject)."""
     uclass = unit_class(claim.unit)
-    lookup = ref.near | ref.names | ref.head
-    if len(lookup) <= 1:
-        lookup = lookup | ref.terms  # "…，一年提高了23个百分点", "基准：未来三年…": the sentence says more
-    lo, hi = _value_window(claim)
-    by_value = store.facts_near([uclass], lookup, lo, hi)
+    if pool is None:
+        pool = _gather(claim, ref, store)
     # A quoted source sentence: the strongest evidence there is, whatever words the lexicon knows.
-    for f in by_value:
-        if _verbatim(ref.sentence, f.sentence) and roles_compatible(ref.role, f.role, uclass) and compare(claim, f, ref.role) == "agree":
+    for f in pool:
+        if f.uclass == uclass and roles_compatible(ref.role, f.role, uclass) and _verbatim(ref.sentence, f.sentence) \
+                and compare(claim, f, ref.role) == "agree":
             return VERIFIED, _evidence([f])
     if not uclass and not claim.has_scale:
         return UNSUPPORTED, []  # a bare number: never enough to say what it is
-    facts = {f.id: f for f in by_value}
     if uclass:
-        for uc in kind_classes(uclass):
-            for f in store.facts_by_terms(uc, lookup):
-                facts.setdefault(f.id, f)
+        facts = {f.id: f for f in pool}
+        classes = kind_classes(uclass)
         for fid in sorted(anchor_facts):  # the sentences this one restates, whatever words they use
             for f in store.sentence_facts(fid):
-                if f.uclass in kind_classes(uclass):
+                if f.uclass in classes:
                     facts.setdefault(f.id, f)
     else:
         # "RPO为4550亿" with the currency left out: the same value in any unit may verify it
-        facts = {f.id: f for f in store.facts_by_terms_any(lookup) if compare(claim, f, ref.role) == "agree"}
+        facts = {f.id: f for f in pool if compare(claim, f, ref.role) == "agree"}
     aligned = [a for f in facts.values() if (a := _align(claim, ref, f, uclass, anchors, sources)) is not None]
     agree = [a for a in aligned if a.verdict == "agree"]
     against = [a for a in aligned if a.verdict in ("disagree", "unit")]
@@ -305,6 +347,10 @@ def judge(
     if any(a.verdict != "unit" for a in aligned):
         against = [a for a in against if a.verdict != "unit"]
     strong_against = [a for a in against if _strong(a, ref) and (a.fact.sentence, a.fact.value) not in taken]
+    if agree and max(a.level for a in agree) == 0 and _subjectless(ref):
+        # a figure that names no subject, matched by value alone, verifies only where it is unique
+        if len({(a.fact.source_url, a.fact.sentence) for a in agree}) > 1:
+            agree = []
     best = max((a.score for a in agree), default=None)
     # An agreeing fact verifies unless another statement lines up clearly better with the claim:
     # then the claim is about that one ("刻蚀设备收入同比增长44.7%" where 44.7% is the company's
@@ -323,6 +369,9 @@ def judge(
     return UNSUPPORTED, []
 
 
+#: How many stored statements a claim is compared with: those sharing the most words with it.
+VALUE_CANDIDATES = 24  # ... with a value near the claim's
+CANDIDATES = 40  # ... at any value, in the claim's kind of unit
 MARGIN = 0.15  # a fact aligned this much better than the agreeing one outranks it
 TIE = 0.05  # facts this close to the best-aligned one count as aligned as well as it
 LEVEL_BONUS = 0.2
@@ -364,9 +413,19 @@ def _strong(a: _Aligned, ref: Referent) -> bool:
         return True
     # A claim that names nobody ("公司全年营收412.8亿元") cannot contradict anyone's figure, nor can
     # one whose subject words are not a named company's.
-    return (
-        not _subjectless(ref) and (a.terms >= 4 or a.similar >= SIMILAR) and not (a.fact.names & ENTITY_NAMES)
-    )
+    return not _subjectless(ref) and _same_subject(ref, a.fact) and not (a.fact.terms & ENTITY_NAMES)
+
+
+def _subject_words(ref: Referent) -> frozenset[str]:
+    """The words of the claim's sentence that are not metric words: who or what it is about."""
+    return (ref.subject or ref.terms) - ref.head - _NOT_METRIC - METRIC_TERMS
+
+
+def _same_subject(ref: Referent, f: Fact) -> bool:
+    """At least half the claim's subject words stand in the fact's sentence, the one before or the
+    lead of its source (a subject an unknown name: "星衡智算", "某新兴公司")."""
+    words = _subject_words(ref)
+    return bool(words) and len(words & f.terms) * 2 >= len(words)
 
 
 def _subjectless(ref: Referent) -> bool:
@@ -374,7 +433,8 @@ def _subjectless(ref: Referent) -> bool:
     (该公司, 其)."""
     if ref.names:
         return False
-    return not (ref.terms - ref.head - _NOT_METRIC - METRIC_TERMS) or _PRONOUN.search(ref.sentence) is not None
+    own = (ref.subject or ref.terms) - ref.head - _NOT_METRIC - METRIC_TERMS
+    return not own or PRONOUN.match(ref.sentence) is not None
 
 
 def _specific(c: Claim) -> bool:
@@ -424,11 +484,13 @@ def _align(
     # specific to coincide, from a source about the same subject may still verify. It is aligned at
     # the lowest level there is: any statement that lines up better outranks it, and it never
     # contradicts.
-    by_value = verdict == "agree" and _specific(claim) and (names or agreed or terms >= 2 or subjectless)
     agreed = agreed and verdict == "agree"
-    if not names and terms < 3 and not agreed and not (heads and ref.own_head and subjectless and distinctive):
-        # no shared subject; a claim that names none ("公司资本开支为1640亿元") may still match its
-        # metric with a figure too specific to coincide (it can verify, never contradict: _strong)
+    same_subject = bool(names) or agreed or _same_subject(ref, f)
+    by_value = verdict == "agree" and _specific(claim) and (same_subject or subjectless)
+    if not same_subject and not (heads and ref.own_head and subjectless and distinctive):
+        # No shared subject (metric words shared are not one). A claim that names none
+        # ("公司资本开支为1640亿元") may still match its metric with a figure too specific to
+        # coincide: it can verify, never contradict (see _strong).
         if not by_value:
             return None
         heads = shared_abbr = False
@@ -455,8 +517,6 @@ def _align(
 
 
 _NOT_METRIC = frozenset({"同比", "环比"})
-#: A subject by pronoun: the sentence is about whoever the text around it names.
-_PRONOUN = re.compile(r"^(?:[^，,。]{0,8}[，,])?(?:该公司|该企业|该集团|该行|该机构|该平台|其|这家[^，,。]{0,4}?|公司|集团|企业)")
 
 
 def _similarity(a: str, b: str) -> float:
@@ -662,7 +722,7 @@ def derive(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Evi
     u = unit_class(claim.unit)
     words = ref.terms
     pool = [
-        f for f in store.facts_by_terms_any((ref.near | ref.head | ref.names) - _NOT_METRIC)
+        f for f in store.candidates((ref.near | ref.head | ref.names) - _NOT_METRIC, None, limit=CANDIDATES)
         if f.role == "level" and f.uclass not in _NON_LEVEL
         and not (ref.names and f.names and not ref.names & f.names)
         and (ref.names & f.names or len(ref.terms & f.terms) >= 3)

@@ -266,6 +266,8 @@ class Referent:
     head: frozenset[str] = frozenset()
     #: False when the clause names no metric of its own and `head` is borrowed from its neighbourhood
     own_head: bool = True
+    #: the words that may name the subject: the sentence's own (and the previous one's when it has none)
+    subject: frozenset[str] = frozenset()
 
 
 def _fold(word: str) -> str | None:
@@ -448,8 +450,12 @@ def periods_before(sentence: str, at: int) -> frozenset[str]:
 def times_conflict(a: frozenset[str], b: frozenset[str]) -> bool:
     """True when both sides name years (or quarters) and none of them agree, or when one side is
     about the earlier period ("上年同期为…") and the other is not."""
+    if not a and not b:
+        return False
     if ("prev" in a) != ("prev" in b) and not any(t[0] == "y" for t in (a if "prev" in b else b)):
         return True  # the earlier period against a figure of no stated year (this period's)
+    if not a or not b:
+        return False
     for prefix in ("y", "q", "h", "m"):
         xa = {t for t in a if t[0] == prefix}
         xb = {t for t in b if t[0] == prefix}
@@ -513,6 +519,8 @@ class TextReferents:
         names = frozenset(t for t in own if is_named(t))
         context: frozenset[str] = frozenset()
         previous: frozenset[str] = frozenset()
+        # a sentence with no subject of its own ("其RPO为…", "营收…，净利润…") is about the previous one's
+        borrows = not names and (not (own - METRIC_TERMS - _BASIS_TERMS - _CHANGE_WORDS) or bool(PRONOUN.match(sentence)))
         if s > 0:
             k = s - 1
             while k > 0 and self.text[k] in " \t":
@@ -520,9 +528,12 @@ class TextReferents:
             if self.text[k] != "\n" or (k > 0 and self.text[k - 1] != "\n"):  # same paragraph
                 ps, pe = self.sentence_span(k, k)
                 previous = frozenset(t for t, _, _ in tokens(self.text[ps:pe]))
-                if self.carry_names and not names:
+                if self.carry_names and borrows:
                     context = frozenset(t for t in previous if is_named(t))
-        info = _SentenceInfo(sentence, toks, own | previous | self._lead, names | context, context, times_of(sentence))
+        subject = (previous if borrows else frozenset()) | own
+        info = _SentenceInfo(
+            sentence, toks, own | previous | self._lead, names | context, context, times_of(sentence), subject
+        )
         self._sentences[key] = info
         return info
 
@@ -562,7 +573,8 @@ class TextReferents:
         if not head:
             head = frozenset(t for t in near if not is_named(t) and t not in _BASIS_TERMS)
         return Referent(
-            frozenset(near), info.terms, times, sentence.strip(), info.names, role, info.context, head, own_head
+            frozenset(near), info.terms, times, sentence.strip(), info.names, role, info.context, head, own_head,
+            info.subject,
         )
 
 
@@ -574,7 +586,11 @@ class _SentenceInfo:
     names: frozenset[str]
     context: frozenset[str]
     times: frozenset[str]
+    subject: frozenset[str]  # the sentence's own terms, and the previous sentence's when it borrows its subject
 
+
+#: A subject by pronoun: the sentence is about whoever the text before it names.
+PRONOUN = re.compile(r"(?:[^，,。]{0,8}[，,])?(?:该公司|该企业|该集团|该行|该机构|该平台|其|这家[^，,。]{0,4}?|公司|集团|企业)")
 
 _PERIOD_HINT = re.compile("月|年初|期初|年中|年末|年底|期末|末期|全年|年度")
 

@@ -49,7 +49,7 @@ from pipeline.documents import (
 from pipeline.facts.extract import decimal_text, extract_claims, parse_quantity, unit_class
 from pipeline.facts.referents import TextReferents, is_named, role_of, terms_of, times_of, vocabulary_id
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 CURATED_NAMES = ("facts.yaml", "facts.yml")
 
 _SCHEMA = """
@@ -84,8 +84,10 @@ CREATE TABLE IF NOT EXISTS facts (
     "end" INTEGER NOT NULL,
     role TEXT NOT NULL DEFAULT 'level',
     head TEXT NOT NULL DEFAULT '',
-    names TEXT NOT NULL DEFAULT ''
+    names TEXT NOT NULL DEFAULT '',
+    skey TEXT NOT NULL DEFAULT ''
 );
+CREATE INDEX IF NOT EXISTS facts_skey ON facts(skey);
 CREATE INDEX IF NOT EXISTS facts_unit_value ON facts(uclass, value);
 CREATE INDEX IF NOT EXISTS facts_source ON facts(source_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -110,7 +112,8 @@ _FACT_COLUMNS = (
     'f.sentence, f.near, f.terms, f.times, f.start, f."end", s.title, s.url, f.role, f.head, f.names'
 )
 _URL_RE = re.compile(r"^https?://[^\s/]+\S*$")
-TERM_CAP = 1000  # a term on more facts than this (per unit class) is too common to find a referent by
+TERM_CAP = 300  # a term on more facts than this (per unit class) is too common to find a referent by
+LOOKUP_TERMS = 5  # candidates are found by the rarest few of a claim's terms
 
 
 class FactsError(Exception):
@@ -211,10 +214,10 @@ class FactStore:
                 raise FactsError(f"{self.path}: facts store schema {version} is newer than this yanbao ({SCHEMA_VERSION})")
             if version < SCHEMA_VERSION:
                 with self.transaction():
-                    if version in (1, 2):
-                        # Schema 3 stores each fact's role, metric and names, computed from the source
-                        # text, which older stores do not keep: facts are derived data, so the old rows
-                        # go and every source is imported afresh the next time it is used.
+                    if version in (1, 2, 3):
+                        # Schema 3 stores each fact's role, metric and names (4: its sentence key),
+                        # computed from the source text, which older stores do not keep: facts are derived
+                        # data, so the old rows go and every source is imported afresh when next used.
                         for table in ("fact_terms", "term_df", "facts", "sources", "meta"):
                             self._db.execute(f"DROP TABLE IF EXISTS {table}")
                     for statement in _SCHEMA.split(";"):
@@ -438,12 +441,12 @@ class FactStore:
         facts, postings = [], []
         for i, row in enumerate(rows):
             fid = first + i
-            facts.append((fid, source_id, *row))
+            facts.append((fid, source_id, *row, sentence_key(row[9])))
             postings.extend(_postings(fid, row[0], row[1], row[3], row[10], row[17], row[11]))
         self._db.executemany(
             "INSERT INTO facts (id, source_id, value, value_hi, unit, uclass, approx, bound, step, sig_step, "
-            'text, sentence, near, terms, times, start, "end", role, head, names) '
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            'text, sentence, near, terms, times, start, "end", role, head, names, skey) '
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             facts,
         )
         self._add_postings(postings)
@@ -491,6 +494,43 @@ class FactStore:
                 ).fetchall()
         return [_fact(r) for r in rows]
 
+    def candidates(
+        self,
+        terms: Iterable[str],
+        uclasses: Iterable[str] | None,
+        lo: float | None = None,
+        hi: float | None = None,
+        limit: int = 40,
+    ) -> list[Fact]:
+        """The facts that share the most of `terms` (clause words count double), of these unit classes
+        (None: any), with a value (or range end) in [lo, hi] when given; at most `limit`, best first.
+
+        Why a limit: a check looks at the statements most like the claim, not at every fact that
+        shares a word with it; ranking in SQL keeps a check flat in the size of the store. Terms on
+        more than TERM_CAP facts are not used to find candidates (they name nothing in particular).
+        """
+        with self._lock:
+            classes = sorted(set(uclasses)) if uclasses is not None else None
+            by_df = sorted((self._df(t, classes), t) for t in set(terms))
+            # the rarest few name the claim's subject and metric best, and bound the rows read
+            rare = [t for n, t in by_df if 0 < n <= TERM_CAP][:LOOKUP_TERMS]
+            if not rare:
+                return []
+            where = [f"term IN ({','.join('?' * len(rare))})"]
+            params: list[object] = list(rare)
+            if classes is not None:
+                where.append(f"uclass IN ({','.join('?' * len(classes))})")
+                params.extend(classes)
+            if lo is not None and hi is not None:
+                where.append("value BETWEEN ? AND ?")
+                params.extend((lo, hi))
+            sql = (
+                f"SELECT fact_id FROM fact_terms WHERE {' AND '.join(where)} "
+                "GROUP BY fact_id ORDER BY COUNT(DISTINCT term) + SUM(near) DESC, fact_id LIMIT ?"
+            )
+            ids = [r[0] for r in self._db.execute(sql, (*params, limit))]
+            return self._facts_by_id(ids)
+
     def facts_near(self, uclasses: Iterable[str] | None, terms: Iterable[str], lo: float, hi: float) -> list[Fact]:
         """Facts sharing one of `terms`, of one of `uclasses` (None: any), with a value (or range end)
         in [lo, hi]: the candidates that may verify a claim.
@@ -535,6 +575,14 @@ class FactStore:
                     (*rare, uclass),
                 )
             ]
+            return self._facts_by_id(ids)
+
+    def facts_of_sentence(self, key: str) -> list[Fact]:
+        """The facts whose sentence has this `sentence_key` (a report sentence that quotes a source)."""
+        if not key:
+            return []
+        with self._lock:
+            ids = [r[0] for r in self._db.execute("SELECT id FROM facts WHERE skey = ? LIMIT 50", (key,))]
             return self._facts_by_id(ids)
 
     def sentence_facts(self, fact_id: int) -> list[Fact]:
@@ -634,6 +682,20 @@ def _postings(
     if value_hi is not None and value_hi != value:
         out += [(t, uclass, value_hi, fid, n) for t, _, _, _, n in out]
     return out
+
+
+_KEY_MARKUP = re.compile(r"\[\d{1,3}\]|⚠|^\s*(?:[-*+]|\d{1,2}[.、])\s+|[\s*_`>#|，,。；;：:、“”\"'（）()]")
+_KEY_LABEL = re.compile(r"^[^，,。：:]{1,6}[：:]")
+
+
+def sentence_key(sentence: str) -> str:
+    """A key under which a sentence and its quotation meet: citation and list markers, a short label
+    ("基准：") and punctuation and blanks left out. Short sentences get none (too easy to repeat)."""
+    bare = _KEY_LABEL.sub("", sentence.strip(), count=1)
+    bare = _KEY_MARKUP.sub("", bare)
+    if len(bare) < 12:
+        return ""
+    return hashlib.sha1(bare.encode("utf-8")).hexdigest()[:16]
 
 
 def _rows_from_text(text: str, offset: int) -> list[tuple]:
