@@ -168,6 +168,7 @@ def check_text(text: str, store: FactStore, *, skip_metadata: bool = True) -> Ch
     skip = unchecked_spans(text) if skip_metadata else []
     claims = [c for c in extract_claims(text) if not any(a <= c.start < b for a, b in skip)]
     referents = [refs.referent(c.start, c.end, c.unit) for c in claims]
+    store.prefetch_terms(t for r in referents for t in _lookup_terms(r))
     # A sentence that quotes a source sentence is settled at once (most of an extractive report).
     quoted = [_quoted(c, r, store) for c, r in zip(claims, referents, strict=True)]
     pools = [
@@ -370,8 +371,8 @@ def judge(
 
 
 #: How many stored statements a claim is compared with: those sharing the most words with it.
-VALUE_CANDIDATES = 24  # ... with a value near the claim's
-CANDIDATES = 40  # ... at any value, in the claim's kind of unit
+VALUE_CANDIDATES = 12  # ... with a value near the claim's
+CANDIDATES = 24  # ... at any value, in the claim's kind of unit
 MARGIN = 0.15  # a fact aligned this much better than the agreeing one outranks it
 TIE = 0.05  # facts this close to the best-aligned one count as aligned as well as it
 LEVEL_BONUS = 0.2

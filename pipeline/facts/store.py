@@ -200,7 +200,7 @@ class FactStore:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._depth = 0
-        self._df_cache: dict[tuple[str, str | None], int] = {}
+        self._term_counts: dict[str, dict[str, int]] = {}
         self._fact_cache: dict[int, Fact] = {}
         try:
             self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
@@ -317,7 +317,7 @@ class FactStore:
 
     def _forget(self) -> None:
         """Drop read caches after a write (or a rollback)."""
-        self._df_cache.clear()
+        self._term_counts.clear()
         self._fact_cache.clear()
 
     # -- imports --------------------------------------------------------------------------------
@@ -610,18 +610,28 @@ class FactStore:
             ids = [r[0] for r in self._db.execute(f"SELECT DISTINCT fact_id FROM fact_terms WHERE term IN ({marks})", rare)]
             return self._facts_by_id(ids)
 
+    def prefetch_terms(self, terms: Iterable[str]) -> None:
+        """Read the posting counts of many terms in one query (a check asks for thousands)."""
+        with self._lock:
+            todo = sorted({t for t in terms if t not in self._term_counts})
+            for k in range(0, len(todo), 500):
+                chunk = todo[k : k + 500]
+                for t in chunk:
+                    self._term_counts[t] = {}
+                marks = ",".join("?" * len(chunk))
+                for term, uclass, n in self._db.execute(
+                    f"SELECT term, uclass, n FROM term_df WHERE term IN ({marks})", chunk
+                ):
+                    self._term_counts[term][uclass] = n
+
     def _df(self, term: str, uclasses: list[str] | None) -> int:
         """How many postings `term` has in these unit classes (None: all)."""
-        key = (term, "\t".join(uclasses) if uclasses is not None else None)
-        if key not in self._df_cache:
-            if uclasses is None:
-                sql, params = "SELECT COALESCE(SUM(n), 0) FROM term_df WHERE term = ?", (term,)
-            else:
-                marks = ",".join("?" * len(uclasses))
-                sql = f"SELECT COALESCE(SUM(n), 0) FROM term_df WHERE term = ? AND uclass IN ({marks})"
-                params = (term, *uclasses)
-            self._df_cache[key] = self._db.execute(sql, params).fetchone()[0]
-        return self._df_cache[key]
+        if term not in self._term_counts:
+            self.prefetch_terms([term])
+        counts = self._term_counts[term]
+        if uclasses is None:
+            return sum(counts.values())
+        return sum(counts.get(u, 0) for u in uclasses)
 
     def _facts_by_id(self, ids: list[int]) -> list[Fact]:
         missing = [i for i in ids if i not in self._fact_cache]
