@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -136,7 +137,27 @@ for _group in SYNONYM_GROUPS:
 for _name in ENTITY_NAMES:
     _LEXICON.setdefault(_name, _name)
 _UNIT_WORDS = frozenset(u.lower() for u in PHYSICAL_UNITS)
-_LEX_ALT = "|".join(re.escape(w) for w in sorted(_LEXICON, key=len, reverse=True))
+def trie_regex(words: Iterable[str]) -> str:
+    """A regular expression matching any of `words`, longest first, built as a trie ("营(?:收|业收入)")
+    rather than a flat alternation: the engine then tries one branch per character, not hundreds."""
+    trie: dict[str, dict] = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, dict]) -> str:
+        branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return build(trie)
+
+
+_LEX_ALT = trie_regex(_LEXICON)
 _LEX_RE = re.compile(_LEX_ALT, re.I)
 
 _ASCII_WORD = re.compile(r"[A-Za-z][A-Za-z0-9&+.\-]*")
@@ -329,7 +350,7 @@ _NUMERAL_RUN_RE = (
 _SCAN = re.compile(
     f"(?P<lex>{_LEX_ALT})"
     r"|(?P<ascii>[A-Za-z][A-Za-z0-9&+.\-]*[A-Za-z0-9+]|[A-Za-z])"
-    f"|(?P<sep>{_NUMERAL_RUN_RE}|{'|'.join(sorted(STOP_BIGRAMS, key=len, reverse=True))}"
+    f"|(?P<sep>{_NUMERAL_RUN_RE}|{trie_regex(STOP_BIGRAMS)}"
     f"|[{''.join(sorted(_FUNCTION_CHARS))}]|[^\u3400-\u9fffA-Za-z]+)",
     re.I,
 )
