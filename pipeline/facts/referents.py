@@ -236,10 +236,16 @@ _PREVIOUS = re.compile(
 _PREVIOUS_LEAD = re.compile(r"[^，,。]{0,4}(?:上年同期|去年同期|上一年|前一年|一年前)[，,]")
 
 
-def previous_period(text: str, start: int, sentence_start: int = 0) -> bool:
+_FROM_BEFORE = re.compile(r"(?:从|由)[ \t]*$")
+_TO_AFTER = re.compile(r"[^，,。；;]{0,6}?(?:增至|增长至|增加至|升至|提升至|上升至|降至|下降至|减少至|回落至|跌至|扩大至|收窄至|到)")
+
+
+def previous_period(text: str, start: int, sentence_start: int = 0, end: int | None = None) -> bool:
     """A level said of the earlier period ("上年同期为38.6亿元", "由上一年的58%降至46%",
-    "上年同期，公司营收为334亿元")."""
+    "上年同期，公司营收为334亿元", "净利润从6.8亿元增至19.4亿元")."""
     if _PREVIOUS.search(text, max(0, start - 16), start) is not None:
+        return True
+    if end is not None and _FROM_BEFORE.search(text, max(0, start - 3), start) and _TO_AFTER.match(text, end):
         return True
     return _PREVIOUS_LEAD.match(text, sentence_start, start) is not None
 
@@ -463,6 +469,8 @@ def periods_before(sentence: str, at: int) -> frozenset[str]:
         tag = f"m{m.group(1)}-{m.group(2)}" if m.group(2) else "m" + m.group(1)
         best = (m.start(), tag)
     for m in _PERIODS.finditer(sentence, 0, at):
+        if _BASE_BEFORE.search(sentence, max(0, m.start() - 3), m.start()):
+            continue  # "较年初下降8.5%至19.6亿元": 年初 is the base of the comparison
         if best is None or m.start() > best[0]:
             best = (m.start(), "p:" + (m.lastgroup or ""))
     return frozenset({best[1]}) if best else frozenset()
@@ -579,7 +587,7 @@ class TextReferents:
         nearest = periods_before(sentence, a) if _PERIOD_HINT.search(sentence, 0, a) else frozenset()
         if nearest:  # the nearest month or period word to the left decides, not every one in the sentence
             times = frozenset(t for t in times if t[0] not in "mp") | nearest
-        if role == "level" and previous_period(self.text, start, s):
+        if role == "level" and previous_period(self.text, start, s, end):
             # said of the earlier period: with the text's own year known, that is the year before
             years = [int(t[1:]) for t in self._lead_times]
             has_year = any(t[0] == "y" for t in times)
