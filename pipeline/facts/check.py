@@ -348,8 +348,8 @@ def judge(
     if any(a.verdict != "unit" for a in aligned):
         against = [a for a in against if a.verdict != "unit"]
     strong_against = [a for a in against if _strong(a, ref) and (a.fact.sentence, a.fact.value) not in taken]
-    if agree and max(a.level for a in agree) == 0 and _subjectless(ref):
-        # a figure that names no subject, matched by value alone, verifies only where it is unique
+    if agree and _subjectless(ref) and not any(a.names for a in agree):
+        # a figure that names no subject verifies only where the store holds it once
         if len({(a.fact.source_url, a.fact.sentence) for a in agree}) > 1:
             agree = []
     best = max((a.score for a in agree), default=None)
@@ -488,7 +488,7 @@ def _align(
     agreed = agreed and verdict == "agree"
     same_subject = bool(names) or agreed or _same_subject(ref, f)
     by_value = verdict == "agree" and _specific(claim) and (same_subject or subjectless)
-    if not same_subject and not (heads and ref.own_head and subjectless and distinctive):
+    if not same_subject and not (heads and ref.own_head and subjectless and (distinctive or verdict == "agree")):
         # No shared subject (metric words shared are not one). A claim that names none
         # ("公司资本开支为1640亿元") may still match its metric with a figure too specific to
         # coincide: it can verify, never contradict (see _strong).
