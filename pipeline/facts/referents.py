@@ -166,10 +166,11 @@ _TIME_RE = re.compile(
     r"(?<![0-9])((?:19|20)[0-9]{2})(?=\s?(?:年|财年|财季|Q[1-4]|H[12]|[-/.][0-9]))"
     r"|FY\s?((?:19|20)?[0-9]{2})(?![0-9])"
     r"|(?<![A-Za-z])Q([1-4])(?![0-9])"
-    r"|(?<![0-9零〇一二两三四五六七八九十个])第?([一二三四1-4])(?:财季|季度)"
+    r"|(?<![0-9零〇一二两三四五六七八九十个前])第?([一二三四1-4])(?:财季|季度)"
     r"|([上下])半年"
 )
 _CN_QUARTER = {"一": "1", "二": "2", "三": "3", "四": "4"}
+_CUMULATIVE_QUARTERS = re.compile(r"前([一二三四1-4])(?:个)?(?:财季|季度)")
 _CN_MONTHS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10, "十一": 11, "十二": 12}
 _SENTENCE_END = re.compile(r"[。！？!?\n；]|\.(?=\s)")
 _CLAUSE_END = re.compile(r"[，；;：|、]|,(?![0-9]{3})|:(?![0-9])")  # not 4,550 nor 10:30; （） stay in
@@ -425,6 +426,8 @@ def times_of(text: str) -> frozenset[str]:
             found.add(f"m{m.group(1)}-{m.group(2)}")
         else:
             found.add("m" + m.group(1))
+    for m in _CUMULATIVE_QUARTERS.finditer(text):  # 前三季度: the first three quarters together
+        found.add("q1-" + _CN_QUARTER.get(m.group(1), m.group(1)))
     for m in _TIME_RE.finditer(text):
         year, fy, q, cnq, half = m.groups()
         if year and _BASE_BEFORE.search(text, max(0, m.start() - 4), m.start()) and not _PERIOD_OF_NUMBER.match(
@@ -599,12 +602,67 @@ class TextReferents:
             # "412亿元的营收中": the metric follows the number
             head = frozenset(t for t, ts, te in toks if b < ts <= b + 3 and te <= ce and not is_named(t))
         own_head = bool(head)
+        respective = respectively(sentence, a, toks)
+        if respective is not None:
+            # "营收、归母净利润分别增长9.6%和15.2%": the k-th figure is about the k-th item
+            item_terms, basis, direction = respective
+            if item_terms:
+                head, own_head = item_terms, True
+                near = (near - _CHANGE_WORDS) | item_terms
+            elif cs > 0:
+                ps, _ = self.clause_span(sentence, max(0, cs - 2), max(0, cs - 1))
+                near |= {t for t, ts, te in toks if ts < cs and te > ps}
+            if direction and unit in RATIO_UNITS:
+                role = f"change:{direction}:{basis}"
         if not head:
             head = frozenset(t for t in near if not is_named(t) and t not in _BASIS_TERMS)
         return Referent(
             frozenset(near), info.terms, times, sentence.strip(), info.names, role, info.context, head, own_head,
             info.subject,
         )
+
+
+_RESPECTIVE_VERB = re.compile(rf"(?:为|是|达|达到)?(?P<basis>同比|环比)?(?P<dir>{_UP}|{_DOWN})")
+_ITEM_SPLIT = re.compile("、|以及|和|与|及|/")
+_NUMBER_LIKE = re.compile(r"[0-9][0-9.,]*|[一二两三四五六七八九十百]+(?:成|倍|个百分点)|翻(?:了)?一?番")
+
+
+def respectively(
+    sentence: str, at: int, toks: tuple[tuple[str, int, int], ...]
+) -> tuple[frozenset[str], str, str] | None:
+    """For a figure after "分别" ("营收、净利润分别增长9.6%和15.2%"; "同比、环比分别增长9.8%和3.5%"):
+    the terms of the item it answers to and, for 同比/环比 items, the basis. None when not such a list."""
+    p = sentence.rfind("分别", max(0, at - 30), at)
+    if p < 0 or any(ch in sentence[p:at] for ch in "。；;"):
+        return None
+    k = len(_NUMBER_LIKE.findall(sentence[p:at]))  # how many figures of the list come before this one
+    # the items: the clause before 分别, or the previous clause when 分别 opens one
+    cs = max(sentence.rfind(ch, 0, p) for ch in "，,：:；;") + 1
+    region = sentence[cs:p]
+    if not region.strip(" ，,"):
+        prev = max(sentence.rfind(ch, 0, max(0, cs - 1)) for ch in "，,：:；;") + 1
+        region = sentence[prev : max(0, cs - 1)]
+        cs = prev
+    parts, pos = [], 0
+    for m in _ITEM_SPLIT.finditer(region):
+        parts.append((pos, m.start()))
+        pos = m.end()
+    parts.append((pos, len(region)))
+    if len(parts) < 2 or k >= len(parts):
+        return None
+    a, b = parts[k]
+    item = region[a:b]
+    basis = "yoy" if "同比" in item else ("qoq" if "环比" in item else "")
+    terms = frozenset(
+        t for t, ts, te in toks
+        if cs + a <= ts and te <= cs + b and t not in _BASIS_TERMS and not is_named(t) and t not in _CHANGE_WORDS
+    )
+    verb = _RESPECTIVE_VERB.match(sentence, p + 2)
+    direction = ""
+    if verb is not None:
+        direction = "down" if _DOWN_RE.match(verb.group("dir")) else "up"
+        basis = basis or ("yoy" if verb.group("basis") in ("同比",) else ("qoq" if verb.group("basis") else ""))
+    return terms, basis, direction
 
 
 @dataclass(frozen=True)
