@@ -4,8 +4,8 @@ Only typer is imported at start-up; each command imports what it needs when it r
 `yanbao --help` stays fast. Commands owned by other rooms are registered here from their light
 `*_commands` modules.
 
-Exit codes: 0 done; 1 the run failed (Ollama down, search unreachable ...); 2 bad input or usage;
-3 a report was written but nothing relevant was found for the topic.
+Exit codes: 0 done; 1 the run failed (Ollama down, search unreachable, every answer of the model
+invalid ...); 2 bad input or usage; 3 a report was written but retrieval found nothing relevant.
 Errors are one line on stderr, starting with `yanbao:`.
 """
 
@@ -184,6 +184,8 @@ def execute(settings, topic: str, **kwargs):
     except BadInput as exc:
         raise fail(str(exc), 2) from None
     except RunFailed as exc:
+        if getattr(exc, "outcome", None) is not None:  # the model failed: its report is kept for inspection
+            print_files(exc.outcome)
         raise fail(str(exc), 1) from None
     except sqlite3.Error as exc:
         raise fail(f"run store error: {exc}", 1) from None

@@ -82,7 +82,9 @@ def _run_stages(env: StageEnv, topic: str, subtopics: list[str], max_loops: int,
                 raise
     if synth is None:
         synth = Synthesis()
-        env.journal.degrade("synthesis", f"nothing relevant to “{topic}” was found in the sources; nothing to synthesize")
+        found = any(w.sources for w in workers)  # found but not summarized is not "nothing relevant"
+        env.journal.degrade("synthesis", "no sub-topic has a summary; nothing to synthesize" if found
+                            else f"nothing relevant to “{topic}” was found in the sources; nothing to synthesize")
     return workers, analyses, synth, refs, maps
 
 
@@ -126,7 +128,8 @@ def _view(run: RunContext, workers, analyses, maps, synth, refs) -> dict:
         a = analyses.get(w.index)
         view: dict = {"index": w.index, "subtopic": w.subtopic, "skipped": None}
         if a is None:
-            view["skipped"] = f"子主题“{w.subtopic}”没有找到相关资料，未做分析"
+            view["skipped"] = (f"子主题“{w.subtopic}”检索到 {len(w.sources)} 篇资料，但没有写出摘要，未做分析"
+                               if w.sources else f"子主题“{w.subtopic}”没有找到相关资料，未做分析")
         else:
             for name, _ in analysis.SLOTS:
                 value = getattr(a, name)

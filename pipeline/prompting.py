@@ -8,6 +8,7 @@ writes anything that went wrong into the journal, so a failed slot is visible in
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -78,6 +79,58 @@ def _env() -> Environment:
 @lru_cache(maxsize=1)
 def slot_prompts() -> dict[str, dict[str, str]]:
     return yaml.safe_load((PROMPTS_DIR / "slots.yaml").read_text(encoding="utf-8"))
+
+
+_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+_LABEL_HEAD = re.compile(r"^[\s\-*]*([^：:\n]{1,40}?)\s*[：:]", re.M)  # `研究主题：`, `输出 JSON：`
+_MARKER = re.compile(r"<<<(.+?)>>>")  # `<<<摘要 开始>>>`
+_QUOTED = re.compile(r'"([^"\n]+)"')  # the keys and placeholders of `输出 JSON：{"query": "查询词"}`
+_CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
+_OTHER_WORD = re.compile(r"[^\W_\u3400-\u9fff]+")  # a run of letters or digits that is not CJK
+
+
+@dataclass(frozen=True)
+class Labels:
+    """What a prompt says about itself rather than about the topic: its line labels (`研究主题`,
+    `子主题`), markers, the keys and placeholders of its JSON example, and the slot's field names,
+    titles and descriptions. `chars` are their CJK characters, `words` their other words, lower-case."""
+
+    chars: frozenset[str]
+    words: frozenset[str]
+
+
+@lru_cache(maxsize=64)
+def prompt_labels(prompt: str, *schemas: type) -> Labels:
+    """The labels of `prompts/<prompt>.md.j2` (its literal text, without the Jinja variables) and of
+    the pydantic `schemas` the prompt asks for."""
+    literal = _JINJA.sub(" ", (PROMPTS_DIR / f"{prompt}.md.j2").read_text(encoding="utf-8"))
+    texts = _LABEL_HEAD.findall(literal) + _MARKER.findall(literal) + _QUOTED.findall(literal)
+    for schema in schemas:
+        for name, prop in schema.model_json_schema().get("properties", {}).items():
+            texts += [name, str(prop.get("title", "")), str(prop.get("description", ""))]
+    return Labels(
+        chars=frozenset(c for t in texts for c in _CJK_CHAR.findall(t)),
+        words=frozenset(w.lower() for t in texts for w in _OTHER_WORD.findall(t)),
+    )
+
+
+def _compact(text: str) -> str:
+    return re.sub(r"[\s\W_]+", "", text).lower()
+
+
+def echoes(text: str, labels: Labels, *subject: str) -> bool:
+    """Whether an answer says nothing but the prompt's own labels: every CJK character of it is a label
+    character and every other word a label word (`搜索词`, `查询词`, `follow_up_query`, `子主题1`);
+    bare digits and punctuation say nothing either. Text that `subject` (the topic, the sub-topic)
+    contains is never an echo: restating the subject is a fair answer even if its words are labels."""
+    compact = _compact(text)
+    if not compact:
+        return True
+    if any(compact in _compact(s) for s in subject if s):
+        return False
+    if any(c not in labels.chars for c in _CJK_CHAR.findall(text)):
+        return False
+    return all(w.isdigit() or w in labels.words for w in _OTHER_WORD.findall(text.lower()))
 
 
 def quote(text: str, ref: int) -> str:

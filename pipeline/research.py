@@ -1,8 +1,9 @@
 """Research worker: exactly `max_loops` rounds of query → search → summarize → reflect.
 
 Every round must earn its keep: its query differs from the earlier ones and only sources not seen
-before are summarized. When the model's follow-up query is missing or repeats an earlier one, code
-derives one from what the summary has not covered yet, and the run records that it did.
+before are summarized. When the model's follow-up query is missing, repeats an earlier one or only
+echoes the prompt's own labels (`搜索词`, `查询词`, `follow_up_query`: a base model copying its
+prompt), code derives one from what the summary has not covered yet, and the run records that it did.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections import Counter
 
 from pipeline.citations import keep_valid
 from pipeline.models import Doc, Query, Reflection, RunningSummary, SearchResult, TaskContext, WorkerResult
-from pipeline.prompting import StageEnv, ask
+from pipeline.prompting import StageEnv, ask, echoes, prompt_labels
 from pipeline.search.base import SearchError
 from pipeline.search.passages import prewarm
 from pipeline.textutil import tokens
@@ -77,10 +78,18 @@ def run_worker(env: StageEnv, topic: str, index: int, subtopic: str, max_loops: 
                 variables={"topic": topic, "subtopic": subtopic},
             )
             query = clean_query(value.query if value else "")
+            labels = prompt_labels("query", Query)
         else:
             query = clean_query(follow_up)
-        if not query or normalize_query(query) in {normalize_query(q) for q in w.queries}:
-            why = "no query from the model" if not query else f"model repeated the query “{query}”"
+            labels = prompt_labels("reflect", Reflection)
+        why = ""
+        if not query:
+            why = "no query from the model"
+        elif normalize_query(query) in {normalize_query(q) for q in w.queries}:
+            why = f"model repeated the query “{query}”"
+        elif echoes(query, labels, topic, subtopic):
+            why = f"model's query “{query}” only echoes the prompt's labels"
+        if why:
             query = derive_query(subtopic, w.summary, w.sources, w.queries)
             w.derived_queries.append(loop)
             env.journal.note(step, f"{why}; derived from uncovered terms: “{query}”")

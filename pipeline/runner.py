@@ -40,6 +40,14 @@ class RunFailed(Exception):
     """The run could not finish (exit 1). One line naming the step and the cause."""
 
 
+class ModelFailed(RunFailed):
+    """The model failed the run (exit 1), but its degraded report was written for inspection: `outcome`."""
+
+    def __init__(self, message: str, outcome: RunOutcome) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
 @dataclass
 class RunOutcome:
     run_id: str
@@ -161,6 +169,7 @@ class _Timed:
         self.provider = inner.provider
         self.model = inner.model
         self.intervals: list[tuple[float, float]] = []
+        self.invalid: list[str | None] = []  # per task: why its answer failed validation, or None
 
     def cache_identity(self) -> dict:
         return self.inner.cache_identity()
@@ -168,9 +177,39 @@ class _Timed:
     def complete(self, task):
         start = time.perf_counter()
         try:
-            return self.inner.complete(task)
+            result = self.inner.complete(task)
         finally:
             self.intervals.append((start, time.perf_counter()))
+        self.invalid.append(result.invalid if result.value is None else None)
+        return result
+
+
+def model_failure(engine, llm: _Timed, composed) -> dict | None:
+    """Whether the model, not the material, failed the run: every LLM task's answer failed validation
+    (after repair and retry), or the sources found were never summarized because the answers failed.
+    Then the run fails (exit 1) instead of reporting "nothing relevant" (exit 3) or a hollow report."""
+    from collections import Counter
+
+    from pipeline.llm.validate import failure_kind
+
+    invalid = [why for why in llm.invalid if why is not None]
+    if engine.provider == "extractive" or not invalid:
+        return None
+    # Material found: the workers' sources, less those a coverage check (when the kind reports one)
+    # judged not to cover their sub-topic: those are "nothing relevant", whatever the model did.
+    judged = {c.get("subtopic"): c.get("covered") for c in (composed.manifest.get("coverage") or {}).get("subtopics", [])}
+    found = sum(len(w.sources) for w in composed.workers if judged.get(w.subtopic) is not False)
+    tasks = len(llm.invalid)
+    if len(invalid) < tasks and not (composed.empty and found):
+        return None
+    causes = Counter(failure_kind(why) for why in invalid)
+    cause, count = causes.most_common(1)[0]
+    what = cause if count == len(invalid) else "invalid (" + ", ".join(f"{n} {c}" for c, n in causes.most_common()) + ")"
+    reason = f"{engine.model}: {len(invalid)} of {tasks} answers {what}"
+    if len(invalid) < tasks:
+        reason += f"; nothing was written from the {found} sources found"
+    return {"reason": reason, "model": engine.model, "tasks": tasks, "failed_tasks": len(invalid),
+            "causes": dict(causes.most_common()), "sources_found": found}
 
 
 KINDS = {
@@ -378,6 +417,11 @@ def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, re
 
     for d in getattr(search_backend, "degraded", None) or []:  # auto search fell back to local
         journal.degrade(d.get("step", "search"), d["reason"])
+    failed = model_failure(engine, llm, composed)
+    if failed is not None:  # the report is kept for inspection; it must not claim "nothing relevant"
+        journal.degrade("llm", f"{failed['reason']}（模型的回答未通过校验，本次运行失败，报告仅供排查）")
+        if composed.context.get("empty"):
+            composed.context = {**composed.context, "empty": False}
     notices = sorted(journal.degraded, key=lambda d: d["step"])
     body = render(composed.template, **composed.context, notices=notices, manifest_name="run.json")
     verifier.import_sources(composed.refs)
@@ -397,6 +441,8 @@ def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, re
         manifest["resumed"] = {"earlier_llm_calls": sum(c["requests"] for c in earlier), "earlier_tasks": len(earlier)}
     manifest.update(composed.manifest)
     manifest["report"] = str(report_path)
+    if failed is not None:
+        manifest["failed"] = failed
     if previous is not None:
         manifest["previous"] = str(previous)  # the same-day report this one did not replace
     try:
@@ -410,8 +456,12 @@ def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, re
     except OSError as exc:
         store.finish_run(run_id, "failed", error=str(exc))
         raise RunFailed(f"cannot write {report_path}: {exc.strerror or exc}") from None
+    outcome = RunOutcome(run_id, report_path, manifest_path, manifest, empty=composed.empty)
+    if failed is not None:
+        store.finish_run(run_id, "failed", report_path=str(report_path), error=failed["reason"])
+        raise ModelFailed(f"{failed['reason']}; the run failed, its report is kept for inspection: {report_path}", outcome)
     store.finish_run(run_id, "done", report_path=str(report_path))
-    return RunOutcome(run_id, report_path, manifest_path, manifest, empty=composed.empty)
+    return outcome
 
 
 def build_manifest(

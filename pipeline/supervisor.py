@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from pipeline.models import Doc, Plan, SearchResult, TaskContext, WorkerResult
-from pipeline.prompting import StageEnv, ask
+from pipeline.prompting import StageEnv, ask, echoes, prompt_labels
 from pipeline.search.base import SearchError
 
 
@@ -43,7 +43,11 @@ def plan(env: StageEnv, topic: str, breadth: int) -> tuple[list[str], list[Searc
         prompt="plan",
         variables={"topic": topic, "breadth": breadth, "documents": docs},
     )
-    subtopics = _clean(value.subtopics, breadth) if value else []
+    proposed = value.subtopics if value else []
+    echoed = [s for s in proposed if echoes(s, prompt_labels("plan", Plan), topic)]
+    if echoed:  # `子主题1`: a base model copying the prompt's example, not a sub-topic to research
+        env.journal.note(step, "sub-topics that only echo the prompt's labels dropped: " + "、".join(echoed))
+    subtopics = _clean([s for s in proposed if s not in echoed], breadth)
     if not subtopics:
         env.journal.degrade(step, "no usable sub-topics; the topic is researched as a whole")
         subtopics = [topic]
@@ -52,12 +56,18 @@ def plan(env: StageEnv, topic: str, breadth: int) -> tuple[list[str], list[Searc
 
 
 def review(env: StageEnv, workers: list[WorkerResult]) -> list[WorkerResult]:
-    """Coverage check: workers that found nothing are named in the journal; returns the ones with material."""
+    """Coverage check: workers without a summary are named in the journal; returns the ones with material."""
     usable = []
     for w in workers:
-        if not w.sources or not w.summary.strip():
+        if not w.sources:
             env.journal.degrade(
                 f"research[{w.index}]", f"no material found for sub-topic “{w.subtopic}”; its analysis is skipped"
+            )
+        elif not w.summary.strip():  # found, but nothing was written from it: not "no material"
+            env.journal.degrade(
+                f"research[{w.index}]",
+                f"{len(w.sources)} source(s) found for sub-topic “{w.subtopic}” but no summary was written "
+                "from them; its analysis is skipped",
             )
         else:
             usable.append(w)

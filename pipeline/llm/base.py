@@ -59,6 +59,7 @@ class Completion(Generic[T]):
     requests: int = 0  # HTTP requests actually sent (0 for a cache hit or a non-network engine)
     repaired: bool = False  # JSON had to be repaired or a retry was needed
     degraded: str | None = None  # why no valid value could be had
+    invalid: str | None = None  # with `degraded`: the model answered, but its last answer failed validation (why)
     cached: bool = False
     raw: str = ""
     notes: list[str] = field(default_factory=list)

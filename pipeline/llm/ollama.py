@@ -127,6 +127,7 @@ class OllamaLLM:
                 done.degraded = (
                     f"invalid output, no room in num_ctx={self.options.num_ctx} for a retry: {error}"
                 )
+                done.invalid = error
                 done.raw = raw
                 done.seconds = time.monotonic() - started
                 return done
@@ -136,6 +137,7 @@ class OllamaLLM:
         done.repaired = done.repaired or repaired
         if error is not None:
             done.degraded = f"invalid output after repair and retry: {error}"
+            done.invalid = error
         done.raw = raw
         done.seconds = time.monotonic() - started
         return done

@@ -137,3 +137,22 @@ def parse_reply(raw: str, schema: type[T], *, min_cjk: float = 0.3) -> tuple[T |
             if ratio < min_cjk:
                 return None, repaired, f"回答不是中文 (cjk ratio {ratio:.2f})"
     return value, repaired, None
+
+
+# What `parse_reply` errors mean, in plain words, for the one line of a run whose model failed. Checked
+# in order against the error text this module writes; anything else failed the slot's schema.
+_FAILURE_KINDS = (
+    ("回答不是中文", "not Chinese"),
+    ("回答为空", "empty"),
+    ("不是有效的JSON", "invalid JSON"),
+    ("回答不是JSON对象", "not a JSON object"),
+)
+
+
+def failure_kind(error: str) -> str:
+    """`parse_reply`'s error → a short English phrase: not Chinese, empty, invalid JSON, not a JSON
+    object, or not matching the schema (a field missing, too long, of the wrong type ...)."""
+    for marker, words in _FAILURE_KINDS:
+        if marker in (error or ""):
+            return words
+    return "not matching the schema"
