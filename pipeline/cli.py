@@ -188,7 +188,7 @@ def execute(settings, topic: str, **kwargs):
             print_files(exc.outcome)
         raise fail(str(exc), 1) from None
     except sqlite3.Error as exc:
-        raise fail(f"run store error: {exc}", 1) from None
+        raise fail(f"run store error ({settings.db_path}): {exc}", 1) from None
     except OSError as exc:
         raise fail(f"{exc.filename or 'output'}: {exc.strerror or exc}", 1) from None
     progress.summary(outcome.manifest)

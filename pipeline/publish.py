@@ -18,6 +18,12 @@ it is in), or to the last list when none follows (the appendix). With several li
 list's number (`ref-2-3`: list 2, entry 3). A number with no entry stays plain text, and `[n]` escaped
 in web text (`\\[n\\]`) or inside code is never linked. The sanitizer lets through exactly these two
 attributes: `id` on `li` and a same-page `href` on `a`, both only of the form `ref-…`.
+
+The data check. The tables under `## 数据核验` carry `class="data-check"` (the only class the sanitizer
+admits, on `table` only), so the stylesheet keeps their short cells (the figure, its status) on one
+line. With the run's check (`checks`), the page also shows every claim's evidence in a `<details>`
+block at the end of that section (the appendix is the report's last section), and `publish_report`
+writes `<stem>.check.json`: what `yanbao check --json` prints for the markdown as written.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import yaml
 from markdown.extensions import Extension
 from markdown.treeprocessors import Treeprocessor
 
+from pipeline.data_check import evidence_json, evidence_table
 from pipeline.render import write_atomic
 
 MARKDOWN_EXTENSIONS = ["tables", "fenced_code", "sane_lists", "nl2br"]
@@ -42,11 +49,13 @@ MARKDOWN_EXTENSIONS = ["tables", "fenced_code", "sane_lists", "nl2br"]
 ALLOWED_TAGS = {
     "h1", "h2", "h3", "h4", "h5", "h6", "p", "br", "hr", "blockquote", "pre", "code",
     "strong", "em", "b", "i", "del", "sup", "sub",
-    "ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td", "a",
+    "ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td", "a", "details", "summary",
 }
 ALLOWED_ATTRIBUTES = {
     "a": {"href", "title"}, "ol": {"start"}, "li": {"id"}, "th": {"colspan", "rowspan"}, "td": {"colspan", "rowspan"},
+    "table": {"class"},
 }
+DATA_CHECK_CLASS = "data-check"  # the one class admitted (on `table`): the 数据核验 tables
 URL_SCHEMES = {"http", "https", "mailto"}
 _SAFE_HREF = re.compile(r"^(?:https?://|mailto:)", re.IGNORECASE)
 _REF_ID = re.compile(r"ref-\d{1,3}(?:-\d{1,3})?")  # a reference entry: ref-3, or ref-2-3 (list 2, entry 3)
@@ -86,6 +95,10 @@ table { display: block; width: max-content; max-width: 100%; overflow-x: auto; b
 th, td { border: 1px solid var(--line); padding: 0.45em 0.75em; text-align: left; vertical-align: top; }
 th { background: var(--head); font-weight: 600; white-space: nowrap; }
 tbody tr:nth-child(even) { background: #fafbfc; }
+table.data-check td:not(:last-child) { white-space: nowrap; }
+table.data-check td:last-child { min-width: 16em; }
+details { margin: 0 0 1em; }
+summary { cursor: pointer; color: var(--accent); margin-bottom: 0.6em; }
 @media print {
   body { max-width: none; padding: 0; font-size: 11pt; line-height: 1.6; }
   a { color: inherit; }
@@ -115,6 +128,8 @@ def _href_filter(tag: str, attr: str, value: str) -> str | None:
         return value if _SAFE_HREF.match(v) or (v.startswith("#") and _REF_ID.fullmatch(v[1:])) else None
     if attr == "id":
         return value if _REF_ID.fullmatch(value) else None
+    if attr == "class":
+        return value if value == DATA_CHECK_CLASS else None
     return value
 
 
@@ -254,18 +269,57 @@ class _CitationLinks(Treeprocessor):
         return lead, anchors
 
 
+class _DataCheckTables(Treeprocessor):
+    """`class="data-check"` on the tables of the `## 数据核验` section (or on every table: `everywhere`)."""
+
+    def __init__(self, md, everywhere: bool = False) -> None:
+        super().__init__(md)
+        self.everywhere = everywhere
+
+    def run(self, root):
+        inside = self.everywhere
+        for el in root:
+            if el.tag in ("h1", "h2") and not self.everywhere:
+                inside = el.tag == "h2" and "".join(el.itertext()).strip() == "数据核验"
+            elif inside and el.tag == "table":
+                el.set("class", DATA_CHECK_CLASS)
+        return None
+
+
 class _CitationExtension(Extension):
     def extendMarkdown(self, md) -> None:  # noqa: N802 - Python-Markdown's name
         md.treeprocessors.register(_CitationLinks(md), "yanbao_citations", 15)  # after inline (20)
+        md.treeprocessors.register(_DataCheckTables(md), "yanbao_data_check", 14)
 
 
-def markdown_to_html_fragment(text: str) -> str:
-    """Markdown → sanitized HTML body (no page frame)."""
-    md = markdown.Markdown(extensions=[*MARKDOWN_EXTENSIONS, _CitationExtension()], output_format="html")
+class _EvidenceExtension(Extension):
+    def extendMarkdown(self, md) -> None:  # noqa: N802 - Python-Markdown's name
+        md.treeprocessors.register(_DataCheckTables(md, everywhere=True), "yanbao_data_check", 14)
+
+
+def _converter(extension: Extension) -> markdown.Markdown:
+    md = markdown.Markdown(extensions=[*MARKDOWN_EXTENSIONS, extension], output_format="html")
     # The templates escape `<` and `|` in web text with a backslash (render.md_inline); make
     # Python-Markdown honour those escapes instead of printing the backslash.
     md.ESCAPED_CHARS = [*md.ESCAPED_CHARS, "<", "|", "~", "\"", "'"]
-    return sanitize(md.convert(prepare_markdown(text)))
+    return md
+
+
+def evidence_details(checks: dict) -> str:
+    """Every claim's evidence as a closed `<details>` block (HTML, not yet sanitized)."""
+    claims = checks.get("claims") or []
+    if not claims:
+        return ""
+    table = _converter(_EvidenceExtension()).convert(evidence_table(checks))
+    return f"<details>\n<summary>全部 {len(claims)} 处数值的核验证据</summary>\n{table}\n</details>"
+
+
+def markdown_to_html_fragment(text: str, checks: dict | None = None) -> str:
+    """Markdown → sanitized HTML body (no page frame). With `checks`, the evidence block ends it."""
+    html_text = _converter(_CitationExtension()).convert(prepare_markdown(text))
+    if checks:
+        html_text += "\n" + evidence_details(checks)
+    return sanitize(html_text)
 
 
 def plain_title(text: str) -> str:
@@ -277,9 +331,10 @@ def plain_title(text: str) -> str:
     return re.sub(r"[*_`]", "", title).strip()
 
 
-def to_html(text: str, title: str | None = None, lang: str = "zh-CN") -> str:
-    """A standalone, print-friendly HTML page for a markdown report."""
-    body = markdown_to_html_fragment(text)
+def to_html(text: str, title: str | None = None, lang: str = "zh-CN", checks: dict | None = None) -> str:
+    """A standalone, print-friendly HTML page for a markdown report (with `checks`, the report's
+    check: its evidence in a `<details>` block at the end of the 数据核验 appendix)."""
+    body = markdown_to_html_fragment(text, checks)
     title = " ".join((title or plain_title(text) or "研究报告").split())
     return (
         "<!DOCTYPE html>\n"
@@ -354,17 +409,23 @@ def front_matter(manifest: dict, refs: Iterable = (), day: str | None = None) ->
 
 
 def publish_report(
-    settings, report_path: Path, report: str, manifest: dict, refs: Iterable = (), day: str | None = None
+    settings, report_path: Path, report: str, manifest: dict, refs: Iterable = (), day: str | None = None,
+    checks: dict | None = None,
 ) -> list[Path]:
     """Write the report in every format of `settings.formats` (markdown always; front matter when
-    `settings.front_matter`), each atomically, with the same stem. Returns the paths written."""
+    `settings.front_matter`), each atomically, with the same stem, and with `checks` (the check of
+    `report`, offsets into it) the evidence file `<stem>.check.json`. Returns the paths written."""
     refs = list(refs)
-    text = front_matter(manifest, refs, day) + report if getattr(settings, "front_matter", False) else report
-    write_atomic(report_path, text)
+    head = front_matter(manifest, refs, day) if getattr(settings, "front_matter", False) else ""
+    write_atomic(report_path, head + report)
     written = [report_path]
+    stem = report_path.name[:-3] if report_path.name.endswith(".md") else report_path.stem
     if "html" in (getattr(settings, "formats", None) or []):
-        html_path = report_path.with_name(report_path.name[:-3] + ".html") if report_path.name.endswith(".md") \
-            else report_path.with_suffix(".html")
-        write_atomic(html_path, to_html(report, title=page_title(report, manifest)))
+        html_path = report_path.with_name(f"{stem}.html")
+        write_atomic(html_path, to_html(report, title=page_title(report, manifest), checks=checks))
         written.append(html_path)
+    if checks is not None:  # offsets index the file as written: after the front matter
+        check_path = report_path.with_name(f"{stem}.check.json")
+        write_atomic(check_path, evidence_json(checks, offset=len(head)))
+        written.append(check_path)
     return written

@@ -18,6 +18,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from pipeline.config import Settings
+from pipeline.data_check import appendix, evidence_name
 from pipeline.llm.base import LLM, LLMError, Options
 from pipeline.llm.budget import prompt_budget
 from pipeline.prompting import Journal, StageEnv
@@ -26,7 +27,7 @@ from pipeline.render import render, slugify, write_atomic
 from pipeline.runner_types import KindFailed, RunContext
 from pipeline.search.base import SearchError
 from pipeline.store import RecordingFetcher, RecordingLLM, RecordingSearch, RunStore
-from pipeline.verification import Verifier
+from pipeline.verification import RUN_FACTS, Verifier
 
 MAX_TOPIC_CHARS = 500
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -108,7 +109,7 @@ def make_verifier(settings: Settings, journal: Journal) -> Verifier:
     from pipeline.facts.store import FactsError
 
     try:
-        verifier = Verifier(settings.facts_path, journal)
+        verifier = Verifier(RUN_FACTS, journal)  # the run's own facts only: reruns check alike
     except FactsError as exc:  # the store cannot be opened or written (disk full, read-only): not the user's input
         raise RunFailed(str(exc)) from None
     try:
@@ -252,7 +253,7 @@ def report_lock(out: Path, stem: str):
 
 
 # A report's files share its stem; a name is taken when any of them exists.
-REPORT_SUFFIXES = (".md", ".html", ".run.json")
+REPORT_SUFFIXES = (".md", ".html", ".run.json", ".check.json")
 MAX_COPIES = 999
 
 
@@ -425,10 +426,8 @@ def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, re
     notices = sorted(journal.degraded, key=lambda d: d["step"])
     body = render(composed.template, **composed.context, notices=notices, manifest_name="run.json")
     verifier.import_sources(composed.refs)
-    body, checks = verifier.check_and_mark(body)
-    if composed.finalize is not None:
-        body = composed.finalize(body, checks)
-    report = body.rstrip("\n") + "\n\n" + render("partials/data_check.md.j2", checks=checks)
+    body, checks = verifier.check_final(body, composed.finalize)
+    report = body.rstrip("\n") + "\n\n" + appendix(checks, body, evidence_name(stem))
 
     report_path = (settings.out / f"{stem}.md").resolve()
     manifest_path = (settings.out / f"{stem}.run.json").resolve()
@@ -446,7 +445,7 @@ def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, re
     if previous is not None:
         manifest["previous"] = str(previous)  # the same-day report this one did not replace
     try:
-        written = publish_report(settings, report_path, report, manifest, composed.refs, day)
+        written = publish_report(settings, report_path, report, manifest, composed.refs, day, checks=checks)
         for suffix in REPORT_SUFFIXES:  # a replaced report's .html that this run did not write is stale
             sibling = report_path.with_name(f"{stem}{suffix}")
             if sibling not in written and sibling != manifest_path:

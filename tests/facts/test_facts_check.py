@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jinja2
 import pytest
 
 from pipeline.facts.check import (
@@ -16,9 +15,6 @@ from pipeline.facts.check import (
     mark_contradicted,
 )
 from pipeline.facts.store import FactStore
-from pipeline.render import md_inline
-
-REPO = Path(__file__).resolve().parents[2]
 
 SOURCES = {
     "https://example.com/oracle-q1": (
@@ -225,38 +221,3 @@ def test_empty_store_everything_unsupported(tmp_path: Path) -> None:
 )
 def test_format_value(args: tuple, expected: str) -> None:
     assert format_value(*args) == expected
-
-
-def test_data_check_template(store: FactStore) -> None:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(REPO / "templates")))
-    env.filters["fmt_value"] = format_value
-    env.filters["md_inline"] = md_inline
-    checks = check_text("甲骨文RPO约4550亿美元，同比增长395%，某港口贸易额为1234亿美元。", store).to_json()
-    checks["claims"][0]["evidence"][0]["quote"] = "第一行 | 含竖线\n第二行"
-    out = env.get_template("partials/data_check.md.j2").render(checks=checks)
-    lines = out.splitlines()
-    assert lines[0] == "## 数据核验"
-    assert "共 3 处数值：已核实 1，存在出入 1，未找到来源 1。" in lines
-    header = lines.index("| 原文 | 规范化数值 | 状态 | 来源与原文摘录 |")
-    rows = lines[header + 2 :]
-    assert len(rows) == 3
-    assert rows[0].startswith("| 约4550亿美元 | 4550亿 USD | 已核实 | 甲骨文财报：「第一行 \\| 含竖线 第二行」")
-    assert rows[1].startswith("| 395% | 395% | 存在出入 | 甲骨文财报：")
-    assert rows[2] == "| 1234亿美元 | 1234亿 USD | 未找到来源 | — |"
-    for row in rows:  # escaped pipes keep every row at four cells
-        assert row.replace("\\|", "").count("|") == 5
-    # the same output whatever the environment's whitespace settings
-    env2 = jinja2.Environment(loader=jinja2.FileSystemLoader(str(REPO / "templates")), trim_blocks=True, lstrip_blocks=True)
-    env2.filters["fmt_value"] = format_value
-    env2.filters["md_inline"] = md_inline
-    assert env2.get_template("partials/data_check.md.j2").render(checks=checks) == out
-
-
-def test_data_check_template_without_claims() -> None:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(REPO / "templates")))
-    env.filters["fmt_value"] = format_value
-    env.filters["md_inline"] = md_inline
-    out = env.get_template("partials/data_check.md.j2").render(
-        checks={"claims": [], "summary": {"verified": 0, "contradicted": 0, "unsupported": 0}}
-    )
-    assert out == "## 数据核验\n\n共 0 处数值：已核实 0，存在出入 0，未找到来源 0。"

@@ -36,7 +36,8 @@ def test_chromium_renders_tables_and_data_check(tmp_path):
     )
     dom = proc.stdout
     assert proc.returncode == 0 and "<main>" in dom, proc.stderr[-2000:]
-    assert len(re.findall(r"<table>", dom)) == 1  # the fixture's data-check table
+    assert len(re.findall(r"<table[ >]", dom)) == 1  # the fixture's data-check table
+    assert '<table class="data-check">' in dom
     assert "<h2>数据核验</h2>" in dom and "<th>规范化数值</th>" in dom and "<td>4550亿美元</td>" in dom
     assert re.search(r"<title>主管架构研究报告</title>", dom)
     # the live DOM, after parsing and layout: only allow-listed tags and attributes, safe links

@@ -51,7 +51,8 @@ def test_stdout_lists_every_file_report_last_readable_by_the_group(corpus, tmp_p
     lines = res.stdout.splitlines()
     stem = f"{date.today().isoformat()}-{TOPIC}"
     out = (tmp_path / "out").resolve()
-    assert lines == [str(out / f"{stem}.html"), str(out / f"{stem}.run.json"), str(out / f"{stem}.md")]
+    assert lines == [str(out / f"{stem}.html"), str(out / f"{stem}.check.json"), str(out / f"{stem}.run.json"),
+                     str(out / f"{stem}.md")]
     assert res.report == out / f"{stem}.md"
     assert set(res.manifest["outputs"]) <= set(lines)
     for line in lines:
@@ -77,7 +78,7 @@ def test_same_day_rerun_keeps_the_earlier_report(corpus, tmp_path):
     second = yanbao_umask(tmp_path, *run_args(corpus, "--format", "md,html"))
     assert second.code == 0, second.stderr
     assert [Path(p).name for p in second.stdout.splitlines()] == [
-        f"{day_stem}-2.html", f"{day_stem}-2.run.json", f"{day_stem}-2.md"]
+        f"{day_stem}-2.html", f"{day_stem}-2.check.json", f"{day_stem}-2.run.json", f"{day_stem}-2.md"]
     assert {p: p.stat().st_mtime_ns for p in before} == before  # nothing of the first run was touched
     assert (out / f"{day_stem}.md").read_text(encoding="utf-8") == "# 早先的报告\n"
     manifest = second.manifest
@@ -89,9 +90,9 @@ def test_same_day_rerun_keeps_the_earlier_report(corpus, tmp_path):
     assert third.report.name == f"{day_stem}-3.md"
     assert third.manifest["previous"] == str((out / f"{day_stem}-2.md").resolve())
     assert names(out) == sorted([
-        f"{day_stem}.html", f"{day_stem}.md", f"{day_stem}.run.json",
-        f"{day_stem}-2.html", f"{day_stem}-2.md", f"{day_stem}-2.run.json",
-        f"{day_stem}-3.md", f"{day_stem}-3.run.json",
+        f"{day_stem}.html", f"{day_stem}.md", f"{day_stem}.run.json", f"{day_stem}.check.json",
+        f"{day_stem}-2.html", f"{day_stem}-2.md", f"{day_stem}-2.run.json", f"{day_stem}-2.check.json",
+        f"{day_stem}-3.md", f"{day_stem}-3.run.json", f"{day_stem}-3.check.json",
     ])
 
     # --overwrite replaces the report of the base name, whole: its .html (not written now) goes too
@@ -132,9 +133,10 @@ def test_resume_writes_the_runs_own_files(corpus, tmp_path):
     assert res.code == 0, res.stderr
     assert res.report.name == f"{day_stem}-2.md" and res.manifest["run_id"] == run_id
     assert [Path(p).name for p in res.stdout.splitlines()] == [
-        f"{day_stem}-2.html", f"{day_stem}-2.run.json", f"{day_stem}-2.md"]
+        f"{day_stem}-2.html", f"{day_stem}-2.check.json", f"{day_stem}-2.run.json", f"{day_stem}-2.md"]
     assert "resumed" in res.manifest and "previous" not in res.manifest
-    assert names(out) == sorted([f"{day_stem}-2.html", f"{day_stem}-2.md", f"{day_stem}-2.run.json"])
+    assert names(out) == sorted([f"{day_stem}-2.html", f"{day_stem}-2.md", f"{day_stem}-2.run.json",
+                                 f"{day_stem}-2.check.json"])
 
 
 def test_resume_does_not_replace_a_report_another_run_wrote_meanwhile(corpus, tmp_path):
@@ -169,7 +171,8 @@ def test_digest_of_the_day_is_kept_too(corpus, tmp_path):
     assert first.code == second.code == 0, (first.stderr, second.stderr)
     day = date.today().isoformat()
     assert first.report.name == f"{day}-digest.md" and second.report.name == f"{day}-digest-2.md"
-    assert [Path(p).name for p in second.stdout.splitlines()] == [f"{day}-digest-2.run.json", f"{day}-digest-2.md"]
+    assert [Path(p).name for p in second.stdout.splitlines()] == [
+        f"{day}-digest-2.check.json", f"{day}-digest-2.run.json", f"{day}-digest-2.md"]
     third = yanbao_umask(tmp_path, *args, "--overwrite")
     assert third.code == 0 and third.report.name == f"{day}-digest.md", third.stderr
 
@@ -192,6 +195,6 @@ def test_a_scheduled_job_replaces_its_stable_file(corpus, tmp_path):
     for _ in range(2):
         res = yanbao_umask(tmp_path, "schedule", "run", "capex", "--now")
         assert res.code == 0, (res.stdout, res.stderr)
-    assert names(out) == ["capex.html", "capex.md", "capex.run.json"]  # no capex-2.*: a job's file is replaced
+    assert names(out) == ["capex.check.json", "capex.html", "capex.md", "capex.run.json"]  # no capex-2.*: replaced
     assert all(mode(out / n) == 0o644 for n in names(out))
     assert "previous" not in json.loads((out / "capex.run.json").read_text(encoding="utf-8"))

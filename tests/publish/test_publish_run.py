@@ -28,7 +28,7 @@ def test_hostile_sources_never_reach_the_html(hostile_corpus, yanbao, tmp_path):
     attrs = _attrs(page)
     for needle in ("javascript:", "vbscript:", "data:", "onerror", "onload", "style", "%3cscript"):
         assert needle not in attrs, needle
-    assert "<h2>数据核验</h2>" in page and "<table>" in page
+    assert "<h2>数据核验</h2>" in page and "<table class=\"data-check\">" in page and "<details>" in page
 
     # the markdown: front matter first, parseable, escaped by YAML; the report follows unchanged
     md = md_path.read_text(encoding="utf-8")

@@ -65,9 +65,10 @@ def test_due_run_writes_stable_reports_and_reports_the_failure(fake_ollama, corp
     assert "3 job(s): 2 done, 1 failed, 0 skipped; failed: broken" in lines[-1]
     assert "Traceback" not in res.stderr
 
-    # stable names: <out>/<job name>.md, .html, .run.json; no date stems, no temp files left
+    # stable names: <out>/<job name>.md, .html, .check.json, .run.json; no date stems, no temp files left
     names = sorted(p.name for p in out.iterdir() if p.is_file() and not p.name.endswith(".db") and "-wal" not in p.name and "-shm" not in p.name)
-    assert names == ["ai-daily.html", "ai-daily.md", "ai-daily.run.json", "power.md", "power.run.json"], names
+    assert names == ["ai-daily.check.json", "ai-daily.html", "ai-daily.md", "ai-daily.run.json", "power.check.json",
+                     "power.md", "power.run.json"], names
     md = (out / "ai-daily.md").read_text(encoding="utf-8")
     assert md.startswith("---\ntitle: 人工智能发展趋势\ndate: 2025-06-05\nkind: research\n")
     assert "<h2>数据核验</h2>" in (out / "ai-daily.html").read_text(encoding="utf-8")
