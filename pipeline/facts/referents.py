@@ -462,6 +462,21 @@ _PERIODS = re.compile(
 )
 
 
+def quarter_before(sentence: str, at: int) -> frozenset[str]:
+    """The quarter (or first quarters, 前三季度) named nearest to the left of position `at`."""
+    best: tuple[int, str] | None = None
+    for m in _CUMULATIVE_QUARTERS.finditer(sentence, 0, at):
+        best = (m.start(), "q1-" + _CN_QUARTER.get(m.group(1), m.group(1)))
+    for m in _TIME_RE.finditer(sentence, 0, at):
+        q, cnq = m.group(3), m.group(4)
+        if _BASE_BEFORE.search(sentence, max(0, m.start() - 3), m.start()):
+            continue  # "比二季度增加21.5%": the base of a comparison
+        tag = "q" + q if q else ("q" + _CN_QUARTER.get(cnq, cnq) if cnq else "")
+        if tag and (best is None or m.start() > best[0]):
+            best = (m.start(), tag)
+    return frozenset({best[1]}) if best else frozenset()
+
+
 def periods_before(sentence: str, at: int) -> frozenset[str]:
     """The period the number at `at` is said of, from the nearest month or period word to its left
     ("由年初的15.6元降至12月的13.9元左右，全年平均约14.5元": p:start, m12, p:year)."""
@@ -587,6 +602,10 @@ class TextReferents:
             # "去年净利润为8.6亿元，而2023年亏损42.1亿元": a number's year is the nearest one to its left
             left = [m.group(1) for m in _YEAR_LEFT.finditer(sentence, 0, a) if not _is_base_year(sentence, m)]
             times = frozenset(t for t in times if t[0] != "y") | ({"y" + left[-1]} if left else frozenset())
+        if any(t[0] == "q" for t in times):
+            # "归母净利润62.1亿元，同比增长90.3%，其中第三季度单季…": a quarter named after a figure is not its
+            quarter = quarter_before(sentence, a)
+            times = frozenset(t for t in times if t[0] != "q") | quarter
         nearest = periods_before(sentence, a) if _PERIOD_HINT.search(sentence, 0, a) else frozenset()
         if nearest:  # the nearest month or period word to the left decides, not every one in the sentence
             times = frozenset(t for t in times if t[0] not in "mp") | nearest
