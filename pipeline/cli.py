@@ -159,7 +159,10 @@ def run(
     )
     print_files(outcome)
     if outcome.empty:
-        print(f"yanbao: nothing relevant to the topic was found; the report says so: {outcome.report_path}", file=sys.stderr)
+        verdict = (outcome.manifest.get("coverage") or {}).get("verdict")
+        why = f": {verdict}" if verdict else ""
+        print(f"yanbao: nothing relevant to the topic was found{why}; the report says so: {outcome.report_path}",
+              file=sys.stderr)
         raise typer.Exit(3)
 
 

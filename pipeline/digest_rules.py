@@ -10,8 +10,11 @@ Credibility (`credibility`) is a 1–5 star score written by code, never by the 
                                                            research body 0.7, named publisher 0.6,
                                                            unknown 0.4, blog/forum 0.3
     N = min(number of sources, 5) / 5
-    stars = 1 + round(4 × (0.5·V + 0.3·Q + 0.2·N))          so 1 … 5
-    any contradicted number caps the score at 3; no source at all gives 1.
+    K = min(1, C / T)                                        C the item's coverage (`pipeline.coverage`: how
+                                                           well its sources cover it), T its threshold
+    stars = 1 + round(4 × K × (0.5·V + 0.3·Q + 0.2·N))      so 1 … 5
+    any contradicted number caps the score at 3; an item its sources do not cover (C < T) at 2; no
+    source at all gives 1.
 """
 
 from __future__ import annotations
@@ -149,10 +152,12 @@ def source_quality(src: SearchResult) -> float:
 MAX_COUNTED_SOURCES = 5
 
 
-def credibility(checks_summary: Mapping[str, int], sources: Sequence[SearchResult]) -> int:
-    """1–5 stars from the facts check of the item's numbers and from its sources (see the module
-    docstring for the formula). `checks_summary` counts claims by status: verified / contradicted /
-    unsupported (missing keys count 0)."""
+def credibility(checks_summary: Mapping[str, int], sources: Sequence[SearchResult], coverage: float | None = None) -> int:
+    """1–5 stars from the facts check of the item's numbers, from its sources and from how well they
+    cover the item (see the module docstring for the formula). `checks_summary` counts claims by status:
+    verified / contradicted / unsupported (missing keys count 0); `coverage` None leaves K at 1."""
+    from pipeline.coverage import THRESHOLD
+
     if not sources:
         return 1
     verified = int(checks_summary.get("verified", 0))
@@ -162,9 +167,12 @@ def credibility(checks_summary: Mapping[str, int], sources: Sequence[SearchResul
     v = verified / total if total else 0.5
     q = sum(source_quality(s) for s in sources) / len(sources)
     n = min(len(sources), MAX_COUNTED_SOURCES) / MAX_COUNTED_SOURCES
-    stars = 1 + int(4 * (0.5 * v + 0.3 * q + 0.2 * n) + 0.5)  # round half up
+    k = 1.0 if coverage is None else max(0.0, min(1.0, coverage / THRESHOLD))
+    stars = 1 + int(4 * k * (0.5 * v + 0.3 * q + 0.2 * n) + 0.5)  # round half up
     if contradicted:
         stars = min(stars, 3)
+    if coverage is not None and coverage < THRESHOLD:  # an item about something else
+        stars = min(stars, 2)
     return max(1, min(5, stars))
 
 
@@ -174,14 +182,19 @@ def stars_text(stars: int) -> str:
     return "★" * stars + "☆" * (5 - stars)
 
 
-def credibility_detail(checks_summary: Mapping[str, int], sources: Sequence[SearchResult]) -> dict:
+def credibility_detail(
+    checks_summary: Mapping[str, int], sources: Sequence[SearchResult], coverage: float | None = None
+) -> dict:
     """The score with its inputs, for run.json (so a reader can recompute it)."""
+    from pipeline.coverage import THRESHOLD
+
     counts = {k: int(checks_summary.get(k, 0)) for k in ("verified", "contradicted", "unsupported")}
     total = sum(counts.values())
     return {
-        "stars": credibility(counts, sources),
+        "stars": credibility(counts, sources, coverage),
         **counts,
         "verified_share": round(counts["verified"] / total, 3) if total else None,
         "source_quality": round(sum(source_quality(s) for s in sources) / len(sources), 3) if sources else 0.0,
         "sources": len(sources),
+        **({"coverage": coverage, "coverage_threshold": THRESHOLD} if coverage is not None else {}),
     }

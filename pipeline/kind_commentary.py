@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from pipeline import coverage
 from pipeline.kind_support import batch_topics, docs_of, fill, reference_rows, run_slots, search_material, why
 from pipeline.models import (
     CommentaryClosing,
@@ -39,6 +40,7 @@ class Article:
     error: str | None = None
     slots: dict = field(default_factory=dict)
     sections: list = field(default_factory=list)  # CommentarySection | None, one per outline title
+    coverage: coverage.Coverage | None = None  # how well its sources cover the topic, decided before writing
 
     @property
     def step(self) -> str:
@@ -112,6 +114,14 @@ def compose(run: RunContext) -> Composed:
         if not a.sources:
             a.error = f"the search for “{a.topic}” found nothing"  # named in the report and in run.json
             continue
+        a.coverage = coverage.coverage(a.topic, a.sources)
+        if not a.coverage.covered:  # its sources are about something else: named, nothing unrelated written
+            a.error = (f"资料未覆盖这一话题（覆盖度 {a.coverage.score:.2f}，低于阈值 {coverage.THRESHOLD:.2f}；"
+                       f"最接近的一篇：{a.coverage.title or '无'}），没有写入无关内容")
+            run.env.journal.degrade(f"{a.step}.coverage", (
+                f"the sources do not cover “{a.topic}” (coverage {a.coverage.score:.2f} < "
+                f"{coverage.THRESHOLD:.2f}); nothing unrelated is written for it"))
+            continue
         write(run, a)
 
     done = [a for a in articles if a.error is None]
@@ -132,10 +142,12 @@ def compose(run: RunContext) -> Composed:
         "articles": [
             {
                 "topic": a.topic,
-                "status": "failed" if a.error else "done",
+                "status": ("not covered" if a.coverage is not None and not a.coverage.covered
+                           else "failed" if a.error else "done"),
                 **({"error": a.error} if a.error else {}),
                 "sources": [s.url for s in a.sources],
                 "sections": len(a.sections),
+                **({"coverage": coverage.manifest_entry(a.coverage)} if a.coverage is not None else {}),
             }
             for a in articles
         ],

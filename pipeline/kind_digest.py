@@ -26,6 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline import coverage
 from pipeline.digest_rules import credibility_detail, emoji_for, normalize_category, stars_text
 from pipeline.kind_support import (
     batch_topics,
@@ -88,6 +89,11 @@ class Item:
     slots: dict = field(default_factory=dict)
     metrics: list[dict] = field(default_factory=list)  # verified rows of 关键数据指标
     candidates: int = 0
+    coverage: coverage.Coverage | None = None  # how well its sources cover it, decided before writing
+
+    @property
+    def covered(self) -> bool:
+        return self.coverage is None or self.coverage.covered
 
     @property
     def step(self) -> str:
@@ -260,8 +266,14 @@ def compose(run: RunContext) -> Composed:
     for item in items:
         gather(run, item)
         if item.error is None:
-            write_slots(run, item)
-            item.metrics = verified_metrics(run, item)
+            item.coverage = coverage.coverage(item.focus, item.sources)
+            if item.covered:
+                write_slots(run, item)
+                item.metrics = verified_metrics(run, item)
+            else:  # its sources are about something else: one line, nothing unrelated
+                run.env.journal.degrade(f"{item.step}.coverage", (
+                    f"the sources do not cover “{item.focus}” (coverage {item.coverage.score:.2f} < "
+                    f"{coverage.THRESHOLD:.2f}); nothing unrelated is written for it"))
     done = [it for it in items if it.error is None]
     if not done:
         reasons = "; ".join(f"{it.given}: {it.error}" for it in items)
@@ -269,7 +281,8 @@ def compose(run: RunContext) -> Composed:
 
     refs: list[SearchResult] = []
     for it in done:
-        refs.extend(s for s in it.sources if all(s.id != r.id for r in refs))
+        if it.covered:
+            refs.extend(s for s in it.sources if all(s.id != r.id for r in refs))
     manifest_items = [
         {
             "item": it.given,
@@ -278,6 +291,7 @@ def compose(run: RunContext) -> Composed:
             **({"error": it.error} if it.error else {}),
             "sources": [s.url for s in it.sources],
             **({"metrics": {"candidates": it.candidates, "verified": len(it.metrics)}} if not it.error else {}),
+            **({"coverage": coverage.manifest_entry(it.coverage)} if it.coverage is not None else {}),
         }
         for it in items
     ]
@@ -293,7 +307,7 @@ def compose(run: RunContext) -> Composed:
         "items": manifest_items,
         # For front matter and feeds (pipeline/publish.py): one item is titled by its headline.
         "title": views[0]["headline"] if len(views) == 1 else FEED_TITLE,
-        "tags": list(dict.fromkeys(v["category"] for v in views)),
+        "tags": list(dict.fromkeys(v["category"] for v in views if "category" in v)),
     }
     return Composed(
         template=TEMPLATE, context=context, refs=refs, empty=empty,
@@ -303,6 +317,8 @@ def compose(run: RunContext) -> Composed:
 
 def _view(run: RunContext, it: Item) -> dict:
     journal = run.env.journal
+    if not it.covered:
+        return _uncovered_view(run, it)
     frame: DigestFrame | None = it.slots.get("frame")
     main = it.sources[0]
     texts = [s.title + " " + s.text[:2000] for s in it.sources]
@@ -319,6 +335,7 @@ def _view(run: RunContext, it: Item) -> dict:
     conclusion: DigestConclusion | None = it.slots.get("conclusion")
     return {
         "index": it.index,
+        "uncovered": "",
         "emoji": emoji_for(category),
         "headline": frame.headline if frame else it.focus,
         "date": main.date or "（未注明）",
@@ -336,6 +353,21 @@ def _view(run: RunContext, it: Item) -> dict:
         "references": reference_rows(it.sources),
         "log": [f"{run.day}：首次生成（run `{run.run_id}`）"],
         "why": {name: why(journal, f"{it.step}.{name}") for name, _ in SLOTS},
+    }
+
+
+def _uncovered_view(run: RunContext, it: Item) -> dict:
+    """An item whose sources are about something else: its heading, its stars (at most ★★) and one line."""
+    cov = it.coverage
+    return {
+        "index": it.index,
+        "uncovered": (f"资料未覆盖这一条目，检索到的资料说的是别的事（覆盖度 {cov.score:.2f}，低于阈值 "
+                      f"{coverage.THRESHOLD:.2f}；最接近的一篇：{cov.title or '无'}），没有写入无关内容"),
+        "emoji": emoji_for("行业动态"),
+        "headline": it.focus,
+        "category": "行业动态",
+        "stars": STARS_PLACEHOLDER,
+        "log": [f"{run.day}：首次生成（run `{run.run_id}`）"],
     }
 
 
@@ -359,7 +391,7 @@ def _finalizer(done: list[Item], manifest: dict):
         out, last, stars = [], 0, []
         by_item = {e["item"]: e for e in manifest["items"]}
         for it, place, count in zip(done, places, counts, strict=False):
-            detail = credibility_detail(count, it.sources)
+            detail = credibility_detail(count, it.sources, it.coverage.score if it.coverage is not None else None)
             by_item.get(it.given, {})["credibility"] = detail
             stars.append(detail["stars"])
             out.append(body[last:place] + stars_text(detail["stars"]))

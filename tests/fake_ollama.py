@@ -19,7 +19,8 @@ prints ``READY http://127.0.0.1:PORT`` once listening and serves until killed.
 
 Order of answers to a chat request: the next scripted action, if any; else `responder(request)` if set
 and it returns a string; else the default responder, which builds a deterministic valid instance of the
-request's `format` JSON schema out of Chinese sentences (or a Chinese paragraph without `format`).
+request's `format` JSON schema out of Chinese sentences (or a Chinese paragraph without `format`); a plan's
+sub-topics are the document titles its prompt lists, as a model grounded in its preview would answer.
 
 Stdlib only, importable without pytest.
 """
@@ -240,12 +241,28 @@ def instance_for(schema: dict, seed: int) -> Any:
     return build(schema, "", 0)
 
 
+def _listed_titles(request: dict) -> list[str]:
+    """The document titles a plan prompt lists ("- title" lines after its 资料标题 line), in order."""
+    text = "\n".join(str(m.get("content", "")) for m in request.get("messages") or [])
+    if "资料标题" not in text:
+        return []
+    after = text.split("资料标题", 1)[1]
+    return [line[2:].strip() for line in after.splitlines() if line.startswith("- ") and line[2:].strip()]
+
+
 def default_content(request: dict) -> str:
-    """What the fake model says when nothing is scripted: JSON for a schema `format`, else prose."""
+    """What the fake model says when nothing is scripted: JSON for a schema `format`, else prose. A plan's
+    sub-topics are the titles of the documents its prompt lists, as a model grounded in them would answer
+    (random sentences would be sub-topics the corpus does not cover, which the pipeline refuses)."""
     seed = _seed_of(request.get("messages", request.get("prompt", "")))
     fmt = request.get("format")
     if isinstance(fmt, dict):
-        return json.dumps(instance_for(fmt, seed), ensure_ascii=False)
+        value = instance_for(fmt, seed)
+        titles = _listed_titles(request)
+        if isinstance(value, dict) and isinstance(value.get("subtopics"), list) and titles:
+            n = len(value["subtopics"])
+            value["subtopics"] = (titles + value["subtopics"])[:n]
+        return json.dumps(value, ensure_ascii=False)
     if fmt == "json":
         return json.dumps({"回答": SENTENCES[seed % len(SENTENCES)]}, ensure_ascii=False)
     rng = random.Random(seed)

@@ -29,9 +29,13 @@ from datetime import date
 
 from pydantic import BaseModel, ValidationError
 
+from pipeline.coverage import THRESHOLD as COVERED
+from pipeline.coverage import best_share, mentions, subject_units, topic_units
+from pipeline.coverage import share as topic_share
 from pipeline.llm.base import Completion, Task
 from pipeline.llm.extractive_rank import (
     Cand,
+    Fact,
     Sent,
     Terms,
     cooccurrence,
@@ -47,6 +51,8 @@ from pipeline.llm.extractive_rank import (
     norm_key,
     overlaps,
     pieces,
+    repeats,
+    sentence_facts,
     sentence_keys,
     textrank,
     whole_words,
@@ -80,9 +86,9 @@ from pipeline.models import (
     TaskContext,
     Trends,
 )
-from pipeline.textutil import strip_citations, tokens
+from pipeline.textutil import strip_citations, tokens, word_tag
 
-VERSION = "1"
+VERSION = "2"
 
 # --- sizes -------------------------------------------------------------------------------------
 SUMMARY_NEW = 6  # new sentences per summarize call
@@ -105,15 +111,14 @@ TREND_DIMENSIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("供给侧与基础设施", ("供给", "供应", "产能", "芯片", "算力", "数据中心", "供应链", "电力", "服务器", "gpu",
                    "代工", "基础设施", "存储")),
     ("技术路径", ("技术", "模型", "架构", "训练", "推理", "开源", "参数", "算法", "多模态", "智能体", "制程", "研发")),
-    ("商业模式", ("商业", "收入", "营收", "订阅", "付费", "定价", "价格", "盈利", "成本", "变现", "利润", "毛利")),
+    ("商业模式", ("商业", "收入", "营收", "订阅", "付费", "定价", "价格", "盈利", "成本", "变现", "利润", "毛利", "投资", "融资",
+              "资本开支", "估值")),
     ("政策与治理", ("政策", "监管", "法规", "出口", "管制", "治理", "合规", "政府", "标准", "许可", "禁令", "制裁")),
 )
 STRENGTH_CUES = ("优势", "领先", "受益", "提升", "增长", "突破", "机遇", "利好", "改善", "扩大", "提高", "强劲",
                  "降低成本", "效率")
 RISK_CUES = ("风险", "限制", "短缺", "下滑", "不确定", "管制", "挑战", "瓶颈", "压力", "担忧", "禁止",
              "制裁", "泡沫", "亏损", "过热", "紧张", "约束", "难以", "短板", "威胁", "收紧")
-STRENGTH_WEAK = ("增加", "加快", "成功", "更快", "更低", "首次")
-RISK_WEAK = ("但", "然而", "不过", "仍", "尚未")
 NEAR_CUES = ("预计", "今年", "明年", "即将", "下半年", "短期", "近期", "年内", "未来一年", "未来12个月", "下一季度")
 LONG_CUES = ("长期", "未来几年", "未来五年", "未来十年", "中长期", "远期", "十年", "长远", "最终")
 BASE_CUES = ("预计", "预测", "预期", "估计", "计划")
@@ -138,12 +143,36 @@ ADVICE_CUES = ("应", "需要", "建议", "关注", "必须", "值得")
 # Prescriptive sentences ("建议投资者应当关注…") are advice, not findings: other analysis and synthesis slots
 # leave them for the advice slot, which comes last and would otherwise find them taken.
 ADVICE_RESERVED = ("建议", "应当", "应该", "需要关注", "值得关注")
-# Outlook: a year counts as a horizon only next to a forward-looking word ("预计2026年…", "2030年将…"), so a
-# dated past event ("2025年8月，某公司发布…", "到2025年5月已超过…") is not mistaken for a forecast.
-FUTURE = re.compile(r"预计|预测|预期|有望|将|计划|目标|力争|届时")
 # Forecasts and scenarios ("预计…", "到2030年…", "若…将…") belong to 未来展望: the analysis slots before it
 # (findings, trends, assessment) leave them alone, as they leave advice to the advice slot.
 FORECAST = re.compile(r"预计|预测|有望|到\s*20\d\d年|未来几年|未来五年|未来十年|长期|(?:若|如果|一旦)[^。！；]*?(?:将|会|可能)")
+
+# --- slot roles: what a sentence must look like to fill a slot (measured on sources/, see README) -------
+# A recommendation tells someone what to do; a quoted "值得关注" or a descriptive "需要…算力" does not.
+RECOMMEND = re.compile(
+    r"建议|应当|应该|不妨|务必|有必要|宜(?:先|在|把|将|于)|(?<![\"“])值得(?:关注|警惕|注意|重视)|"
+    r"需要(?:关注|警惕|注意|重视|防范|评估|做好|提前|加快|把|在|建立|平衡|寻找|兼顾|分散|锁定)|"
+    r"(?<![供相响反效适理对])应(?:在|把|将|从|以|尽快|加快|关注|警惕|提前|优先|分散|避免|确保)|"
+    r"必须(?:关注|警惕|在|把|将)|要(?:警惕|避免|防范)|需(?:关注|警惕|防范)"
+)
+# Forward-looking: a forecast, a plan, a target, a condition — not a dated past event ("到2025年5月已超过…"):
+# only these fill 未来展望, where a year counts as a horizon (near or long term, relative to `ref_year`).
+FORWARD = re.compile(
+    r"预计|预测|预期|有望|或将|可能会|将(?:会|在|于|达到|超过|继续|持续|成为|进一步|推出|保持|增加|提升|提高|下降|"
+    r"带来|面临|迎来|加速|放缓|扩大|翻倍|受到|是|占|出现|再|逐步|显著|大幅|改变|推动|取决于|决定|形成)|"
+    r"计划(?:于|在|到|将)|目标是|力争|届时|未来|明年|长期看|长远|下一代|即将|(?:若|如果|一旦)[^。！；]*?(?:将|会|可能)"
+)
+RISK = re.compile(
+    r"风险|不确定|挑战|瓶颈|短缺|压力|担忧|泡沫|亏损|下滑|承压|制约|隐患|威胁|短板|难以|受限|紧张|过剩|闲置|拖累|"
+    r"冲击|警惕|放缓|收紧|约束|限制"
+)
+TREND = re.compile(
+    r"趋势|转向|加速|逐步|越来越|正在|日益|持续|不断|攀升|跃升|翻倍|翻番|普及|兴起|走向|迁移|增长|上升|下降|提升|"
+    r"扩大|放缓|提高|下滑|回落|走低|走高|扩张|收窄"
+)
+TREND_STRONG = re.compile(r"趋势|转向|正在|越来越|逐步|日益|走向")
+FINDING = re.compile(r"\d|显示|表明|发现|披露|统计|数据|报告|宣布|发布|达到|占")
+CONCLUSION = re.compile(r"意味着|表明|说明|标志|总体|关键在于|核心|决定|取决于|归根结底|本质")
 
 # Slot names as the reader knows them, for degraded reasons.
 SLOT_NAMES = {
@@ -200,6 +229,7 @@ class _Work:
         self.slot = slot
         self.exclude = tuple(exclude)
         self.taken: list[Cand] = []
+        self.avoid: list[frozenset[str]] = []  # token sets the picks must not resemble (e.g. an earlier summary)
         # A slot may use at most 1/share of the unused relevant sentences: on a big corpus the sizes above
         # bind first, on a thin one the slots shrink instead of the later slots finding nothing left.
         self.budget = max(2, -(-len(cands) // share))
@@ -211,16 +241,38 @@ class _Work:
         ids = {id(c) for c in self.taken}
         return [c for c in self.cands if id(c) not in ids]
 
+    def facts(self) -> list[Fact]:
+        return [f for c in self.taken for f in sentence_facts(c.sent.text)]
+
     def take(self, members: Sequence[Cand], k: int, per_ref: int | None = None) -> list[Cand]:
-        """MMR-pick up to k of `members` not yet taken by this task; mark them taken."""
+        """MMR-pick up to k of `members` not yet taken by this task, one at a time, never one that states a
+        fact (same number, same referent) this task already took; mark them taken."""
         k = min(k, self.room())
-        if k <= 0:
-            return []
         ids = {id(c) for c in self.taken}
         pool = [c for c in members if id(c) not in ids]
-        picked = mmr(pool, k, avoid=[c.sent.tokens for c in self.taken], per_ref=per_ref)
-        self.taken.extend(picked)
-        return picked
+        chosen: list[Cand] = []
+        while len(chosen) < k and pool:
+            facts = self.facts()
+            quoted = {k for c in self.taken for k in c.sent.ids}
+            counts: dict[int, int] = {}
+            for c in chosen:
+                counts[c.ref] = counts.get(c.ref, 0) + 1
+            fit = [c for c in pool if (per_ref is None or counts.get(c.ref, 0) < per_ref)
+                   and quoted.isdisjoint(c.sent.ids) and not repeats(sentence_facts(c.sent.text), facts)]
+            pick = mmr(fit, 1, avoid=[*self.avoid, *(c.sent.tokens for c in self.taken)])
+            if not pick:
+                break
+            self.taken.append(pick[0])
+            chosen.append(pick[0])
+            pool = [c for c in pool if c is not pick[0]]
+        return chosen
+
+    def require(self, fits: Callable[[Cand], bool], what: str) -> _Work:
+        """Keep only the sentences that fit the slot's role; none → 资料不足 (never the nearest sentence)."""
+        self.cands = [c for c in self.cands if fits(c)]
+        if not self.cands:
+            raise Degraded(f"资料不足：与“{self.topic}”相关的未用句子中没有{what}，无法填写{self.slot}")
+        return self
 
 
 def _without(work: _Work, reserved: Callable[[str], bool]) -> _Work:
@@ -228,6 +280,33 @@ def _without(work: _Work, reserved: Callable[[str], bool]) -> _Work:
     if not work.cands:
         raise Degraded(f"与“{work.topic}”相关的未用句子都留给了其他栏目，无法填写{work.slot}")
     return work
+
+
+def _advice_reserved(text: str) -> bool:
+    """A prescriptive sentence: left for the advice slots."""
+    return cue_hits(text, ADVICE_RESERVED) > 0 or RECOMMEND.search(text) is not None
+
+
+def _forecast(text: str) -> bool:
+    """A forecast or scenario: left for the outlook."""
+    return FORECAST.search(text) is not None
+
+
+STRENGTH_STRONG = ("优势", "领先", "受益", "利好", "机遇", "突破", "强劲")
+
+
+def _assessing(c: Cand) -> bool:
+    """A judgement of good or bad (风险, 短板 … 优势, 受益 …): material for 优缺点评估."""
+    return RISK.search(c.sent.text) is not None or cue_hits(c.sent.text, STRENGTH_STRONG) > 0
+
+
+def _finding(c: Cand) -> bool:
+    """A statement of fact: a figure (Arabic or Chinese: 四成, 两个数量级), a finding verb (显示, 表明,
+    披露…), or a named subject: a Latin name (HBM, AWS) or a name jieba tags as one (组织, 人名, 地名, 专名)."""
+    text = c.sent.text
+    if FINDING.search(text) or sentence_facts(text) or re.search(r"[A-Za-z]{2,}", text):
+        return True
+    return any(word_tag(w) in ("nt", "nr", "ns", "nz") for w in c.sent.token_list)
 
 
 def _score(c: Cand, cue: int = 0, digit: bool = False) -> float:
@@ -269,6 +348,13 @@ class ExtractiveLLM:
         self.ref_year = ref_year or date.today().year
         self._lock = threading.RLock()
         self._used: set[str] = set()
+        # Facts (number + referent) already in the report: a fact is stated once (`sentence_facts`).
+        self._facts: list[Fact] = []
+        self._seen_texts: set[str] = set()
+        # Sentences kept for the executive summary (chosen when the plan is made, see `_reserve_summary`):
+        # the slots before it leave them, and their facts, alone.
+        self._reserved: dict[str, int] = {}
+        self._reserved_facts: list[Fact] = []
         self._sentences: dict[str, tuple[Sent, ...]] = {}
         self._centrality: dict[tuple, dict[tuple[int, int], float]] = {}
         self._gate_cache: dict[tuple, list[tuple[Sent, int]]] = {}
@@ -299,7 +385,9 @@ class ExtractiveLLM:
                     degraded=f"抽取结果未通过{slot}的校验（{where}：{first.get('msg', '')}）",
                     seconds=time.perf_counter() - started,
                 )
-            self._used.update(c.sent.norm for c in used)
+            for c in used:
+                self._used.update(c.sent.ids)
+                self._facts.extend(sentence_facts(c.sent.text))
         empty = [k for k, v in value.model_dump().items() if v == ""]
         return Completion(
             value=value,
@@ -333,16 +421,35 @@ class ExtractiveLLM:
         walk(value)
         with self._lock:
             for t in texts:
-                self._used.update(sentence_keys(t))
+                self._remember(t)
 
     def is_used(self, sentence: str) -> bool:
         return norm_key(strip_citations(sentence)) in self._used
 
+    def _remember(self, text: str) -> None:
+        """Report text written already: its sentences are used, its facts stated."""
+        if not text or text in self._seen_texts:
+            return
+        self._seen_texts.add(text)
+        self._used.update(sentence_keys(text))
+        for piece in pieces(strip_citations(text)):
+            for f in sentence_facts(piece):
+                if not repeats([f], self._facts):
+                    self._facts.append(f)
+
     def _remember_context(self, ctx: TaskContext) -> None:
         """Summaries and notes handed in are report text already: their sentences count as used."""
         for text in (ctx.summary, *ctx.notes.values()):
-            if text:
-                self._used.update(sentence_keys(text))
+            self._remember(text)
+
+    def _taken(self, s: Sent, reserved_ok: bool = False) -> bool:
+        """Used already, kept for the executive summary, or stating a fact the report states already."""
+        if any(k in self._used for k in s.ids):
+            return True
+        facts = sentence_facts(s.text)
+        if s.norm in self._reserved:
+            return not reserved_ok
+        return repeats(facts, self._facts) or repeats(facts, self._reserved_facts)
 
     # --- pools ----------------------------------------------------------------------------------
 
@@ -353,46 +460,59 @@ class ExtractiveLLM:
             self._sentences[doc.text] = sents
         return sents
 
-    def _gated(self, docs: Sequence[Doc], terms: Terms) -> list[tuple[Sent, int]]:
+    def _gated(self, docs: Sequence[Doc], terms: Terms, topic: str = "") -> list[tuple[Sent, int]]:
         """Relevant sentences of the documents, each once (lowest ref wins), in (ref, position) order.
-        Cached per (documents, terms): the five analysis slots of a worker, and the four synthesis slots,
-        each share one pool."""
-        key = (tuple((d.ref, d.text) for d in sorted(docs, key=lambda d: (d.ref, d.source_id))), terms.key)
+        Cached per (documents, terms, topic): the five analysis slots of a worker, and the four synthesis
+        slots, each share one pool."""
+        key = (tuple((d.ref, d.text) for d in sorted(docs, key=lambda d: (d.ref, d.source_id))), terms.key, topic)
         cached = self._gate_cache.get(key)
         if cached is None:
-            cached = self._gate(docs, terms)
+            cached = self._gate(docs, terms, topic)
             self._gate_cache[key] = cached
         return cached
 
-    def _gate(self, docs: Sequence[Doc], terms: Terms) -> list[tuple[Sent, int]]:
+    def _gate(self, docs: Sequence[Doc], terms: Terms, topic: str = "") -> list[tuple[Sent, int]]:
+        """A sentence is relevant when it shares a word with the task (`terms`) and is about the topic
+        (`pipeline.coverage`): its document covers the topic (a passage with share ≥ THRESHOLD), or the
+        sentence itself does. "销售" alone does not make a sentence about "英伟达H20对华销售", nor does
+        "英伟达" in an article about OpenAI's contracts that never mentions H20."""
+        units = topic_units(topic) if topic else ()
         seen: set[str] = set()
         out: list[tuple[Sent, int]] = []
         for d in sorted(docs, key=lambda d: (d.ref, d.source_id)):
+            covers = not units or best_share(units, [d])[0] >= COVERED
             for s in self._doc_sentences(d):
                 if s.norm in seen or not terms.hits(s):
+                    continue
+                if not covers and topic_share(units, s.text) < COVERED:
                     continue
                 seen.add(s.norm)
                 out.append((s, d.ref))
         return out
 
     def _work(
-        self, ctx: TaskContext, slot: str, broad: Sequence[str], focus: Sequence[str] = (), share: int = 4
+        self, ctx: TaskContext, slot: str, broad: Sequence[str], focus: Sequence[str] = (), share: int = 4,
+        reserved_ok: bool = False,
     ) -> _Work:
-        """The task's pool, or Degraded with the reason when nothing relevant (or nothing unused) is left."""
+        """The task's pool, or Degraded with the reason when nothing relevant (or nothing unused) is left.
+        Relevance blends the task's words (sub-topic words count double) with how much of the topic the
+        sentence names (`pipeline.coverage.share`)."""
         terms = Terms.build(broad, focus)
-        gated = self._gated(ctx.documents, terms)
+        gated = self._gated(ctx.documents, terms, ctx.topic)
         if not gated:
             raise Degraded(f"未找到与“{ctx.topic}”相关的资料，无法填写{slot}")
-        key = (tuple((d.ref, d.text) for d in sorted(ctx.documents, key=lambda d: d.ref)), terms.key)
+        key = (tuple((d.ref, d.text) for d in sorted(ctx.documents, key=lambda d: d.ref)), terms.key, ctx.topic)
         cent = self._centrality.get(key)
         if cent is None:
             ranks = textrank([s.tokens for s, _ in gated])
             cent = {(ref, s.pos): r for (s, ref), r in zip(gated, ranks, strict=True)}
             self._centrality[key] = cent
+        units = topic_units(ctx.topic)
         cands = [
-            Cand(sent=s, ref=ref, centrality=cent[(ref, s.pos)], relevance=round(terms.relevance(s), 9))
+            Cand(sent=s, ref=ref, centrality=cent[(ref, s.pos)],
+                 relevance=round(0.5 * terms.relevance(s) + 0.5 * topic_share(units, s.text), 9))
             for s, ref in gated
-            if s.norm not in self._used
+            if not self._taken(s, reserved_ok)
         ]
         if not cands:
             raise Degraded(f"与“{ctx.topic}”相关的句子已全部用于前文，无法在不重复的前提下填写{slot}")
@@ -405,10 +525,30 @@ class ExtractiveLLM:
         ("advice", "forecast"); the other reserved kinds are left for their own slots."""
         work = self._work(ctx, slot, [ctx.topic], [ctx.subtopic] if ctx.subtopic else [])
         if keep != "advice":
-            work = _without(work, lambda t: cue_hits(t, ADVICE_RESERVED) > 0)
+            work = _without(work, _advice_reserved)
         if keep not in ("advice", "forecast"):
-            work = _without(work, lambda t: FORECAST.search(t) is not None)
+            work = _without(work, _forecast)
         return work
+
+    def _reserve_summary(self, ctx: TaskContext) -> None:
+        """Keep the executive summary's sentences before any other slot can take them: the best statements
+        of fact (figures, findings) that name the topic's subject, from the plan's preview of the topic.
+        Without this the summary, written last, gets what the thirty slots before it left over — and
+        "英伟达H20对华销售" got an executive summary that never mentions H20."""
+        subject = subject_units(ctx.topic)
+        if not subject or self._reserved:
+            return
+        try:
+            work = self._work(ctx, SLOT_NAMES["synthesis.summary"], [ctx.topic])
+        except Degraded:
+            return
+        pool = [c for c in work.cands if mentions(subject, c.sent.text) and _finding(c)
+                and not _advice_reserved(c.sent.text) and not _forecast(c.sent.text)]
+        # A quarter of them at most: on thin material the research summaries need them more.
+        work.budget = min(EXEC_SENTENCES, len(pool) // 4)
+        picked = work.take(_rescored(pool, FINDING_CUES, digit=True), EXEC_SENTENCES, per_ref=2)
+        self._reserved = {c.sent.norm: i for i, c in enumerate(picked)}
+        self._reserved_facts = [f for c in picked for f in sentence_facts(c.sent.text)]
 
     def _years(self, offsets: range) -> tuple[str, ...]:
         return tuple(f"{self.ref_year + k}年" for k in offsets)
@@ -442,6 +582,7 @@ def _plan(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tupl
     """Sub-topics from distinct keyword clusters of the preview documents, labelled "<topic>：<kw1>与<kw2>"."""
     slot = SLOT_NAMES["plan"]
     terms = Terms.build([ctx.topic])
+    subject = subject_units(ctx.topic)
     units: list[tuple[object, tuple[str, ...]]] = []
     for d in sorted(ctx.documents, key=lambda d: d.ref):
         # A preview document is relevant when its title or any sentence names the topic; then all of its
@@ -449,10 +590,11 @@ def _plan(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tupl
         parts = [(p, tokens(p)) for p in [d.title, *pieces(d.text)]]
         probes = [Sent(text=p, norm="", pos=0, tokens=frozenset(t), token_list=(), has_digit=False,
                        weak_start=False) for p, t in parts]
-        if any(terms.hits(pr) for pr in probes):
+        if any(terms.hits(pr) and (not subject or mentions(subject, pr.text)) for pr in probes):
             units.extend((d.ref, whole_words(t)) for _, t in parts if t)
     if not units:
         raise Degraded(f"未找到与“{ctx.topic}”相关的资料，无法填写{slot}")
+    eng._reserve_summary(ctx)
     ranked = keyword_scores(units, exclude=[*terms.gate, ctx.topic.lower()])[:40]
     if not ranked:
         raise Degraded(f"与“{ctx.topic}”相关的预览资料中没有可区分的关键词，无法填写{slot}")
@@ -507,10 +649,14 @@ def _summarize(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) ->
     slot = SLOT_NAMES["summarize"]
     # Eligibility comes from what is researched (topic, sub-topic), never from the query: a follow-up
     # query may carry generic words (数据, 风险) that would let unrelated sentences in.
+    # A summary states what was found: recommendations, forecasts and risks are left for their own slots.
     work = eng._work(ctx, slot, [ctx.topic], [ctx.subtopic])
+    work.cands = [c for c in work.cands
+                  if not _advice_reserved(c.sent.text) and not _forecast(c.sent.text) and not RISK.search(c.sent.text)]
     cands = _rescored(work.cands, FINDING_CUES, digit=True)
-    old = [frozenset(tokens(p)) for p in pieces(strip_citations(ctx.summary))]
-    picked = mmr(cands, SUMMARY_NEW, avoid=old, per_ref=SUMMARY_PER_SOURCE)
+    work.avoid = [frozenset(tokens(p)) for p in pieces(strip_citations(ctx.summary))]
+    work.budget = SUMMARY_NEW
+    picked = work.take(cands, SUMMARY_NEW, per_ref=SUMMARY_PER_SOURCE)
     if not picked:
         raise Degraded(f"本轮新资料中没有与已有摘要不同的相关句子，{slot}保持不变")
     paragraph = "".join(_lines(sorted(picked, key=lambda c: c.place)))
@@ -573,21 +719,37 @@ def _keyword_slot(work: _Work, cues: Sequence[str], groups: int, points: int) ->
     points = max(1, min(points, work.room() // groups))
     cands = _rescored(work.free(), cues, digit=True)
     out = keyword_groups(cands, groups, points, exclude=work.exclude, min_points=min(2, points))
-    for _, ms in out:
-        work.taken.extend(ms)
-    return _groups_of(work, out)
+    kept: list[tuple[str, list[Cand]]] = []
+    for title, ms in out:  # one fact once: a point stating what an earlier point stated is dropped
+        mine = []
+        for c in ms:
+            quoted = {k for t in work.taken for k in t.sent.ids}
+            if quoted.isdisjoint(c.sent.ids) and not repeats(sentence_facts(c.sent.text), work.facts()):
+                work.taken.append(c)
+                mine.append(c)
+        if mine:
+            kept.append((title, mine))
+    return _groups_of(work, kept)
 
 
 def _findings(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[Findings, list[Cand]]:
-    work = eng._analysis_work(ctx, SLOT_NAMES["analysis.findings"])
+    """Statements of fact (a figure, or 显示/表明/披露…) grouped under keyword titles."""
+    # Risks and explicit strengths are left for 优缺点评估, which comes after this slot.
+    work = eng._analysis_work(ctx, SLOT_NAMES["analysis.findings"]).require(
+        lambda c: _finding(c) and not _assessing(c), "陈述事实或数据的句子")
     groups = _keyword_slot(work, _merge(FINDING_CUES, schema_cues(schema, "groups")), FINDINGS_GROUPS, FINDINGS_POINTS)
+    if not groups:
+        raise Degraded(f"资料不足：与“{ctx.topic}”相关的未用句子不足以写出{work.slot}")
     return Findings(groups=groups), work.taken
 
 
 def _trends(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[Trends, list[Cand]]:
     """One group per dimension that has sentences; a sentence goes to the dimension it names most."""
     slot = SLOT_NAMES["analysis.trends"]
-    work = eng._analysis_work(ctx, slot)
+    # A judgement (风险, 优势…) is left for 优缺点评估, unless it names the direction itself (趋势, 转向, 正在…).
+    work = eng._analysis_work(ctx, slot).require(
+        lambda c: TREND.search(c.sent.text) is not None and (not _assessing(c) or TREND_STRONG.search(c.sent.text)),
+        "描述变化方向（增长、转向、加速…）的句子")
     trend = _merge(TREND_CUES, schema_cues(schema, "groups"))
     by_dim: dict[str, list[Cand]] = {title: [] for title, _ in TREND_DIMENSIONS}
     for c in work.free():
@@ -604,36 +766,36 @@ def _trends(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tu
         if picked:
             groups.append(Group(title=title, points=_lines(picked)))
     if not groups:
-        raise Degraded(f"与“{ctx.topic}”相关的句子都不涉及需求、供给、技术、商业或政策，无法填写{slot}")
+        raise Degraded(f"资料不足：与“{ctx.topic}”相关的趋势句子都不涉及需求、供给、技术、商业或政策，无法填写{slot}")
     return Trends(groups=groups), work.taken
 
 
 def _assessment(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[Assessment, list[Cand]]:
     """Strengths and risks by cue words; a sentence carrying both goes where it has more (risk on a tie:
-    a mixed sentence is a caveat). Contrast words (但/然而/仍) are a fallback for risks, growth words for
-    strengths; when one side stays empty the slot is degraded rather than padded."""
+    a mixed sentence is a caveat). A risk must name one (风险, 不确定, 瓶颈, 承压…): a bare "但" or "然而" is
+    not a risk. When one side stays empty the slot says 资料不足 rather than taking the nearest sentence."""
     slot = SLOT_NAMES["analysis.assessment"]
     work = eng._analysis_work(ctx, slot)
     strong = _merge(STRENGTH_CUES, schema_cues(schema, "strengths"))
     risky = _merge(RISK_CUES, schema_cues(schema, "risks"))
-    good: list[Cand] = []
-    bad: list[Cand] = []
-    for c in work.free():
-        low = c.sent.text.lower()
-        s, r = cue_hits(low, strong), cue_hits(low, risky)
-        if r and r >= s:
-            c.score = _score(c, r)
-            bad.append(c)
-        elif s:
-            c.score = _score(c, s)
-            good.append(c)
-    risks = work.take(sorted(bad, key=lambda c: c.order), ASSESS_POINTS)
-    strengths = work.take(sorted(good, key=lambda c: c.order), ASSESS_POINTS)
-    if not risks:
-        risks = work.take(_rescored([c for c in work.free() if cue_hits(c.sent.text, RISK_WEAK)], RISK_WEAK), 2)
-    if not strengths:
-        strengths = work.take(_rescored([c for c in work.free() if cue_hits(c.sent.text, STRENGTH_WEAK)],
-                                        STRENGTH_WEAK), 2)
+
+    def sides(cands: Iterable[Cand]) -> tuple[list[Cand], list[Cand]]:
+        good: list[Cand] = []
+        bad: list[Cand] = []
+        for c in cands:
+            low = c.sent.text.lower()
+            st, r = cue_hits(low, strong), cue_hits(low, risky) + (1 if RISK.search(low) else 0)
+            if r and r >= st:
+                c.score = _score(c, r)
+                bad.append(c)
+            elif st:
+                c.score = _score(c, st)
+                good.append(c)
+        return sorted(good, key=lambda c: c.order), sorted(bad, key=lambda c: c.order)
+
+    good, bad = sides(work.free())
+    risks = work.take(bad, ASSESS_POINTS)
+    strengths = work.take(good, ASSESS_POINTS)
     taken = list(work.taken)
     if not strengths or not risks:
         # Forecasts are kept for the outlook, but one that states an upside or a risk is an assessment
@@ -645,28 +807,31 @@ def _assessment(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -
         if extra is not None:
             mine = {c.sent.norm for c in taken}
             extra.cands = [c for c in extra.cands if c.sent.norm not in mine]
-            for side, strong_cues, weak_cues in (("strengths", strong, STRENGTH_WEAK), ("risks", risky, RISK_WEAK)):
-                if (strengths if side == "strengths" else risks):
-                    continue
-                cues = _merge(strong_cues, weak_cues)
-                got = extra.take(_rescored([c for c in extra.free() if cue_hits(c.sent.text.lower(), cues)], cues), 2)
-                if side == "strengths":
-                    strengths = got
-                else:
-                    risks = got
+            extra.taken = []
+            good, bad = sides(extra.free())
+            if not strengths:
+                strengths = extra.take(good, 2)
+            if not risks:
+                risks = extra.take(bad, 2)
             taken += extra.taken
     if not strengths or not risks:
         side = "优势/利好" if not strengths else "短板/风险"
-        raise Degraded(f"资料中没有可归为“{side}”的相关句子，无法填写{slot}")
+        raise Degraded(f"资料不足：资料中没有可归为“{side}”的相关句子，无法填写{slot}")
     return Assessment(strengths=_lines(strengths), risks=_lines(risks)), taken
 
 
+def _forward(c: Cand) -> bool:
+    return FORWARD.search(c.sent.text) is not None
+
+
 def _outlook(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[Outlook, list[Cand]]:
-    """Near term (this year and next, 预计/明年) vs long term (later years, 长期/未来几年) by cue words and
-    years relative to `ref_year`; then one sentence per scenario: base (预计), optimistic (有望, 若…将),
-    cautious (风险, 若…可能). A scenario with no fitting sentence is left empty, and said so in notes."""
+    """Forward-looking sentences only (预计, 将…, 计划, 若…将: `FORWARD`). Near term (this year and next,
+    明年) vs long term (later years, 长期/未来几年) by cue words and years relative to `ref_year`; then one
+    sentence per scenario: cautious (a risk: 风险, 放缓, 若…可能), optimistic (有望, 加速, 若…将), base (预计,
+    预测, with neither). A scenario with no fitting sentence is left empty (the report says 资料不足)."""
     slot = SLOT_NAMES["analysis.outlook"]
-    work = eng._analysis_work(ctx, slot, keep="forecast")
+    work = eng._analysis_work(ctx, slot, keep="forecast").require(_forward, "谈及前景（预计、将、计划…）的句子")
+    work.budget = min(work.budget, max(2, len(work.cands) // 2))  # forecasts are few: leave some for the next worker
     near_cues = _merge(NEAR_CUES, [c for c in schema_cues(schema, "near_term") if c != "将"])
     long_cues = _merge(LONG_CUES, schema_cues(schema, "long_term"))
     near_years, long_years = eng._years(range(0, 2)), eng._years(range(2, 7))
@@ -674,9 +839,8 @@ def _outlook(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> t
     far: list[Cand] = []
     for c in work.free():
         low = c.sent.text.lower()
-        ahead = bool(FUTURE.search(low))
-        n = cue_hits(low, near_cues) + (cue_hits(low, near_years) if ahead else 0)
-        f = cue_hits(low, long_cues) + (cue_hits(low, long_years) if ahead else 0)
+        n = cue_hits(low, near_cues) + cue_hits(low, near_years)
+        f = cue_hits(low, long_cues) + cue_hits(low, long_years)
         if f and f >= n:
             c.score = _score(c, f)
             far.append(c)
@@ -686,10 +850,7 @@ def _outlook(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> t
     if not near or not far:
         # Sources are dated: "this year and next" counted from today may be the past for them. Then the
         # forecasts they make are split by the year they name, the earlier half being the near term.
-        ahead = sorted(
-            (c for c in work.free() if FORECAST.search(c.sent.text) or FUTURE.search(c.sent.text)),
-            key=lambda c: (_first_year(c.sent.text), c.order),
-        )
+        ahead = sorted(work.free(), key=lambda c: (_first_year(c.sent.text), c.order))
         if len(ahead) >= 2:
             half = max(1, len(ahead) // 2)
             near, far = ahead[:half], ahead[half:]
@@ -700,15 +861,25 @@ def _outlook(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> t
     near_p = work.take(sorted(near, key=lambda c: c.order), points)
     if not near_p or not far_p:
         side = "12–24个月" if not near_p else "3–5年"
-        raise Degraded(f"资料中没有谈及{side}前景的相关句子，无法填写{slot}")
+        raise Degraded(f"资料不足：资料中没有谈及{side}前景的相关句子，无法填写{slot}")
     cases: dict[str, str] = {}
-    for name, cues, patterns in (
-        ("cautious_case", CAUTIOUS_CUES, (IF_MAY,)),
-        ("optimistic_case", OPTIMISTIC_CUES, (IF_WILL,)),
-        ("base_case", BASE_CUES, ()),
+    risky = (*CAUTIOUS_CUES, "取消", "失败", "削减", "不及预期")
+
+    def cautious(c: Cand) -> bool:
+        return cue_hits(c.sent.text, risky, (IF_MAY,)) > 0 or RISK.search(c.sent.text) is not None
+
+    def optimistic(c: Cand) -> bool:
+        return cue_hits(c.sent.text, OPTIMISTIC_CUES, (IF_WILL,)) > 0 and not cautious(c)
+
+    def base(c: Cand) -> bool:
+        return cue_hits(c.sent.text, BASE_CUES) > 0 and not cautious(c) and not optimistic(c)
+
+    for name, fits, cues, patterns in (
+        ("cautious_case", cautious, risky, (IF_MAY,)),
+        ("optimistic_case", optimistic, OPTIMISTIC_CUES, (IF_WILL,)),
+        ("base_case", base, BASE_CUES, ()),
     ):
-        fits = [c for c in _rescored(work.free(), cues, patterns) if cue_hits(c.sent.text, cues, patterns)]
-        pick = work.take(fits, 1)
+        pick = work.take([c for c in _rescored(work.free(), cues, patterns) if fits(c)], 1)
         cases[name] = _lines(pick)[0] if pick else ""
     value = Outlook(near_term=_lines(near_p), long_term=_lines(far_p), **cases)
     return value, work.taken
@@ -730,10 +901,20 @@ def _audience_hits(low: str, title: str, cues: Sequence[str]) -> int:
     return cue_hits(low, cues) + 2 * cue_hits(low, names) + 5 * addressed
 
 
-def _advice_value(work: _Work, schema: type[BaseModel]) -> tuple[Advice, list[Cand]]:
-    """Audience groups by cue words (fixed titles), then `closing`: the most central sentence left."""
+def _recommends(c: Cand) -> bool:
+    return RECOMMEND.search(c.sent.text) is not None
+
+
+def _advice_value(work: _Work, schema: type[BaseModel], leave: bool = False) -> tuple[Advice, list[Cand]]:
+    """Recommendations only (建议, 应当, 需要关注…: `RECOMMEND`), in audience groups by cue words (fixed
+    titles); then `closing`: the most central recommendation or conclusion (意味着, 关键在于…) left.
+    `leave`: take at most half of the fitting sentences, so that 结论和建议 at the end still has some."""
     advice = _merge(ADVICE_CUES, schema_cues(schema, "groups"))
     by_aud: dict[str, list[Cand]] = {title: [] for title, _ in AUDIENCES}
+    everything = list(work.cands)
+    work.require(_recommends, "提出建议（建议、应当、需要关注…）的句子")
+    if leave:
+        work.budget = min(work.budget, max(1, len(work.cands) // 2))
     for c in work.free():
         low = c.sent.text.lower()
         hits = [(_audience_hits(low, title, cues), -i, title) for i, (title, cues) in enumerate(AUDIENCES)]
@@ -748,19 +929,22 @@ def _advice_value(work: _Work, schema: type[BaseModel]) -> tuple[Advice, list[Ca
         if picked:
             groups.append(Group(title=title, points=_lines(picked)))
     if not groups:
-        raise Degraded(f"资料中没有面向企业用户、云与基础设施提供商、政策制定者或投资者的相关句子，无法填写{work.slot}")
-    # The closing line stands alone at the end: a full sentence (no 这/但 opener, not a fragment).
+        raise Degraded(f"资料不足：资料中没有面向企业用户、云与基础设施提供商、政策制定者或投资者的建议，无法填写{work.slot}")
+    # The closing line stands alone at the end: a full sentence (no 这/但 opener) that concludes (意味着,
+    # 关键在于…) or, failing that, recommends.
+    taken = {id(c) for c in work.taken}
     rest = sorted(
-        (c for c in work.free() if not c.sent.weak_start and len(c.sent.text) >= 20),
-        key=lambda c: (-round(c.centrality + c.relevance, 9), c.ref, c.sent.pos),
+        (c for c in everything if id(c) not in taken and not c.sent.weak_start and len(c.sent.text) >= 20
+         and (_recommends(c) or CONCLUSION.search(c.sent.text))),
+        key=lambda c: (not CONCLUSION.search(c.sent.text), -round(c.centrality + c.relevance, 9), c.ref, c.sent.pos),
     )
     work.budget = max(work.budget, len(work.taken) + 1)  # the closing line is never squeezed out
-    closing = work.take(rest[:1], 1)
+    closing = work.take(rest, 1)
     return Advice(groups=groups, closing=_lines(closing)[0] if closing else ""), work.taken
 
 
 def _advice(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[Advice, list[Cand]]:
-    return _advice_value(eng._analysis_work(ctx, SLOT_NAMES["analysis.advice"], keep="advice"), schema)
+    return _advice_value(eng._analysis_work(ctx, SLOT_NAMES["analysis.advice"], keep="advice"), schema, leave=True)
 
 
 _NOTE_LABEL = re.compile(r"^\s*研究结果\s*\d+\s*[：:]\s*")
@@ -772,27 +956,42 @@ def _synthesis_work(eng: ExtractiveLLM, ctx: TaskContext, kind: str) -> _Work:
     subtopics = [_NOTE_LABEL.sub("", k) for k in ctx.notes if _NOTE_LABEL.match(k)]
     # The synthesis comes last: each slot may take an equal part of what the slots still to come will share.
     share = {"synthesis.summary": 4, "synthesis.details": 3, "synthesis.findings": 2}.get(kind, 1)
-    work = eng._work(ctx, SLOT_NAMES[kind], [ctx.topic], subtopics, share)
-    return work if kind == "synthesis.advice" else _without(work, lambda t: cue_hits(t, ADVICE_RESERVED) > 0)
+    work = eng._work(ctx, SLOT_NAMES[kind], [ctx.topic], subtopics, share, reserved_ok=kind == "synthesis.summary")
+    return work if kind == "synthesis.advice" else _without(work, _advice_reserved)
 
 
 def _exec_summary(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[ExecutiveSummary, list[Cand]]:
-    """One paragraph: the most central, relevant, mutually different sentences of the whole run, best first."""
-    work = _synthesis_work(eng, ctx, "synthesis.summary")
-    picked = work.take(_rescored(work.free(), FINDING_CUES, digit=True), EXEC_SENTENCES, per_ref=2)
+    """One paragraph of statements of fact that name the topic's subject, opening with one that does: the
+    sentences kept for it when the plan was made (`_reserve_summary`), then the best of the rest."""
+    slot = SLOT_NAMES["synthesis.summary"]
+    subject = subject_units(ctx.topic)
+    work = _synthesis_work(eng, ctx, "synthesis.summary").require(
+        lambda c: _finding(c) and (not subject or mentions(subject, c.sent.text)),
+        f"提及“{_series([u.text for u in subject])}”的事实陈述" if subject else "事实陈述")
+    work.budget = max(work.budget, EXEC_SENTENCES)
+    kept = sorted((c for c in work.cands if c.sent.norm in eng._reserved), key=lambda c: eng._reserved[c.sent.norm])
+    picked = work.take(kept, EXEC_SENTENCES)
+    picked = sorted(picked, key=lambda c: eng._reserved[c.sent.norm])
+    picked += work.take(_rescored(work.free(), FINDING_CUES, digit=True), EXEC_SENTENCES - len(picked), per_ref=2)
+    if not picked:
+        raise Degraded(f"资料不足：与“{ctx.topic}”相关的未用句子中没有可写入{slot}的事实陈述")
     return ExecutiveSummary(text="".join(_lines(picked))), work.taken
 
 
 def _details(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[DetailedAnalysis, list[Cand]]:
-    work = _synthesis_work(eng, ctx, "synthesis.details")
+    work = _synthesis_work(eng, ctx, "synthesis.details").require(_finding, "陈述事实或数据的句子")
     sections = _keyword_slot(work, FINDING_CUES, DETAIL_SECTIONS, DETAIL_POINTS)
+    if not sections:
+        raise Degraded(f"资料不足：与“{ctx.topic}”相关的未用句子不足以写出{work.slot}")
     return DetailedAnalysis(sections=sections), work.taken
 
 
 def _key_findings(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[KeyFindings, list[Cand]]:
-    work = _synthesis_work(eng, ctx, "synthesis.findings")
+    work = _synthesis_work(eng, ctx, "synthesis.findings").require(_finding, "陈述事实或数据的句子")
     cues = _merge(schema_cues(schema, "points"), FINDING_CUES)
     picked = work.take(_rescored(work.free(), cues, digit=True), KEY_POINTS, per_ref=2)
+    if not picked:
+        raise Degraded(f"资料不足：与“{ctx.topic}”相关的未用句子不足以写出{work.slot}")
     return KeyFindings(points=_lines(picked)), work.taken
 
 
@@ -841,10 +1040,6 @@ SLOT_NAMES.update({
     "commentary.section": "小节正文",
     "commentary.closing": "结语与互动问题",
 })
-
-
-def _advice_reserved(text: str) -> bool:
-    return cue_hits(text, ADVICE_RESERVED) > 0
 
 
 def _topic_words(eng: ExtractiveLLM, ctx: TaskContext, slot: str, n: int = 4) -> list[str]:
@@ -900,12 +1095,12 @@ def _digest_question(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseMode
     work = _without(eng._work(ctx, slot, [ctx.topic], share=5), _advice_reserved)
     cues = _merge(QUESTION_CUES, schema_cues(schema, "question"))
     ranked = _rescored(work.free(), cues)
-    asking = [c for c in ranked if cue_hits(c.sent.low, cues)]
-    question = work.take(asking or ranked, 1)
-    facts = work.take(_rescored(work.free(), _merge(FINDING_CUES, schema_cues(schema, "points")), digit=True), 2,
-                      per_ref=1)
+    question = work.take([c for c in ranked if cue_hits(c.sent.low, cues) or RISK.search(c.sent.text)], 1)
+    facts = work.take([c for c in _rescored(work.free(), _merge(FINDING_CUES, schema_cues(schema, "points")),
+                                            digit=True) if _finding(c)], 2, per_ref=1)
     if not question or not facts:
-        raise Degraded(f"与“{ctx.topic}”相关的未用句子不足，无法填写{slot}")
+        what = "提出问题或挑战的句子" if not question else "陈述事实的句子"
+        raise Degraded(f"资料不足：与“{ctx.topic}”相关的未用句子中没有{what}，无法填写{slot}")
     return DigestQuestion(question=_lines(question)[0], points=_lines(facts)), work.taken
 
 
@@ -968,12 +1163,11 @@ def _digest_judgements(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseMo
     slot = SLOT_NAMES["digest.judgements"]
     work = eng._work(ctx, slot, [ctx.topic], share=4)
     cues = _merge(JUDGEMENT_CUES, schema_cues(schema, "points"))
-    fits = [c for c in _rescored(work.free(), cues) if cue_hits(c.sent.low, cues)]
+    fits = [c for c in _rescored(work.free(), cues)
+            if _forward(c) or _recommends(c) or CONCLUSION.search(c.sent.text)]
     picked = work.take(fits, 3, per_ref=2)
     if len(picked) < 2:
-        picked += work.take(_rescored(work.free()), 2 - len(picked))
-    if len(picked) < 2:
-        raise Degraded(f"与“{ctx.topic}”相关的未用句子不足两句，无法填写{slot}")
+        raise Degraded(f"资料不足：与“{ctx.topic}”相关的未用句子中没有两句判断（预计、将、应当、意味着…），无法填写{slot}")
     return DigestJudgements(points=_lines(picked)), work.taken
 
 
@@ -985,9 +1179,14 @@ def _digest_part(kind: str) -> _Handler:
         work = eng._work(ctx, name, [ctx.topic], share=share)
         if kind != "digest.actions":  # prescriptive sentences are left for 行动建议
             work = _without(work, _advice_reserved)
-        work.cands = [c for c in work.cands if cue_hits(c.sent.low, cues)]
+        if kind == "digest.risk":  # a risk names one; a policy word alone does not make a sentence a risk
+            work.cands = [c for c in work.cands if RISK.search(c.sent.text) or cue_hits(c.sent.low, RISK_CUES)]
+        elif kind == "digest.actions":  # what to do, or what comes next
+            work.cands = [c for c in work.cands if _recommends(c) or _forward(c)]
+        else:
+            work.cands = [c for c in work.cands if cue_hits(c.sent.low, cues)]
         if not work.cands:
-            raise Degraded(f"与“{ctx.topic}”相关的未用句子都不涉及{name}，无法填写该部分")
+            raise Degraded(f"资料不足：与“{ctx.topic}”相关的未用句子都不涉及{name}，无法填写该部分")
         return DigestPart(sections=_keyword_slot(work, cues, groups, points)), work.taken
 
     return handler
@@ -997,10 +1196,11 @@ def _digest_conclusion(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseMo
     """One short, self-standing sentence (no 这/但 opener), the most central left, cue words preferred."""
     slot = SLOT_NAMES["digest.conclusion"]
     work = eng._work(ctx, slot, [ctx.topic], share=1)
-    short = [c for c in _rescored(work.free(), CONCLUSION_CUES) if not c.sent.weak_start and len(c.sent.text) <= 90]
+    short = [c for c in _rescored(work.free(), CONCLUSION_CUES) if not c.sent.weak_start and len(c.sent.text) <= 90
+             and (cue_hits(c.sent.low, CONCLUSION_CUES) or CONCLUSION.search(c.sent.text))]
     picked = work.take(short, 1)
     if not picked:
-        raise Degraded(f"与“{ctx.topic}”相关的未用句子中没有适合作一句话结论的短句，无法填写{slot}")
+        raise Degraded(f"资料不足：与“{ctx.topic}”相关的未用句子中没有适合作一句话结论的短句，无法填写{slot}")
     return DigestConclusion(text=_lines(picked)[0]), work.taken
 
 
@@ -1020,12 +1220,12 @@ def _commentary_lead(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseMode
     (sentences with 但/挑战/不确定… cue words, else the next best)."""
     slot = SLOT_NAMES["commentary.lead"]
     work = _without(eng._work(ctx, slot, [ctx.topic], share=4), _advice_reserved)
-    news = work.take(_rescored(work.free(), FINDING_CUES, digit=True), 2, per_ref=1)
+    news = work.take([c for c in _rescored(work.free(), FINDING_CUES, digit=True) if _finding(c)], 2, per_ref=1)
     ranked = _rescored(work.free(), QUESTION_CUES)
-    asking = [c for c in ranked if cue_hits(c.sent.low, QUESTION_CUES)]
-    question = work.take(asking or ranked, 2, per_ref=1)
+    question = work.take([c for c in ranked if cue_hits(c.sent.low, QUESTION_CUES) or RISK.search(c.sent.text)], 2,
+                         per_ref=1)
     if not news or not question:
-        raise Degraded(f"与“{ctx.topic}”相关的未用句子不足，无法写出两段{slot}")
+        raise Degraded(f"资料不足：与“{ctx.topic}”相关的未用句子不足，无法写出两段{slot}")
     paragraphs = ["".join(_lines(sorted(p, key=lambda c: c.place))) for p in (news, question)]
     return CommentaryLead(paragraphs=paragraphs), work.taken
 
@@ -1064,7 +1264,9 @@ def _commentary_section(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseM
     if not words:
         raise Degraded(f"小节标题“{ctx.subtopic}”没有可检索的关键词，无法填写{slot}")
     work = eng._work(ctx, slot, [ctx.topic], [ctx.subtopic], share=2)
-    work.cands = [c for c in work.cands if any(w in c.sent.tokens or w in c.sent.low for w in words)]
+    # recommendations are left for the closing (结语), which comes after the sections
+    work.cands = [c for c in work.cands if any(w in c.sent.tokens or w in c.sent.low for w in words)
+                  and not _advice_reserved(c.sent.text)]
     picked = work.take(_rescored(work.free(), words, digit=True), 4, per_ref=2)
     if not picked:
         raise Degraded(f"与小节“{ctx.subtopic}”相关的句子已全部用于前文，无法填写{slot}")

@@ -32,6 +32,16 @@ _SRC_MARKER = re.compile(r"\[\[src:[^\]]*\]\]")
 _WEAK_START = re.compile(
     r"^(?:这|该|此|其|他|她|它|但|而|因此|所以|不过|然而|同时|此外|另外|对此|对于此|那么|到\s*20\d\d年\d{1,2}月)"
 )
+# Openers that leave the reader asking "which?", "after what?", "second of what?": connectives (然而, 因此, 此外),
+# pronoun subjects (这些数据说明…, 该公司, 其中), list ordinals (第三，… 其次) and relative dates (同月, 随后). Such a
+# sentence is quoted only together with the sentence before it, never alone.
+DANGLING = re.compile(
+    r"^(?:这|那|该|此|其|上述|前述|以上|他|她|它|但|而|并且|并非|且|也|却|还有|因此|因而|所以|于是|由此|为此|对此|"
+    r"不过|然而|同时|与此同时|此外|另外|另一方面|相比之下|相较之下|反之|换言之|也就是说|总之|综上|首先|其次|再次|"
+    r"最后|第[一二三四五六七八九十]+(?:[，,、：:]|是|点|条|个方面)|[一二三四五六七八九十]是|随后|此后|之后|同月|同年|"
+    r"同日|当月|当年|当日|次月|次年|届时|尽管如此|即便如此|即使如此|可见|显然|不仅如此|更重要的是|与之相比|相反)"
+)
+MAX_PAIR_CHARS = 240
 _DIGIT = re.compile(r"\d")
 _HAS_LETTER = re.compile(r"[a-z]")
 _CJK = re.compile(r"[\u3400-\u9fff]")
@@ -65,10 +75,16 @@ class Sent:
     token_list: tuple[str, ...]  # whole words only (see `whole_words`): what keywords are counted from
     has_digit: bool
     weak_start: bool
+    # The source sentences it quotes: itself, or a dangling sentence with the one before it (see `DANGLING`).
+    keys: tuple[str, ...] = ()
 
     @property
     def low(self) -> str:
         return self.text.lower()
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return self.keys or (self.norm,)
 
 
 def norm_key(sentence: str) -> str:
@@ -78,17 +94,37 @@ def norm_key(sentence: str) -> str:
     return s.rstrip(_ENDS + "？?" + _CLOSERS + "…")
 
 
-def pieces(text: str) -> list[str]:
-    """`split_sentences`, with closing quotes/brackets moved back to the sentence they close."""
-    out: list[str] = []
-    for p in split_sentences(text):
-        lead = len(p) - len(p.lstrip(_CLOSERS))
-        if lead and out:
-            out[-1] += p[:lead]
-            p = p[lead:].strip()
-        if p:
-            out.append(p)
+def _lines(text: str) -> list[tuple[int, str]]:
+    """(line number, sentence) of a text: `split_sentences` per line, except that a clause ending in `；`
+    stays with the rest of its sentence ("营收为441亿美元，同比增长69%；第二季度营收为467亿美元…。" is one
+    sentence: its second clause alone has lost its subject). Closing quotes and brackets go back to the
+    sentence they close."""
+    out: list[tuple[int, str]] = []
+    for n, line in enumerate(text.split("\n")):
+        chunks = split_sentences(line)
+        merged: list[str] = []
+        for c in chunks:
+            if merged and merged[-1].endswith(("；", ";")):
+                a = line.find(merged[-1])
+                b = line.find(c, a + len(merged[-1])) if a >= 0 else -1
+                gap = line[a + len(merged[-1]) : b] if b >= 0 else "x"
+                if not gap.strip():  # adjacent in the source: join with what stood between them
+                    merged[-1] = merged[-1] + gap + c
+                    continue
+            merged.append(c)
+        for p in merged:
+            lead = len(p) - len(p.lstrip(_CLOSERS))
+            if lead and out and out[-1][0] == n:
+                out[-1] = (n, out[-1][1] + p[:lead])
+                p = p[lead:].strip()
+            if p:
+                out.append((n, p))
     return out
+
+
+def pieces(text: str) -> list[str]:
+    """The sentences of a text (see `_lines`): what the engine quotes, and what it reads back from summaries."""
+    return [p for _, p in _lines(text)]
 
 
 def _balanced(s: str) -> bool:
@@ -109,27 +145,53 @@ def quotable(piece: str, source: str) -> str | None:
     return s
 
 
+def dangling(sentence: str) -> bool:
+    return DANGLING.match(sentence.lstrip("*>_ \t")) is not None
+
+
+def _sent(s: str, pos: int, keys: tuple[str, ...] = ()) -> Sent | None:
+    toks = tokens(s)
+    if len(set(toks)) < 3:
+        return None
+    return Sent(
+        text=s,
+        norm=norm_key(s),
+        pos=pos,
+        tokens=frozenset(toks),
+        token_list=whole_words(toks),
+        has_digit=bool(_DIGIT.search(s)),
+        weak_start=bool(_WEAK_START.match(s)),
+        keys=keys,
+    )
+
+
 def document_sentences(text: str) -> tuple[Sent, ...]:
-    """All quotable sentences of a document, in order. Callers cache the result per document text."""
+    """All quotable sentences of a document, in order. Callers cache the result per document text.
+
+    A sentence opening with a dangling connective (`DANGLING`) is offered only joined to the sentence
+    before it on the same line ("第一，…。第二，…。"), as one candidate that uses up both."""
     out: list[Sent] = []
-    for pos, p in enumerate(pieces(text)):
-        s = quotable(p, text)
+    lines = _lines(text)
+    quoted = [quotable(p, text) for _, p in lines]
+    for pos, ((line, _), s) in enumerate(zip(lines, quoted, strict=True)):
         if s is None:
             continue
-        toks = tokens(s)
-        if len(set(toks)) < 3:
-            continue
-        out.append(
-            Sent(
-                text=s,
-                norm=norm_key(s),
-                pos=pos,
-                tokens=frozenset(toks),
-                token_list=whole_words(toks),
-                has_digit=bool(_DIGIT.search(s)),
-                weak_start=bool(_WEAK_START.match(s)),
-            )
-        )
+        if not dangling(s):
+            sent = _sent(s, pos)
+        else:
+            prev = quoted[pos - 1] if pos > 0 and lines[pos - 1][0] == line else None
+            if prev is None or dangling(prev) or prev.endswith(("；", ";")):
+                continue
+            a = text.find(prev)
+            b = text.find(s, a + len(prev)) if a >= 0 else -1
+            if b < 0 or text[a + len(prev) : b].strip():
+                continue
+            both = text[a : b + len(s)]
+            if len(both) > MAX_PAIR_CHARS:
+                continue
+            sent = _sent(both, pos, keys=(norm_key(prev), norm_key(s)))
+        if sent is not None:
+            out.append(sent)
     return tuple(out)
 
 
@@ -543,3 +605,61 @@ def keyword_groups(
         texts = [c.sent.text for c in picked]
         out.append((label([display(w, texts) for w in words[:2]]) or "要点", sorted(picked, key=lambda c: c.order)))
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Facts: a number and what it is about, so that one fact is stated once per report
+# ---------------------------------------------------------------------------------------------
+
+_CLAUSE_MARKS = "，,；;：:。！!？?"
+_FACT_SKIP = frozenset(
+    """同比 环比 增长 增加 下降 达到 约为 超过 其中 分别 之间 以上 以下 左右 相比 提高 提升 人工智能 ai 今年 去年
+    明年 目前 已经 已 约 近 逾 共 总计 合计 累计""".split()
+)
+
+Fact = tuple[tuple, frozenset]
+
+
+def _referent_words(text: str) -> list[str]:
+    """The words that say what a number is about: precise-mode words (人工智能 stays one word, so its
+    pieces do not make two unrelated figures look alike), without figures, generic and framing words."""
+    from pipeline.coverage import GENERIC as FRAMING
+    from pipeline.coverage import _words
+
+    return [w for w in _words(text) if len(w) >= 2 and w not in GENERIC and w not in FRAMING
+            and w not in _FACT_SKIP and not (_DIGIT.search(w) and not _HAS_LETTER.search(w))]
+
+
+@lru_cache(maxsize=16384)
+def sentence_facts(text: str) -> tuple[Fact, ...]:
+    """Each number of a sentence (`pipeline.facts.extract`) as (value key, referent words): the value with
+    its unit class, and the specific words of the clause that holds it and of the clause before, which
+    often names what the number is about ("…营收为467亿美元，同比增长56%" → 营收)."""
+    from pipeline.facts.extract import extract_claims, unit_class
+
+    text = strip_citations(text)
+    out: list[Fact] = []
+    for c in extract_claims(text):
+        key = (unit_class(c.unit) or c.unit, round(c.value, 6), None if c.value_hi is None else round(c.value_hi, 6))
+        a = max(text.rfind(m, 0, c.start) for m in _CLAUSE_MARKS) + 1
+        ends = [i for i in (text.find(m, c.end) for m in _CLAUSE_MARKS) if i >= 0]
+        b = min(ends) if ends else len(text)
+        words = _referent_words(text[a:c.start] + "，" + text[c.end:b])
+        if a > 0:  # the clause before often holds the subject ("斯坦福AI指数引用的调查显示，…78%的企业…")
+            a2 = max(text.rfind(m, 0, a - 1) for m in _CLAUSE_MARKS) + 1
+            words += _referent_words(text[a2 : a - 1])
+        out.append((key, frozenset(words)))
+    return tuple(out)
+
+
+def same_fact(a: Fact, b: Fact) -> bool:
+    """Same value and unit, and the referents share two words (or the one word a one-word referent has).
+    Deliberately generous: two figures that merely look alike cost a sentence, a fact stated twice costs
+    the reader's trust."""
+    if a[0] != b[0] or not a[1] or not b[1]:
+        return False
+    return len(a[1] & b[1]) >= min(2, len(a[1]), len(b[1]))
+
+
+def repeats(facts: Iterable[Fact], seen: Sequence[Fact]) -> bool:
+    return any(same_fact(f, g) for f in facts for g in seen)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pipeline.llm.extractive_rank import (
     Cand,
     Terms,
+    dangling,
     document_sentences,
     emit,
     is_keyword,
@@ -13,6 +14,8 @@ from pipeline.llm.extractive_rank import (
     mmr,
     norm_key,
     pieces,
+    same_fact,
+    sentence_facts,
     sentence_keys,
     textrank,
     whole_words,
@@ -94,5 +97,42 @@ def test_labels_are_short() -> None:
 def test_gate_knows_ai_is_人工智能() -> None:
     (sent,) = document_sentences("多家厂商发布了新一代AI芯片，性能提升一倍。")
     assert Terms.build(["人工智能发展趋势"]).hits(sent) == ["ai"]
-    (train,) = document_sentences("这次training营的报名人数增加了一倍左右。")
+    (train,) = document_sentences("本次training营的报名人数增加了一倍左右。")
     assert not Terms.build(["AI"]).hits(train)
+
+
+def test_a_sentence_is_not_cut_at_its_semicolon() -> None:
+    """"第二季度营收为467亿美元…" alone has lost its subject: a clause ending in `；` stays with the rest."""
+    text = "英伟达第一季度营收为441亿美元，同比增长69%；第二季度营收为467亿美元，同比增长56%。数据中心业务收入同样创下新高。"
+    quoted = [s.text for s in document_sentences(text)]
+    assert quoted == ["英伟达第一季度营收为441亿美元，同比增长69%；第二季度营收为467亿美元，同比增长56%。",
+                      "数据中心业务收入同样创下新高。"]
+    assert sentence_keys(quoted[0] + "[1]") == [norm_key(quoted[0])]
+
+
+def test_a_dangling_sentence_comes_only_with_the_one_before_it() -> None:
+    text = ("算力租赁价格在2024年下半年明显回落。然而，头部云厂商的资本开支仍在上升。\n"
+            "第二，政策风险成为算力价格的主要驱动因素。\n"
+            "这些数据说明推理需求增长很快。")
+    sents = document_sentences(text)
+    texts = [s.text for s in sents]
+    # the first sentence alone, and joined with the 然而 sentence that leans on it; never 然而 alone
+    assert texts == ["算力租赁价格在2024年下半年明显回落。",
+                     "算力租赁价格在2024年下半年明显回落。然而，头部云厂商的资本开支仍在上升。"]
+    pair = sents[1]
+    assert pair.ids == (norm_key(texts[0]), norm_key("然而，头部云厂商的资本开支仍在上升。"))
+    assert sentence_keys(emit(pair, 2)) == list(pair.ids)  # read back from a summary: both count as used
+    for opener in ("然而，", "第三，", "这些数据说明", "此外，", "同月，", "其中，", "但"):
+        assert dangling(opener + "云厂商的资本开支增长了62%。")
+    for fine in ("第二季度营收为467亿美元。", "据路透社报道，H200获准出口。", "英伟达表示需求旺盛。"):
+        assert not dangling(fine)
+
+
+def test_a_fact_is_a_number_and_what_it_is_about() -> None:
+    a = sentence_facts("斯坦福AI指数引用的调查显示，2024年有78%的企业表示已在业务中使用人工智能。")
+    b = sentence_facts("斯坦福AI指数引用的调查显示，2024年有78%的企业在至少一项业务中使用人工智能，高于2023年的55%。")
+    c = sentence_facts("微软Azure收入同比增长78%，高于市场预期。")
+    assert len(a) == 1 and same_fact(a[0], b[0])  # same figure, same referent, other words
+    assert not same_fact(a[0], c[0])  # same figure, another thing
+    assert not any(same_fact(a[0], f) for f in b[1:])  # another figure
+    assert sentence_facts("2025年4月，美国商务部更新了规则。") == ()  # a date is not a fact
