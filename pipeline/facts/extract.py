@@ -168,7 +168,8 @@ _CN_UNITS = {"十": 10, "百": 100, "千": 1000}
 _CN_BIG = {"万": 10_000, "亿": 100_000_000}
 
 #: Numeral + measure word pairs that are ordinary words, not counts.
-_CN_WORDS = ("十字", "十项全能", "十万火急", "十万八千里", "十八般", "三十六计", "一五一十", "九九八十一")
+_CN_WORDS = ("十字", "十项全能", "十万火急", "十万八千里", "十八般", "三十六计", "一五一十", "九九八十一", "两位数", "三位数",
+             "四位数", "五位数", "六位数", "七位数", "八位数", "九位数", "十位数", "十几位", "两三位")
 
 
 def _alt(words: Iterable[str]) -> str:
@@ -608,7 +609,7 @@ def _keep(c: Claim) -> bool:
                 return c.value >= 1
             if c.unit in _DURATIONS and c.value >= 1:
                 return True  # 两个季度, 三年 (and 一年 where it is one: see _one_period)
-            return (c.value >= 2 or (c.value_hi or 0) >= 2) and c.unit in _COUNTABLE and c.unit != "个"
+            return (c.value >= 2 or (c.value_hi or 0) >= 2) and c.unit in _COUNTABLE and c.unit not in ("个", "点")
         return c.has_unit or c.has_scale or c.value >= 100
     if c.unit == "点":
         return c.value >= 100 and not c.chinese  # 3000点 (an index); 10点 is a time
