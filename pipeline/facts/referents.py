@@ -158,9 +158,7 @@ def trie_regex(words: Iterable[str]) -> str:
 
 
 _LEX_ALT = trie_regex(_LEXICON)
-_LEX_RE = re.compile(_LEX_ALT, re.I)
 
-_ASCII_WORD = re.compile(r"[A-Za-z][A-Za-z0-9&+.\-]*")
 
 _TIME_RE = re.compile(
     r"(?<![0-9])((?:19|20)[0-9]{2})(?=\s?(?:年|财年|财季|Q[1-4]|H[12]|[-/.][0-9]))"
@@ -386,10 +384,6 @@ def terms_of(text: str) -> frozenset[str]:
         if whole:
             found.add(whole)
     return frozenset(found)
-
-
-def names_of(text: str) -> frozenset[str]:
-    return frozenset(t for t, _, _ in tokens(text) if is_named(t))
 
 
 def vocabulary_id() -> str:

@@ -10,16 +10,17 @@ Tables:
   replaces (the file path, the text URL, the facts.yaml path) and `sha256` makes an unchanged
   re-import a no-op.
 * `facts` — one row per number: normalized value (range end in `value_hi`), unit and unit class, the
-  written precision (`step`, `sig_step`, `bound`), the sentence, its referent terms and times.
-  Indexed by (unit class, value) for search by value.
-* `fact_terms` — postings (term, unit class, value) → fact, for the clause words and the names of
-  every fact (`near` marks the clause words; a range has postings at both ends). A check
-  reads only the facts that share a word with the claim, have its unit class and a value close to
-  its own: the cost follows how many facts match, not how many are stored. Contradictions read
-  the postings of (term, unit class) at any value, but only for terms rare enough to name something
-  (TERM_CAP, read from `term_df`, the posting count per term and unit class). Which terms get
-  postings depends on the name lists (`meta.vocabulary`); a store written with other lists has its
-  postings rebuilt when opened.
+  written precision (`step`, `sig_step`, `bound`), the sentence and its key (`skey`, under which a
+  report sentence that quotes it finds it at once), what the number is about (clause terms, sentence
+  terms with the sentence before and the source's lead, names, metric head, role, periods).
+  Indexed by (unit class, value) and by sentence key.
+* `fact_terms` — postings (term, unit class, value) → fact, for the clause terms and the names of
+  every fact (`near` marks the clause terms; a range has postings at both ends). A check finds its
+  candidates by the rarest few of its own terms (`candidates`: at most a few dozen, ranked in SQL by
+  shared terms), so its cost follows how many facts are like the claim, not how many are stored;
+  terms on more than TERM_CAP facts of a unit class (`term_df`) name nothing in particular and find
+  nothing. The terms come from the lexicon and stop lists (`meta.vocabulary`); a store written with
+  other lists re-derives them from its stored sentences when opened.
 """
 
 from __future__ import annotations
@@ -533,52 +534,6 @@ class FactStore:
             ids = [r[0] for r in self._db.execute(sql, (*params, limit))]
             return self._facts_by_id(ids)
 
-    def facts_near(self, uclasses: Iterable[str] | None, terms: Iterable[str], lo: float, hi: float) -> list[Fact]:
-        """Facts sharing one of `terms`, of one of `uclasses` (None: any), with a value (or range end)
-        in [lo, hi]: the candidates that may verify a claim.
-
-        Terms shared by more than TERM_CAP facts of a unit class are not used to *find* candidates
-        (they name nothing in particular, and reading them would make a check grow with the store);
-        the caller still counts them when it scores the candidates found through rarer terms.
-        """
-        with self._lock:
-            classes = sorted(set(uclasses)) if uclasses is not None else None
-            rare = [t for t in sorted(set(terms)) if self._df(t, None if classes is None else classes) <= TERM_CAP]
-            if not rare:
-                return []
-            tm = ",".join("?" * len(rare))
-            if classes is None:
-                sql = f"SELECT DISTINCT fact_id FROM fact_terms WHERE term IN ({tm}) AND value BETWEEN ? AND ?"
-                params: tuple = (*rare, lo, hi)
-            else:
-                cm = ",".join("?" * len(classes))
-                sql = (
-                    f"SELECT DISTINCT fact_id FROM fact_terms WHERE term IN ({tm}) AND uclass IN ({cm}) "
-                    "AND value BETWEEN ? AND ?"
-                )
-                params = (*rare, *classes, lo, hi)
-            return self._facts_by_id([r[0] for r in self._db.execute(sql, params)])
-
-    def facts_by_terms(self, uclass: str, terms: Iterable[str]) -> list[Fact]:
-        """Facts of unit class `uclass` whose sentence holds one of `terms`, at any value.
-
-        Terms shared by more than TERM_CAP facts of the class are skipped: they name nothing in
-        particular, and reading their postings would make a check grow with the store.
-        """
-        with self._lock:
-            rare = [t for t in sorted(set(terms)) if self._df(t, [uclass]) <= TERM_CAP]
-            if not rare:
-                return []
-            marks = ",".join("?" * len(rare))
-            ids = [
-                r[0]
-                for r in self._db.execute(
-                    f"SELECT DISTINCT fact_id FROM fact_terms WHERE term IN ({marks}) AND uclass = ?",
-                    (*rare, uclass),
-                )
-            ]
-            return self._facts_by_id(ids)
-
     def facts_of_sentence(self, key: str) -> list[Fact]:
         """The facts whose sentence has this `sentence_key` (a report sentence that quotes a source)."""
         if not key:
@@ -600,16 +555,6 @@ class FactStore:
                     (fact_id - 40, fact_id + 40, row[0], row[1]),
                 )
             ]
-            return self._facts_by_id(ids)
-
-    def facts_by_terms_any(self, terms: Iterable[str]) -> list[Fact]:
-        """Facts of any unit class whose clause or names hold one of `terms` (rare terms only)."""
-        with self._lock:
-            rare = [t for t in sorted(set(terms)) if self._df(t, None) <= TERM_CAP]
-            if not rare:
-                return []
-            marks = ",".join("?" * len(rare))
-            ids = [r[0] for r in self._db.execute(f"SELECT DISTINCT fact_id FROM fact_terms WHERE term IN ({marks})", rare)]
             return self._facts_by_id(ids)
 
     def prefetch_terms(self, terms: Iterable[str]) -> None:
