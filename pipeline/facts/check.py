@@ -42,7 +42,7 @@ from pipeline.facts.referents import (
     times_conflict,
     tokens,
 )
-from pipeline.facts.store import Fact, FactStore, sentence_key
+from pipeline.facts.store import LABEL, MARKUP, Fact, FactStore, sentence_key
 
 VERIFIED = "verified"
 CONTRADICTED = "contradicted"
@@ -559,8 +559,7 @@ def kind_classes(uclass: str) -> list[str]:
     return [uclass]
 # -- comparing values ---------------------------------------------------------------------------------
 
-_MARKUP = re.compile(r"\[\d{1,3}\]|⚠|^\s*(?:[-*+]|\d{1,2}[.、])\s+|[\s*_`>#]")
-_LABEL = re.compile(r"^[^，,。：:]{1,6}[：:]")
+_MARKUP = re.compile(MARKUP)
 _LEAD_IN = re.compile(r"^(?:据[^，,。]{0,12}|[^，,。]{0,12}(?:指出|显示|表示|称|报道|披露|提到))[，,：:]")
 
 
@@ -573,7 +572,7 @@ def _verbatim(claim_sentence: str, fact_sentence: str) -> bool:
         return False
     if a in b or b in a:
         return True
-    for pattern in (_LABEL, _LEAD_IN):
+    for pattern in (LABEL, _LEAD_IN):
         bare = pattern.sub("", a)
         if bare != a and len(bare) >= 12 and (bare in b or b in bare):
             return True

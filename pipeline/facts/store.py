@@ -641,14 +641,17 @@ def _postings(
     return out
 
 
-_KEY_MARKUP = re.compile(r"\[\d{1,3}\]|⚠|^\s*(?:[-*+]|\d{1,2}[.、])\s+|[\s*_`>#|，,。；;：:、“”\"'（）()]")
-_KEY_LABEL = re.compile(r"^[^，,。：:]{1,6}[：:]")
+#: What a report adds around a quoted sentence: citation, ⚠ and list markers, emphasis and blanks.
+MARKUP = r"\[\d{1,3}\]|⚠|^\s*(?:[-*+]|\d{1,2}[.、])\s+|[\s*_`>#]"
+#: A short label a report may put before a quote ("基准：…").
+LABEL = re.compile(r"^[^，,。：:]{1,6}[：:]")
+_KEY_MARKUP = re.compile(MARKUP + r"|[|，,。；;：:、“”\"'（）()]")
 
 
 def sentence_key(sentence: str) -> str:
     """A key under which a sentence and its quotation meet: citation and list markers, a short label
     ("基准：") and punctuation and blanks left out. Short sentences get none (too easy to repeat)."""
-    bare = _KEY_LABEL.sub("", sentence.strip(), count=1)
+    bare = LABEL.sub("", sentence.strip(), count=1)
     bare = _KEY_MARKUP.sub("", bare)
     if len(bare) < 12:
         return ""
