@@ -122,6 +122,20 @@ def digest(obj: Any) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+def _set_wal(conn: sqlite3.Connection, attempts: int = 100) -> None:
+    """Switch a connection to WAL. SQLite answers "database is locked" at once, without waiting on
+    the busy timeout, when another connection is switching a new file at the same moment (the
+    scheduler's job threads all open the run store together): retry for up to ~5 s."""
+    for attempt in range(attempts):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
+
+
 class RunStore:
     """Thread-safe access to the run store: one connection per thread, WAL, a busy timeout."""
 
@@ -136,8 +150,8 @@ class RunStore:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA busy_timeout=30000")
+            _set_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.row_factory = sqlite3.Row
             self._local.conn = conn
