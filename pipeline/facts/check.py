@@ -28,7 +28,7 @@ import math
 import re
 from dataclasses import dataclass, field, replace
 
-from pipeline.facts.extract import Claim, extract_claims, unit_class, unit_factor
+from pipeline.facts.extract import MEASURE_WORDS, Claim, extract_claims, unit_class, unit_factor
 from pipeline.facts.referents import (
     ENTITY_NAMES,
     METRIC_TERMS,
@@ -281,7 +281,8 @@ def _gather(claim: Claim, ref: Referent, store: FactStore) -> list[Fact]:
     uclass = unit_class(claim.unit)
     lookup = _lookup_terms(ref)
     lo, hi = _value_window(claim)
-    pool = {f.id: f for f in store.candidates(lookup, [uclass], lo, hi, limit=VALUE_CANDIDATES)}
+    classes = [uclass, ""] if _count_class(uclass) else [uclass]
+    pool = {f.id: f for f in store.candidates(lookup, classes, lo, hi, limit=VALUE_CANDIDATES)}
     if uclass:
         for f in store.candidates(lookup, kind_classes(uclass), limit=CANDIDATES):
             pool.setdefault(f.id, f)
@@ -419,7 +420,7 @@ def _strong(a: _Aligned, ref: Referent) -> bool:
 
 def _subject_words(ref: Referent) -> frozenset[str]:
     """The words of the claim's sentence that are not metric words: who or what it is about."""
-    return (ref.subject or ref.terms) - ref.head - _NOT_METRIC - METRIC_TERMS
+    return (ref.subject or ref.terms) - ref.head - _NOT_METRIC - METRIC_TERMS - _NOT_SUBJECT
 
 
 def _same_subject(ref: Referent, f: Fact) -> bool:
@@ -434,7 +435,7 @@ def _subjectless(ref: Referent) -> bool:
     (该公司, 其)."""
     if ref.names:
         return False
-    own = (ref.subject or ref.terms) - ref.head - _NOT_METRIC - METRIC_TERMS
+    own = (ref.subject or ref.terms) - ref.head - _NOT_METRIC - METRIC_TERMS - _NOT_SUBJECT
     return not own or PRONOUN.match(ref.sentence) is not None
 
 
@@ -475,6 +476,12 @@ def _align(
     distinctive = _specific(claim) or shared_abbr
     if not uclass:
         verdict = "agree"  # only agreeing facts are candidates for a claim without a unit
+    elif not f.uclass and _count_class(uclass):
+        # "月活跃用户为6,850万" against "6850万人": the source left the measure word out. The same
+        # value may verify; a bare number never says what a different value counts.
+        if f.value < 10_000 or compare(claim, f, ref.role) != "agree":
+            return None
+        verdict = "agree"
     elif f.uclass != uclass:
         verdict = "unit"
     elif uclass in RATIO_UNITS and not same_direction(ref.role, f.role):
@@ -518,6 +525,11 @@ def _align(
 
 
 _NOT_METRIC = frozenset({"同比", "环比"})
+#: Words of a sentence that say when or how, not who: never a subject word ("截至9月底，锦程旗下…").
+_NOT_SUBJECT = frozenset(
+    "月底 月末 年底 年末 年初 月初 季末 截至 目前 当前 如今 旗下 共有 拥有 合计 其中 整体 全年 同期 上半 下半 "
+    "前三 三季 一季 二季 四季 季度 去年 今年 上年 本年 报告 期内 数据 显示 实现 录得 达到".split()
+)
 
 
 def _similarity(a: str, b: str) -> float:
@@ -549,6 +561,14 @@ _KINDS: tuple[frozenset[str], ...] = (
     frozenset({"kwh", "mwh", "gwh", "twh", "千瓦时", "兆瓦时", "度电", "度"}),
     frozenset({"gb", "tb", "pb", "mb", "kb", "gib", "tib"}),
 )
+
+
+_MEASURE = frozenset(MEASURE_WORDS)
+
+
+def _count_class(uclass: str) -> bool:
+    """A count by measure word (人, 家, 辆, 台): neither money, a ratio, a duration nor a physical unit."""
+    return uclass in _MEASURE and not any(uclass in kind for kind in _KINDS)
 
 
 def kind_classes(uclass: str) -> list[str]:

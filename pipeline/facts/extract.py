@@ -114,7 +114,7 @@ MEASURE_WORDS.remove("万")  # 万 is a scale, listed above; kept out of the mea
 #: Physical units, kept as written.
 PHYSICAL_UNITS = (
     "平方毫米 平方厘米 平方公里 平方米 平米 纳米 微米 毫米 厘米 千米 公里 米 英寸 吨 千克 公斤 克 毫升 升 "
-    "千瓦时 兆瓦时 度电 千瓦 兆瓦 吉瓦 瓦 伏 公斤 斤 赫兹 兆赫 吉赫 字节 比特 像素 摄氏度 ℃ °C "
+    "千瓦时 兆瓦时 吉瓦时 太瓦时 度电 千瓦 兆瓦 吉瓦 瓦 伏 公斤 斤 赫兹 兆赫 吉赫 字节 比特 像素 摄氏度 ℃ °C "
     "TB/s GB/s MB/s Gb/s Tb/s Gbps Mbps Tbps Kbps tokens/s token/s tok/s tokens token "
     "TFLOPS PFLOPS EFLOPS GFLOPS FLOPS TOPS PB TB GB MB KB GiB TiB nm μm um mm cm km "
     "kWh MWh GWh TWh kW MW GW W GHz MHz kHz Hz ms μs ns fps FPS mAh Wh nits QPS qps"
@@ -582,8 +582,13 @@ def _propagate_list_units(claims: list[Claim], scan: str) -> None:
         nxt = last
         for j in range(i - 1, -1, -1):
             c = claims[j]
-            if c.has_unit or c.model_context or not _LIST_GAP.fullmatch(scan[c.end : nxt.start]):
+            gap = scan[c.end : nxt.start]
+            if c.has_unit or c.model_context or not _LIST_GAP.fullmatch(gap):
                 break
+            if c.has_scale and last.unit in ("%", "pp", "x", "‰", "bp"):
+                break  # "会员超过2.1亿，约75%的间夜量…": a count in 亿 is never a share
+            if ("，" in gap or "," in gap) and c.has_scale != last.has_scale:
+                break  # a comma between clauses, not a list: "营收2.1亿，增长75倍"
             c.unit = last.unit
             c.has_unit = True
             if not c.has_scale and last.has_scale and not c.chinese:

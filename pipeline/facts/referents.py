@@ -54,6 +54,20 @@ SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
      "较去年", "比去年", "年同比", "yoy"),
     ("环比", "较上季度", "比上季度", "较上一季度", "比上一季度", "较上季", "较上月", "比上月", "qoq"),
     ("数据中心", "数据中心业务", "idc"),
+    # the standard metrics of Chinese financial reporting, each with the names analysts use for it
+    ("净资产收益率", "加权平均净资产收益率", "roe"),
+    ("总资产收益率", "roa"),
+    ("每股收益", "基本每股收益", "eps"),
+    ("经营现金流", "经营性现金流", "经营活动现金流", "经营活动现金流量净额", "经营活动产生的现金流量净额"),
+    ("自由现金流", "fcf"),
+    ("分红比例", "派息率", "股利支付率", "分红率", "现金分红比例"),
+    ("资产负债率", "负债率"),
+    ("销售费用率", "销售费率"),
+    ("管理费用率", "管理费率"),
+    ("平均售价", "均价", "单车均价", "平均价格", "销售均价"),
+    ("单票收入", "单件收入", "单票价格"),
+    ("机队", "机队规模", "飞机总数"),
+    ("在手现金", "现金及现金等价物", "账上现金"),
     ("进出口", "外贸进出口", "货物贸易进出口", "进出口总值", "进出口总额", "外贸总值"),
     ("出口", "出口额", "出口总值"),
     ("进口", "进口额", "进口总值"),
@@ -127,7 +141,7 @@ STOP_BIGRAMS = frozenset(
 #: Characters that make a bigram function-word noise ("的营", "收为").
 _FUNCTION_CHARS = frozenset("的了和与及或在是为也都而但就将被把对从向到至由以于其这那之等各每该此并又约近超逾达占较比")
 #: Characters of written numbers and units: a bigram of only these is a quantity, not a referent.
-_NUMERIC_CHARS = frozenset("零〇一二两三四五六七八九十百千万亿兆元个倍成半多余")
+_NUMERIC_CHARS = frozenset("零〇一二两三四五六七八九十百千万亿兆元个倍成半多余点")
 _SCALE_CHARS = frozenset("万亿")
 
 _LEXICON: dict[str, str] = {}
@@ -184,6 +198,8 @@ _RATE_WORDS = "增速|增幅|涨幅|增长率|降幅|跌幅|下降幅度|增长�
 _CHANGE_BEFORE = re.compile(
     rf"(?P<dir>{_UP}|{_DOWN})(?:了|达到|达|为|约|近|超过|超|逾|幅度为|幅度达|幅度约|速为)?[ \t]*$"
     rf"|(?P<rate>{_RATE_WORDS})(?:为|达到|达|约为|约|在|是|高达|仅为|仅)?[ \t]*$"
+    # "比去年同期低1.1个百分点", "较上年高出3%": a comparison is a change, 低 down and 高 up
+    r"|(?:比|较)[^，,。；;]{0,10}?(?P<cmp>高|低)(?:了|出|于)?(?:约|近|超过|逾)?[ \t]*$"
 )
 _DOWN_RE = re.compile(rf"^(?:{_DOWN})")
 _LEVEL_AFTER_CHANGE = re.compile(r"(?:至|到|为|达到|达)[ \t]*$")
@@ -210,8 +226,10 @@ def role_of(text: str, start: int, end: int, unit: str) -> str:
         return "level"
     if m.group("dir") and (_TO_LEVEL.search(before) or (unit not in RATIO_UNITS and _LEVEL_AFTER_CHANGE.search(before))):
         return "level"  # 增至180亿美元, 降至22%: the new level
-    word = m.group("dir") or ""
-    down = bool(word and _DOWN_RE.match(word)) or bool(m.group("rate") and m.group("rate").startswith(("降", "跌", "下降")))
+    word = m.group("dir") or m.group("cmp") or ""
+    down = bool(word and (_DOWN_RE.match(word) or word == "低")) or bool(
+        m.group("rate") and m.group("rate").startswith(("降", "跌", "下降"))
+    )
     if not word:
         # 增速为12% / 同比为-3%: direction from the sign or the rate word
         down = down or text[start:end].lstrip("约近超逾").startswith(("-", "−"))
@@ -629,9 +647,13 @@ class TextReferents:
                 role = f"change:{direction}:{basis}"
         if not head:
             head = frozenset(t for t in near if not is_named(t) and t not in _BASIS_TERMS)
+        # Who the number is about stands before it or in its clause (topic before comment): the
+        # words of later clauses are the subjects of later numbers ("在312.8亿元的营收中，自营投资
+        # 贡献112.7亿元": 自营投资 is not the total's subject).
+        later = frozenset(t for t, ts, _ in toks if ts >= ce) - frozenset(t for t, ts, _ in toks if ts < ce)
         return Referent(
             frozenset(near), info.terms, times, sentence.strip(), info.names, role, info.context, head, own_head,
-            info.subject,
+            info.subject - later,
         )
 
 
@@ -690,7 +712,7 @@ class _SentenceInfo:
 
 
 #: A subject by pronoun: the sentence is about whoever the text before it names.
-PRONOUN = re.compile(r"(?:[^，,。]{0,8}[，,])?(?:该公司|该企业|该集团|该行|该机构|该平台|其|这家[^，,。]{0,4}?|公司|集团|企业)")
+PRONOUN = re.compile(r"(?:[^，,。]{0,8}[，,])?(?:该[\u4e00-\u9fff]{1,3}?(?=[^\u4e00-\u9fff]|[共有的在为是已将去今上前全实营收净占])|其|这家[^，,。]{0,4}?|公司|集团|企业)")
 
 _PERIOD_HINT = re.compile("月|年初|期初|年中|年末|年底|期末|末期|全年|年度")
 

@@ -309,3 +309,68 @@ def test_yanbao_check_of_a_report_counts_only_its_body(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["summary"] == {"verified": 1, "contradicted": 0, "unsupported": 0}
+
+
+# -- second round: forms and referents found on the dev half (own sentences and figures) ---------------
+
+RETAIL = (
+    "青禾零售8月20日发布2025年半年报。上半年公司营业收入为96.4亿元，同比增长百分之十二点五；"
+    "销售费用率为18.2%，同比下降0.8个百分点。截至6月底，公司在营门店为3,214家，会员人数为4,560万。"
+    "报告期内，加权平均净资产收益率为6.3%，同比提高0.4个百分点。"
+    "全年储能电池出货量为12.4吉瓦时。截至6月末，青禾零售自有配送车队规模为870辆。"
+    "在96.4亿元的营业收入中，生鲜业务收入为41.2亿元。"
+)
+
+
+@pytest.fixture(scope="module")
+def retail(tmp_path_factory: pytest.TempPathFactory) -> FactStore:
+    s = FactStore(tmp_path_factory.mktemp("retail") / "facts.db")
+    s.import_text(RETAIL, title="青禾零售半年报", url="https://example.com/qinghe-2025h1")
+    return s
+
+
+def test_a_decimal_written_in_chinese_numerals_is_not_a_referent(retail: FactStore) -> None:
+    # "百分之十二点五": 点五 is part of the number, so the rate takes the metric of the clause before
+    assert status_of("青禾零售上半年营收增至96.4亿元，增幅为百分之十二点五。", "百分之十二点五", retail) == VERIFIED
+
+
+def test_a_comparison_with_gao_or_di_is_a_change(retail: FactStore) -> None:
+    text = "青禾零售销售费用率降至18.2%，比去年同期低0.8个百分点。"
+    assert status_of(text, "0.8个百分点", retail) == VERIFIED
+    assert status_of("青禾零售销售费用率降至18.2%，比去年同期低0.6个百分点。", "0.6个百分点", retail) == CONTRADICTED
+
+
+def test_a_count_in_the_claim_matches_a_bare_figure_in_the_source(retail: FactStore) -> None:
+    # the source says "会员人数为4,560万" without 人: the same value verifies, another one does not
+    assert status_of("青禾零售会员人数达到4560万人。", "4560万人", retail) == VERIFIED
+    assert status_of("青禾零售会员人数达到4580万人。", "4580万人", retail) != VERIFIED
+
+
+def test_a_percent_after_a_comma_does_not_become_the_unit_of_a_count() -> None:
+    claims = extract_claims("会员人数已超过4,560万，约30%的订单来自会员。")
+    assert claims[0].unit == "" and claims[0].value == 45_600_000
+
+
+def test_gigawatt_hours_written_in_chinese(retail: FactStore) -> None:
+    assert status_of("青禾零售全年储能电池出货量为12.4GWh。", "12.4GWh", retail) == VERIFIED
+    assert status_of("青禾零售全年储能电池出货量为12.4兆瓦时。", "12.4兆瓦时", retail) == CONTRADICTED
+
+
+def test_a_standard_metric_by_its_abbreviation(retail: FactStore) -> None:
+    text = "青禾零售ROE提高0.4个百分点至6.3%。"
+    assert status_of(text, "0.4个百分点", retail) == VERIFIED
+    assert status_of(text, "6.3%", retail) == VERIFIED
+
+
+def test_words_of_time_are_not_the_subject(retail: FactStore) -> None:
+    assert status_of("截至6月底，青禾零售旗下在营门店数量为3214家。", "3214家", retail) == VERIFIED
+
+
+def test_a_demonstrative_subject_refers_back(retail: FactStore) -> None:
+    assert status_of("截至6月末，该零售商共有870辆配送车。", "870辆", retail) == VERIFIED
+
+
+def test_the_words_after_a_total_are_the_subjects_of_its_parts(retail: FactStore) -> None:
+    text = "在96.4亿元的营收中，生鲜业务贡献41.2亿元。"
+    assert status_of(text, "96.4亿元", retail) == VERIFIED
+    assert status_of(text, "41.2亿元", retail) == VERIFIED
