@@ -36,6 +36,7 @@ from pipeline.facts.referents import (
     RATIO_UNITS,
     Referent,
     TextReferents,
+    is_named,
     rate_context,
     roles_compatible,
     same_direction,
@@ -283,6 +284,9 @@ def _gather(claim: Claim, ref: Referent, store: FactStore) -> list[Fact]:
     lo, hi = _value_window(claim)
     classes = [uclass, ""] if _count_class(uclass) else [uclass]
     pool = {f.id: f for f in store.candidates(lookup, classes, lo, hi, limit=VALUE_CANDIDATES)}
+    if uclass and _specific(claim):
+        for f in store.by_value([uclass], lo, hi, limit=VALUE_CANDIDATES):
+            pool.setdefault(f.id, f)
     if uclass:
         for f in store.candidates(lookup, kind_classes(uclass), limit=CANDIDATES):
             pool.setdefault(f.id, f)
@@ -471,6 +475,9 @@ def _align(
     # the subject by agreement: enough to align an agreeing statement, not to rank others or contradict
     agreed = f.source_url in sources
     heads = bool(ref.head & f.near) or bool(f.head & ref.near)
+    # "全年产钢3082万吨" against "钢产量3,082万吨": the metric's characters in another order. Enough
+    # to align (level 1: it verifies, never contradicts), not to count as the same metric word.
+    reordered = not heads and ref.own_head and _same_chars(ref.head, f.near)
     shared_abbr = any(t[0] == "#" for t in ref.near & f.near)
     subjectless = _subjectless(ref)
     distinctive = _specific(claim) or shared_abbr
@@ -495,7 +502,9 @@ def _align(
     agreed = agreed and verdict == "agree"
     same_subject = bool(names) or agreed or _same_subject(ref, f)
     by_value = verdict == "agree" and _specific(claim) and (same_subject or subjectless)
-    if not same_subject and not (heads and ref.own_head and subjectless and (distinctive or verdict == "agree")):
+    if not same_subject and not (
+        (heads or reordered) and ref.own_head and subjectless and (distinctive or verdict == "agree")
+    ):
         # No shared subject (metric words shared are not one). A claim that names none
         # ("公司资本开支为1640亿元") may still match its metric with a figure too specific to
         # coincide: it can verify, never contradict (see _strong).
@@ -505,10 +514,13 @@ def _align(
     cn = ref.near - _NOT_METRIC - ref.names
     fn = f.near - _NOT_METRIC - f.names
     metric = len(cn & fn) / len(cn | fn) if cn and fn else 0.0
+    if reordered:  # the same characters, in other words: compared as characters
+        cc, fc = {ch for t in cn for ch in t}, {ch for t in fn for ch in t}
+        metric = len(cc & fc) / len(cc | fc) if cc and fc else 0.0
     similar = _similarity(ref.sentence, f.sentence)
     if (heads or shared_abbr) and ref.own_head and (ref.role == "level") == (f.role == "level"):
         level = 2
-    elif heads or shared_abbr or cn & fn or not ref.own_head or similar >= SIMILAR:
+    elif heads or shared_abbr or cn & fn or not ref.own_head or similar >= SIMILAR or (reordered and verdict == "agree"):
         level = 1
     elif by_value:
         level = 0
@@ -518,10 +530,20 @@ def _align(
     own = ref.terms - _NOT_METRIC
     subject = len(own & f.terms) / len(own) if own else 0.0
     extra = len(fn - ref.terms) / len(fn) if fn else 0.0
+    if reordered:
+        tc = {ch for t in ref.terms for ch in t}
+        extra = sum(1 for t in fn if not set(t) <= tc) / len(fn) if fn else 0.0
     return _Aligned(
         f, level, metric, terms, names, similar, verdict, anchored, heads or shared_abbr, direction, subject, extra,
         bool(ref.own_head and ref.head & f.head), len((fn - _NOT_METRIC) & ref.terms),
     )
+
+
+def _same_chars(head: frozenset[str], near: frozenset[str]) -> bool:
+    """Every character of one of the claim's two-character metric words stands in one word of the
+    fact's clause or across two of them, and the word is not a lexicon word (those match as words)."""
+    chars = {ch for t in near for ch in t}
+    return any(len(h) == 2 and not is_named(h) and h not in METRIC_TERMS and set(h) <= chars for h in head)
 
 
 _NOT_METRIC = frozenset({"同比", "环比"})

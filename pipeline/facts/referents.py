@@ -603,7 +603,7 @@ class TextReferents:
         a, b = start - s, end - s
         cs, ce = self.clause_span(sentence, a, b)
         near = {t for t, ts, te in toks if ts < ce and te > cs}
-        if cs > 0 and not (near - _BASIS_TERMS - {t for t in near if is_named(t)}):
+        if cs > 0 and not (near - _BASIS_TERMS - _CHANGE_WORDS - {t for t in near if is_named(t)}):
             # "RPO达到4550亿美元，同比增长359%": a clause of generic words is about the previous one
             ps, _ = self.clause_span(sentence, max(0, cs - 2), max(0, cs - 1))
             near |= {t for t, ts, te in toks if ts < ce and te > ps}
@@ -718,7 +718,9 @@ _PERIOD_HINT = re.compile("月|年初|期初|年中|年末|年底|期末|末期|
 
 
 _BASIS_TERMS = frozenset({"同比", "环比"})
-_CHANGE_WORDS = frozenset(w for w in (_UP + "|" + _DOWN + "|" + _RATE_WORDS).split("|") if len(w) == 2)
+_CHANGE_WORDS = frozenset(w for w in (_UP + "|" + _DOWN + "|" + _RATE_WORDS).split("|") if len(w) == 2) | frozenset(
+    a + b for a in "微略小大骤猛激回抬攀跃飙暴陡锐稳续再" for b in "增升涨降跌减滑缩扩"  # 微降, 小幅, 回升: how, not what
+)
 HEAD_CHARS = 12  # how far before the number its metric word may stand ("营收同比增长了约" is 8)
 
 

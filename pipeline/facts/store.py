@@ -534,6 +534,18 @@ class FactStore:
             ids = [r[0] for r in self._db.execute(sql, (*params, limit))]
             return self._facts_by_id(ids)
 
+    def by_value(self, uclasses: Iterable[str], lo: float, hi: float, limit: int = 12) -> list[Fact]:
+        """Facts of these unit classes with a value in [lo, hi], whatever their words: a figure of
+        three or more significant digits is itself a key ("产钢3082万吨" for "钢产量3,082万吨")."""
+        with self._lock:
+            classes = sorted(set(uclasses))
+            sql = (
+                f"SELECT id FROM facts WHERE uclass IN ({','.join('?' * len(classes))}) "
+                "AND value BETWEEN ? AND ? ORDER BY id LIMIT ?"
+            )
+            ids = [r[0] for r in self._db.execute(sql, (*classes, lo, hi, limit))]
+            return self._facts_by_id(ids)
+
     def facts_of_sentence(self, key: str) -> list[Fact]:
         """The facts whose sentence has this `sentence_key` (a report sentence that quotes a source)."""
         if not key:

@@ -374,3 +374,27 @@ def test_the_words_after_a_total_are_the_subjects_of_its_parts(retail: FactStore
     text = "在96.4亿元的营收中，生鲜业务贡献41.2亿元。"
     assert status_of(text, "96.4亿元", retail) == VERIFIED
     assert status_of(text, "41.2亿元", retail) == VERIFIED
+
+
+STEEL = "东岭钢铁发布2024年年报。全年钢产量为3,082万吨，同比减少2.4%；商品材销量为2,967万吨。财富管理业务收入104.6亿元，同比下降2.1%。"
+
+
+@pytest.fixture(scope="module")
+def steel(tmp_path_factory: pytest.TempPathFactory) -> FactStore:
+    s = FactStore(tmp_path_factory.mktemp("steel") / "facts.db")
+    s.import_text(STEEL, title="东岭钢铁年报", url="https://example.com/dongling-2024")
+    return s
+
+
+def test_a_metric_written_with_its_characters_reordered(steel: FactStore) -> None:
+    # 产钢 for 钢产量: no shared word, the same characters; a specific figure finds its statement by value
+    text = "全年产钢3082万吨，比上年减少2.4%。"
+    assert status_of(text, "3082万吨", steel) == VERIFIED
+    assert status_of(text, "2.4%", steel) == VERIFIED
+    # reordered characters align weakly: they verify the same figure but never contradict another
+    assert status_of("全年产钢3182万吨。", "3182万吨", steel) == UNSUPPORTED
+
+
+def test_an_adverb_of_change_is_not_the_metric(steel: FactStore) -> None:
+    # "同比微降2.1%": 微降 says how, so the rate is about the clause before it
+    assert status_of("财富管理收入104.6亿元，同比微降2.1%。", "2.1%", steel) == VERIFIED
