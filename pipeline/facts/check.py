@@ -408,6 +408,9 @@ def _strong(a: _Aligned, ref: Referent) -> bool:
     )
     if not same_metric:
         return False
+    known = (ref.near & METRIC_TERMS) - _NOT_METRIC
+    if known - a.fact.near and a.similar < SIMILAR:
+        return False  # the claim names a metric (营收, 研发投入) the fact's clause does not
     if ref.names and not a.names:
         return False  # the claim names a subject the fact's sentence does not
     if _SUM_WORDS.search(ref.sentence) and not _SUM_WORDS.search(a.fact.sentence):

@@ -603,9 +603,17 @@ class TextReferents:
         a, b = start - s, end - s
         cs, ce = self.clause_span(sentence, a, b)
         near = {t for t, ts, te in toks if ts < ce and te > cs}
-        if cs > 0 and not (near - _BASIS_TERMS - _CHANGE_WORDS - {t for t in near if is_named(t)}):
+        share_of = sentence.startswith(("占", "约占", "仅占", "已占"), cs)  # "…1.3亿元，占营收的2.4%": a share of the part before
+        if cs > 0 and (share_of or not (near - _BASIS_TERMS - _CHANGE_WORDS - {t for t in near if is_named(t)})):
             # "RPO达到4550亿美元，同比增长359%": a clause of generic words is about the previous one
             ps, _ = self.clause_span(sentence, max(0, cs - 2), max(0, cs - 1))
+            borrowed = {t for t, ts, te in toks if ts < cs and te > ps}
+            if ps > 0 and not borrowed & METRIC_TERMS:
+                # "快递业务收入10,630亿元，首次在前三季度突破万亿元，同比增长8.9%": a clause between
+                # that names no metric is an aside; the rate is about the metric before it
+                pps, _ = self.clause_span(sentence, max(0, ps - 2), max(0, ps - 1))
+                if {t for t, ts, te in toks if ts < ps and te > pps} & METRIC_TERMS:
+                    ps = pps
             near |= {t for t, ts, te in toks if ts < ce and te > ps}
         role = role_of(self.text, start, end, unit)
         times = info.times

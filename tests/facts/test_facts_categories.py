@@ -398,3 +398,29 @@ def test_a_metric_written_with_its_characters_reordered(steel: FactStore) -> Non
 def test_an_adverb_of_change_is_not_the_metric(steel: FactStore) -> None:
     # "同比微降2.1%": 微降 says how, so the rate is about the clause before it
     assert status_of("财富管理收入104.6亿元，同比微降2.1%。", "2.1%", steel) == VERIFIED
+
+
+POST = (
+    "据行业统计，2025年前三季度全国同城配送订单量为412.5亿单，同比增长16.2%；同城配送收入3,180亿元，"
+    "首次在前三季度突破三千亿元，同比增长7.4%。蓝鲸美妆上半年营业收入为48.2亿元，其中主品牌收入31.6亿元，"
+    "占比约65.6%。公司研发投入1.2亿元，占营收的2.5%。"
+)
+
+
+@pytest.fixture(scope="module")
+def post(tmp_path_factory: pytest.TempPathFactory) -> FactStore:
+    s = FactStore(tmp_path_factory.mktemp("post") / "facts.db")
+    s.import_text(POST, title="同城配送与美妆", url="https://example.com/post-2025")
+    return s
+
+
+def test_a_rate_after_an_aside_belongs_to_the_metric_before_it(post: FactStore) -> None:
+    # "…收入3,180亿元，首次…突破三千亿元，同比增长7.4%": the rate is the revenue's, not the orders'
+    assert status_of("全国同城配送收入前三季度同比增长7.4%至3,180亿元。", "7.4%", post) == VERIFIED
+    # and the orders' rate said of the revenue is a wrong figure for the revenue
+    assert status_of("全国同城配送收入前三季度同比增长16.2%至3,180亿元。", "16.2%", post) == CONTRADICTED
+
+
+def test_a_share_of_a_part_is_not_another_parts_share(post: FactStore) -> None:
+    # 研发投入占营收的2.5% is not contradicted by 主品牌收入占比约65.6%
+    assert status_of("蓝鲸美妆上半年研发投入1.2亿元，占营收的2.5%。", "2.5%", post) != CONTRADICTED
