@@ -474,6 +474,9 @@ def _align(
         return None  # two subjects, none shared
     terms = len(ref.terms & f.terms)
     anchored = f.sentence in anchors
+    ck, fk = (ref.near & METRIC_TERMS) - _NOT_METRIC, (f.near & METRIC_TERMS) - _NOT_METRIC
+    if ck and fk and not ck & fk and not anchored and _similarity(ref.sentence, f.sentence) < SIMILAR:
+        return None  # two known metrics, none shared: 净利润 is not 营收, whatever else the clauses share
     names = len(ref.names & f.names) + anchored
     # the subject by agreement: enough to align an agreeing statement, not to rank others or contradict
     agreed = f.source_url in sources

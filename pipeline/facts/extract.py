@@ -85,6 +85,11 @@ CURRENCY_PREFIXES: dict[str, str] = {
     "EUR": "EUR",
     "HKD": "HKD",
     "人民币": "CNY",
+    "港币": "HKD",  # "每股港币0.32元": the 元 after it is the Hong Kong dollar's
+    "港元": "HKD",
+    "美元": "USD",
+    "欧元": "EUR",
+    "日元": "JPY",
 }
 
 #: Ratios: percent, percentage points, multiples.
@@ -507,6 +512,8 @@ def _build(m: re.Match[str], text: str, scan: str) -> list[Claim]:
         g["u1"] = "%"  # 百分之三十 → 30 %
     unit1 = _UNIT_WORDS.get(g["u1"] or "", "") or CURRENCY_PREFIXES.get(g["cur1"] or "", "")
     unit2 = _UNIT_WORDS.get(g["u2"] or "", "") or CURRENCY_PREFIXES.get(g["cur2"] or "", "")
+    if g["cur1"] and g["u1"] == "元":
+        unit1 = CURRENCY_PREFIXES.get(g["cur1"], unit1)  # 港币0.32元: a currency named before a bare 元
     if n2 is not None and (
         (unit1 and unit2 and unit_class(unit1) != unit_class(unit2))
         or (g["u1"] and (s2 or (unit2 and not unit1)) and not s1)

@@ -51,8 +51,10 @@ SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
     ("月活", "月活跃用户", "月活跃用户数", "mau"),
     ("日活", "日活跃用户", "dau"),
     ("同比", "较上年同期", "比上年同期", "较去年同期", "比去年同期", "与去年同期相比", "较上年", "比上年",
-     "较去年", "比去年", "年同比", "yoy"),
-    ("环比", "较上季度", "比上季度", "较上一季度", "比上一季度", "较上季", "较上月", "比上月", "qoq"),
+     "较去年", "比去年", "年同比", "较上年末", "比上年末", "较上年度", "比上年度", "较去年底", "较上年底", "yoy"),
+    ("环比", "较上季度", "比上季度", "较上一季度", "比上一季度", "较上季", "较上月", "比上月", "较上半年", "比上半年",
+     "较一季度", "比一季度", "较二季度", "比二季度", "较三季度", "比三季度", "与一季度相比", "与二季度相比",
+     "与三季度相比", "与今年一季度相比", "qoq"),
     ("数据中心", "数据中心业务", "idc"),
     # the standard metrics of Chinese financial reporting, each with the names analysts use for it
     ("净资产收益率", "加权平均净资产收益率", "roe"),
@@ -204,8 +206,9 @@ _CHANGE_BEFORE = re.compile(
 _DOWN_RE = re.compile(rf"^(?:{_DOWN})")
 _LEVEL_AFTER_CHANGE = re.compile(r"(?:至|到|为|达到|达)[ \t]*$")
 _TO_LEVEL = re.compile(r"(?:至|到)[ \t]*$")
-_BASIS_WORDS = re.compile(r"同比|环比|较上年同期|比上年同期|较去年同期|比去年同期|与去年同期相比|较上年|比上年|较去年|比去年|较上季度|比上季度|较上一季度|比上一季度|较上季|较上月|比上月|yoy|qoq", re.I)
-_QOQ = ("环比", "较上季度", "比上季度", "较上一季度", "比上一季度", "较上季", "较上月", "比上月", "qoq")
+_QOQ_RE = r"环比|较上季度|比上季度|较上一季度|比上一季度|较上季|较上月|比上月|较上半年|比上半年|[较比][一二三]季度|与(?:今年)?[一二三]季度相比|qoq"
+_BASIS_WORDS = re.compile(r"同比|较上年同期|比上年同期|较去年同期|比去年同期|与去年同期相比|较上年|比上年|较去年|比去年|yoy|" + _QOQ_RE, re.I)
+_QOQ = re.compile(_QOQ_RE, re.I)
 
 
 def role_of(text: str, start: int, end: int, unit: str) -> str:
@@ -237,7 +240,7 @@ def role_of(text: str, start: int, end: int, unit: str) -> str:
     basis = ""
     b = _BASIS_WORDS.search(clause)
     if b is not None:
-        basis = "qoq" if b.group(0).lower() in _QOQ else "yoy"
+        basis = "qoq" if _QOQ.fullmatch(b.group(0)) else "yoy"
     return f"change:{'down' if down else 'up'}:{basis}"
 
 
@@ -608,11 +611,11 @@ class TextReferents:
             # "RPO达到4550亿美元，同比增长359%": a clause of generic words is about the previous one
             ps, _ = self.clause_span(sentence, max(0, cs - 2), max(0, cs - 1))
             borrowed = {t for t, ts, te in toks if ts < cs and te > ps}
-            if ps > 0 and not borrowed & METRIC_TERMS:
+            if ps > 0 and not borrowed & (METRIC_TERMS - _BASIS_TERMS):
                 # "快递业务收入10,630亿元，首次在前三季度突破万亿元，同比增长8.9%": a clause between
                 # that names no metric is an aside; the rate is about the metric before it
                 pps, _ = self.clause_span(sentence, max(0, ps - 2), max(0, ps - 1))
-                if {t for t, ts, te in toks if ts < ps and te > pps} & METRIC_TERMS:
+                if {t for t, ts, te in toks if ts < ps and te > pps} & (METRIC_TERMS - _BASIS_TERMS):
                     ps = pps
             near |= {t for t, ts, te in toks if ts < ce and te > ps}
         role = role_of(self.text, start, end, unit)
@@ -665,6 +668,15 @@ class TextReferents:
         )
 
 
+_CLAUSE_STOP = re.compile("[，,。；;：:]")
+_FIGURE = re.compile(r"(?<![A-Za-z0-9])[0-9][0-9.,]*(?![0-9]*[年月日季])|[一二两三四五六七八九十百]+(?:成|倍|个百分点)|翻(?:了)?一?番")
+
+
+def _figures(sentence: str, lo: int, hi: int) -> list[tuple[int, int]]:
+    """Spans of the figures in sentence[lo:hi] (not years, dates or model numbers)."""
+    return [(m.start(), m.end()) for m in _FIGURE.finditer(sentence, lo, hi)]
+
+
 _RESPECTIVE_VERB = re.compile(rf"(?:为|是|达|达到)?(?P<basis>同比|环比)?(?P<dir>{_UP}|{_DOWN})")
 _ITEM_SPLIT = re.compile("、|以及|和|与|及|/")
 _NUMBER_LIKE = re.compile(r"[0-9][0-9.,]*|[一二两三四五六七八九十百]+(?:成|倍|个百分点)|翻(?:了)?一?番")
@@ -691,15 +703,31 @@ def respectively(
         parts.append((pos, m.start()))
         pos = m.end()
     parts.append((pos, len(region)))
-    if len(parts) < 2 or k >= len(parts):
-        return None
-    a, b = parts[k]
-    item = region[a:b]
-    basis = "yoy" if "同比" in item else ("qoq" if "环比" in item else "")
-    terms = frozenset(
-        t for t, ts, te in toks
-        if cs + a <= ts and te <= cs + b and t not in _BASIS_TERMS and not is_named(t) and t not in _CHANGE_WORDS
-    )
+    if len(parts) >= 2 and k < len(parts):
+        a, b = parts[k]
+        item = region[a:b]
+        basis = "yoy" if "同比" in item else ("qoq" if "环比" in item else "")
+        terms = frozenset(
+            t for t, ts, te in toks
+            if cs + a <= ts and te <= cs + b and t not in _BASIS_TERMS and not is_named(t) and t not in _CHANGE_WORDS
+        )
+    else:
+        # "营收214.6亿元，归母净利润42.3亿元，分别同比增长16.8%和47.5%": the items are the figures
+        # before the list, one for one; the k-th rate is about the k-th of them
+        end = _CLAUSE_STOP.search(sentence, p)
+        n = len(_figures(sentence, p, end.start() if end else len(sentence)))
+        before = _figures(sentence, 0, p)
+        if n < 2 or k >= n or len(before) < n:
+            return None
+        targets = before[-n:]
+        fs, _ = targets[k]
+        inner = respectively(sentence, fs, toks)  # those figures may be a 分别 list themselves
+        if inner is not None and inner[0]:
+            terms = inner[0]
+        else:
+            lo = targets[k - 1][1] if k > 0 else (before[-n - 1][1] if len(before) > n else 0)
+            terms = head_terms(toks, lo, fs, sentence)
+        basis = "yoy" if "同比" in region else ("qoq" if "环比" in region else "")  # "同比分别增长…"
     verb = _RESPECTIVE_VERB.match(sentence, p + 2)
     direction = ""
     if verb is not None:
@@ -728,7 +756,7 @@ _PERIOD_HINT = re.compile("月|年初|期初|年中|年末|年底|期末|末期|
 _BASIS_TERMS = frozenset({"同比", "环比"})
 _CHANGE_WORDS = frozenset(w for w in (_UP + "|" + _DOWN + "|" + _RATE_WORDS).split("|") if len(w) == 2) | frozenset(
     a + b for a in "微略小大骤猛激回抬攀跃飙暴陡锐稳续再" for b in "增升涨降跌减滑缩扩"  # 微降, 小幅, 回升: how, not what
-)
+) | frozenset("小幅 大幅 略有 略微 稍有 明显 显著 持续 继续 同步 均有 双双".split())
 HEAD_CHARS = 12  # how far before the number its metric word may stand ("营收同比增长了约" is 8)
 
 

@@ -541,7 +541,7 @@ class FactStore:
             classes = sorted(set(uclasses))
             sql = (
                 f"SELECT id FROM facts WHERE uclass IN ({','.join('?' * len(classes))}) "
-                "AND value BETWEEN ? AND ? ORDER BY id LIMIT ?"
+                "AND value BETWEEN ? AND ? LIMIT ?"
             )
             ids = [r[0] for r in self._db.execute(sql, (*classes, lo, hi, limit))]
             return self._facts_by_id(ids)

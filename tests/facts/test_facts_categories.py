@@ -424,3 +424,46 @@ def test_a_rate_after_an_aside_belongs_to_the_metric_before_it(post: FactStore) 
 def test_a_share_of_a_part_is_not_another_parts_share(post: FactStore) -> None:
     # 研发投入占营收的2.5% is not contradicted by 主品牌收入占比约65.6%
     assert status_of("蓝鲸美妆上半年研发投入1.2亿元，占营收的2.5%。", "2.5%", post) != CONTRADICTED
+
+
+RESULTS = (
+    "海岚航运发布2025年半年报。上半年公司营收186.2亿元，归母净利润31.4亿元，分别同比增长14.6%和38.2%；"
+    "第三季度归母净利润为9.8亿元，较二季度增长6.4%。截至6月末，公司船员为8,420人，比上年末减少7%。"
+    "净息差为1.64%，较上半年收窄2个基点，较上年全年下降11个基点。董事会宣派中期股息每股0.21港元。"
+    "集装箱运输收入为96.5亿元，环比增长4.1%，同比增长12.2%；散货运输收入41.3亿元，同比增长近两成。"
+)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> FactStore:
+    s = FactStore(tmp_path_factory.mktemp("results") / "facts.db")
+    s.import_text(RESULTS, title="海岚航运半年报", url="https://example.com/hailan-2025h1")
+    return s
+
+
+def test_a_list_of_rates_answers_the_figures_before_it(results: FactStore) -> None:
+    text = "海岚航运上半年营收186.2亿元，归母净利润31.4亿元，同比分别增长14.6%和38.2%。"
+    assert status_of(text, "14.6%", results) == VERIFIED
+    assert status_of(text, "38.2%", results) == VERIFIED
+    swapped = "海岚航运上半年营收186.2亿元，归母净利润31.4亿元，同比分别增长38.2%和14.6%。"
+    assert status_of(swapped, "38.2%", results) != VERIFIED
+
+
+def test_a_named_earlier_quarter_is_a_sequential_basis(results: FactStore) -> None:
+    assert status_of("海岚航运第三季度归母净利润较二季度增长6.4%，达到9.8亿元。", "6.4%", results) == VERIFIED
+    # 较上半年 (sequential) and 较上年全年 (annual) are two bases: each figure keeps its own
+    assert status_of("海岚航运净息差为1.64%，比上年全年收窄11个基点。", "11个基点", results) == VERIFIED
+
+
+def test_a_year_end_basis(results: FactStore) -> None:
+    assert status_of("截至6月末，海岚航运船员为8420人，比上年末少7%。", "7%", results) == VERIFIED
+
+
+def test_a_currency_named_before_a_bare_yuan() -> None:
+    claims = extract_claims("董事会宣布派发中期股息每股港币0.21元。")
+    assert [(c.value, c.unit) for c in claims] == [(0.21, "HKD")]
+
+
+def test_another_known_metric_never_verifies(results: FactStore) -> None:
+    # 12.2% is the container revenue's growth: said of net profit it is not verified
+    assert status_of("海岚航运集装箱运输净利润同比增长12.2%。", "12.2%", results) != VERIFIED
