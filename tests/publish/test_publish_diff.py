@@ -16,7 +16,7 @@ def test_numbers_changed_added_removed():
     changed = {(c["old"]["text"], c["new"]["text"]) for c in r["numbers"]["changed"]}
     assert changed == {("4550亿美元", "5230亿美元"), ("359%", "438%"), ("超过10千瓦", "超过12千瓦")}
     assert [n["text"] for n in r["numbers"]["added"]] == ["9万片"]
-    assert [o["text"] for o in r["numbers"]["removed"]] == ["约945"]
+    assert [o["text"] for o in r["numbers"]["removed"]] == ["约945太瓦时"]
     # unchanged: the capex figure and its "三家" (same sentence, new citation number), the liquid-cooling
     # share (moved paragraph), the HBM output (reworded sentence, matched by its referent words)
     assert r["numbers"]["unchanged"] == 4
