@@ -349,6 +349,8 @@ def judge(
     rivals_of_agree = [
         a for a in against + unclear
         if (a.same_direction or a.similar >= SIMILAR) and a.verdict != "unit" and (a.fact.sentence, a.fact.value) not in taken
+        # "联想出货1,850万台" does not outrank the total for a claim that names no company
+        and not (a.fact.names and not ref.names and not a.anchored)
     ]
     if any(a.verdict != "unit" for a in aligned):
         against = [a for a in against if a.verdict != "unit"]

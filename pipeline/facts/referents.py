@@ -135,7 +135,7 @@ STOP_BIGRAMS = frozenset(
     一步 进一 一个 一些 这些 那些 这个 那个 之一 之后 之前 以来 以后 可能 能够 已经 正在 仍然 非常 比较 其他
     我们 他们 它们 因此 所以 因为 如果 虽然 不过 此外 然而 并且 而且 或者 以及 由于 对于 关于 其余 分析 研究
     高出 升至 降至 增至 增幅 降幅 增速 涨幅 跌幅 提至 累计 仅为 大增 同期 上一 一年 合计 约占 占到 只有 仅有
-    这一 数字 如今 已经 后者 前者 上半年 下半年 全年度 进一步
+    这一 数字 如今 已经 后者 前者 上半年 下半年 全年度 进一步 年第 年前
     公斤 千克 平方 方米 每股 每吨 每公 元左 元降 元以
     """.split()
 )
@@ -581,6 +581,7 @@ class TextReferents:
         names = frozenset(t for t in own if is_named(t))
         context: frozenset[str] = frozenset()
         previous: frozenset[str] = frozenset()
+        prev_names: frozenset[str] = frozenset()
         # a sentence with no subject of its own ("其RPO为…", "营收…，净利润…") is about the previous one's
         borrows = not names and (not (own - METRIC_TERMS - _BASIS_TERMS - _CHANGE_WORDS) or bool(PRONOUN.match(sentence)))
         if s > 0:
@@ -590,11 +591,13 @@ class TextReferents:
             if self.text[k] != "\n" or (k > 0 and self.text[k - 1] != "\n"):  # same paragraph
                 ps, pe = self.sentence_span(k, k)
                 previous = frozenset(t for t, _, _ in tokens(self.text[ps:pe]))
+                prev_names = frozenset(t for t in previous if is_named(t))
                 if self.carry_names and borrows:
-                    context = frozenset(t for t in previous if is_named(t))
+                    context = prev_names
         subject = (previous if borrows else frozenset()) | own
         info = _SentenceInfo(
-            sentence, toks, own | previous | self._lead, names | context, context, times_of(sentence), subject
+            sentence, toks, own | previous | self._lead, names | context, context, times_of(sentence), subject,
+            prev_names if self.carry_names else frozenset(),
         )
         self._sentences[key] = info
         return info
@@ -662,8 +665,13 @@ class TextReferents:
         # words of later clauses are the subjects of later numbers ("在312.8亿元的营收中，自营投资
         # 贡献112.7亿元": 自营投资 is not the total's subject).
         later = frozenset(t for t, ts, _ in toks if ts >= ce) - frozenset(t for t, ts, _ in toks if ts < ce)
+        names, context = info.names - later, info.context
+        if not names and info.names:
+            # "…；智能云业务营收为299亿美元，…其中Azure…": a name only after the number is a later
+            # number's subject; this one's is the previous sentence's
+            names = context = info.previous_names
         return Referent(
-            frozenset(near), info.terms, times, sentence.strip(), info.names, role, info.context, head, own_head,
+            frozenset(near), info.terms, times, sentence.strip(), names, role, context, head, own_head,
             info.subject - later,
         )
 
@@ -745,6 +753,7 @@ class _SentenceInfo:
     context: frozenset[str]
     times: frozenset[str]
     subject: frozenset[str]  # the sentence's own terms, and the previous sentence's when it borrows its subject
+    previous_names: frozenset[str] = frozenset()  # names of the previous sentence of the paragraph
 
 
 #: A subject by pronoun: the sentence is about whoever the text before it names.

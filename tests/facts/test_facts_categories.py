@@ -467,3 +467,29 @@ def test_a_currency_named_before_a_bare_yuan() -> None:
 def test_another_known_metric_never_verifies(results: FactStore) -> None:
     # 12.2% is the container revenue's growth: said of net profit it is not verified
     assert status_of("海岚航运集装箱运输净利润同比增长12.2%。", "12.2%", results) != VERIFIED
+
+
+CLOUD_Q = (
+    "腾讯2026财年第一财季资本支出为118亿美元，同比增长31%；智算云业务营收为146亿美元，同比增长24%，"
+    "其中Nova及其他云服务收入同比增长35%。2025年第三季度全球服务器出货量为362万台，同比增长9.1%；"
+    "其中，联想出货88万台，同比增长15.2%。"
+)
+
+
+@pytest.fixture(scope="module")
+def cloud_q(tmp_path_factory: pytest.TempPathFactory) -> FactStore:
+    s = FactStore(tmp_path_factory.mktemp("cloudq") / "facts.db")
+    s.import_text(CLOUD_Q, title="云财报与服务器市场（虚构数字）", url="https://example.com/xingqiong-q1")
+    return s
+
+
+def test_a_name_after_the_number_is_not_its_subject(cloud_q: FactStore) -> None:
+    # "…；智算云业务营收为146亿美元，…其中Nova…": the revenue is 腾讯's (the sentence before), not Nova's
+    text = "腾讯智算云营收录得146亿美元，同比增幅24%。"
+    assert status_of(text, "146亿美元", cloud_q) == VERIFIED
+    assert status_of(text, "24%", cloud_q) == VERIFIED
+
+
+def test_a_companys_figure_does_not_outrank_the_market_total(cloud_q: FactStore) -> None:
+    assert status_of("三季度全球服务器出货量达到362万台，较上年同期增长9.1%。", "362万台", cloud_q) == VERIFIED
+    assert status_of("三季度全球服务器出货量达到362万台，较上年同期增长9.1%。", "9.1%", cloud_q) == VERIFIED
