@@ -352,6 +352,11 @@ def judge(
         # "联想出货1,850万台" does not outrank the total for a claim that names no company
         and not (a.fact.names and not ref.names and not a.anchored)
     ]
+    if ref.names and any(a.names for a in agree):
+        # "苹果三季度出货量为5810万部" agrees with "苹果以5,810万部位居第一": a statement that names nobody
+        # (the market total) does not outrank the one about the claim's own subject
+        named = max(a.subject for a in agree if a.names)
+        rivals_of_agree = [a for a in rivals_of_agree if a.names or a.subject >= named]
     if any(a.verdict != "unit" for a in aligned):
         against = [a for a in against if a.verdict != "unit"]
     strong_against = [a for a in against if _strong(a, ref) and (a.fact.sentence, a.fact.value) not in taken]

@@ -363,7 +363,7 @@ def _bigrams(run: str, base: int, out: list[tuple[str, int, int]]) -> None:
     """Bigrams of a run of Chinese characters that holds no separator."""
     for i in range(len(run) - 1):
         a, b = run[i], run[i + 1]
-        if (a in _NUMERIC_CHARS and b in _NUMERIC_CHARS) or a in _SCALE_CHARS:
+        if (a in _NUMERIC_CHARS and b in _NUMERIC_CHARS) or a in _SCALE_CHARS or a == "元":
             continue  # 三成, 万辆, 亿元: the tail of a written number, not a referent
         out.append((a + b, base + i, base + i + 2))
 
@@ -610,7 +610,7 @@ class TextReferents:
         cs, ce = self.clause_span(sentence, a, b)
         near = {t for t, ts, te in toks if ts < ce and te > cs}
         share_of = sentence.startswith(("占", "约占", "仅占", "已占"), cs)  # "…1.3亿元，占营收的2.4%": a share of the part before
-        if cs > 0 and (share_of or not (near - _BASIS_TERMS - _CHANGE_WORDS - {t for t in near if is_named(t)})):
+        if cs > 0 and (share_of or not (near - _BASIS_TERMS - _CHANGE_WORDS - _RANK_WORDS - {t for t in near if is_named(t)})):
             # "RPO达到4550亿美元，同比增长359%": a clause of generic words is about the previous one
             ps, _ = self.clause_span(sentence, max(0, cs - 2), max(0, cs - 1))
             borrowed = {t for t, ts, te in toks if ts < cs and te > ps}
@@ -766,6 +766,8 @@ _BASIS_TERMS = frozenset({"同比", "环比"})
 _CHANGE_WORDS = frozenset(w for w in (_UP + "|" + _DOWN + "|" + _RATE_WORDS).split("|") if len(w) == 2) | frozenset(
     a + b for a in "微略小大骤猛激回抬攀跃飙暴陡锐稳续再" for b in "增升涨降跌减滑缩扩"  # 微降, 小幅, 回升: how, not what
 ) | frozenset("小幅 大幅 略有 略微 稍有 明显 显著 持续 继续 同步 均有 双双".split())
+#: Words of rank and order: "美光以82亿美元排名第三" names no metric; the clause before does.
+_RANK_WORDS = frozenset("排名 名第 第一 第二 第三 第四 第五 位居 居第 位列 列第 名列 居首 领先 排在 在第 仅次 次于".split())
 HEAD_CHARS = 12  # how far before the number its metric word may stand ("营收同比增长了约" is 8)
 
 

@@ -493,3 +493,23 @@ def test_a_name_after_the_number_is_not_its_subject(cloud_q: FactStore) -> None:
 def test_a_companys_figure_does_not_outrank_the_market_total(cloud_q: FactStore) -> None:
     assert status_of("三季度全球服务器出货量达到362万台，较上年同期增长9.1%。", "362万台", cloud_q) == VERIFIED
     assert status_of("三季度全球服务器出货量达到362万台，较上年同期增长9.1%。", "9.1%", cloud_q) == VERIFIED
+
+
+PHONES = (
+    "2025年第三季度全球智能手机出货量为3.05亿部，同比增长2.1%。"
+    "分厂商看，苹果以5,540万部位居第一，份额为18.2%；三星出货5,310万部，份额为17.4%。"
+    "美光以76亿美元排名第三，份额为21.5%。"
+)
+
+
+@pytest.fixture(scope="module")
+def phones(tmp_path_factory: pytest.TempPathFactory) -> FactStore:
+    s = FactStore(tmp_path_factory.mktemp("phones") / "facts.db")
+    s.import_text(PHONES, title="手机市场（虚构数字）", url="https://example.com/phones-q3")
+    return s
+
+
+def test_the_claims_own_company_outranks_the_market_total(phones: FactStore) -> None:
+    # "苹果以5,540万部位居第一" names no metric but names 苹果: the total (3.05亿部) does not outrank it
+    assert status_of("苹果三季度智能手机出货量为5540万部。", "5540万部", phones) == VERIFIED
+    assert status_of("苹果三季度智能手机出货量为5640万部。", "5640万部", phones) != VERIFIED
