@@ -287,6 +287,12 @@ def _gather(claim: Claim, ref: Referent, store: FactStore) -> list[Fact]:
     if uclass and _specific(claim):
         for f in store.by_value([uclass], lo, hi, limit=VALUE_CANDIDATES):
             pool.setdefault(f.id, f)
+    other = _GROWTH_FORMS.get(uclass)
+    if other is not None and (uclass == "x" or ref.role.startswith("change:up")):
+        # "增长超过一倍" and "同比增长128%" state one growth: a multiple m is a rise of (m - 1) x 100 %
+        a, b = (_to_growth(lo), _to_growth(hi)) if uclass == "x" else (_to_multiple(lo), _to_multiple(hi))
+        for f in store.candidates(lookup, [other], min(a, b), max(a, b), limit=VALUE_CANDIDATES):
+            pool.setdefault(f.id, f)
     if uclass:
         for f in store.candidates(lookup, kind_classes(uclass), limit=CANDIDATES):
             pool.setdefault(f.id, f)
@@ -472,6 +478,14 @@ def _align(
     """How a stored fact lines up with a claim, or None when it is about something else."""
     if times_conflict(ref.times, f.times):
         return None
+    if (uclass == "x" and f.uclass == "%" and f.role.startswith("change:up")) or (
+        uclass == "%" and f.uclass == "x" and ref.role.startswith("change:up")
+    ):
+        # "增长128%" read as "2.28倍", "翻了一番" as "增长100%": the same growth may verify; read in
+        # another form, a statement never contradicts (is "增长2倍" 2x or 3x? writers differ)
+        f = _as_form(f, uclass, ref.role)
+        if compare(claim, f, ref.role) != "agree":
+            return None
     if not roles_compatible(ref.role, f.role, uclass):
         # "交通票务收入增速为10.6%，住宿预订为13.1%": in a sentence about growth rates a bare % may be one
         if not (ref.role == "level" and f.role.startswith("change") and rate_context(ref.sentence)):
@@ -517,7 +531,7 @@ def _align(
     by_value = verdict == "agree" and _specific(claim) and (same_subject or subjectless)
     if not same_subject and not (
         (heads or reordered) and ref.own_head and subjectless and (distinctive or verdict == "agree")
-    ):
+    ) and not (heads and subjectless and verdict == "agree" and bool(ref.head & METRIC_TERMS & f.near)):
         # No shared subject (metric words shared are not one). A claim that names none
         # ("公司资本开支为1640亿元") may still match its metric with a figure too specific to
         # coincide: it can verify, never contradict (see _strong).
@@ -682,6 +696,29 @@ def _within(x: float, lo: float, hi: float) -> bool:
 def _signed(v: float, role: str, unit: str = "%") -> float:
     """A rate of decline as a negative number ("下降5%" = "-5%"); other quantities as written."""
     return -abs(v) if role.startswith("change:down") and unit in RATIO_UNITS else v
+
+
+_GROWTH_FORMS = {"x": "%", "%": "x"}
+
+
+def _to_growth(m: float) -> float:
+    return (m - 1) * 100
+
+
+def _to_multiple(g: float) -> float:
+    return 1 + g / 100
+
+
+def _as_form(f: Fact, unit: str, role: str) -> Fact:
+    """A growth rate written as a multiple of the earlier level (x), or a multiple as a rate (%)."""
+    from dataclasses import replace
+
+    if unit == "x":
+        value, hi, k = _to_multiple(f.value), None if f.value_hi is None else _to_multiple(f.value_hi), 0.01
+    else:
+        value, hi, k = _to_growth(f.value), None if f.value_hi is None else _to_growth(f.value_hi), 100.0
+    return replace(f, value=value, value_hi=hi, unit=unit, uclass=unit, role=role, step=f.step * k,
+                   sig_step=f.sig_step * k)
 
 
 def _scaled_fact(f: Fact, k: float) -> Fact:

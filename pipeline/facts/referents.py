@@ -635,7 +635,12 @@ class TextReferents:
         nearest = periods_before(sentence, a) if _PERIOD_HINT.search(sentence, 0, a) else frozenset()
         if nearest:  # the nearest month or period word to the left decides, not every one in the sentence
             times = frozenset(t for t in times if t[0] not in "mp") | nearest
-        if role == "level" and previous_period(self.text, start, s, end):
+        if unit == "x":
+            base = _BASE_OF_MULTIPLE.search(sentence, max(0, a - 12), a)
+            if base is not None:  # "为2023年的2.1倍": 2023 is what it is compared with
+                times = frozenset(t for t in times if t != "y" + base.group(1)) | self._lead_times
+        if role == "level" and unit != "x" and previous_period(self.text, start, s, end):
+            # (not "是上年同期的2.3倍": a multiple compares with the earlier period, it is not its level)
             # said of the earlier period: with the text's own year known, that is the year before
             years = [int(t[1:]) for t in self._lead_times]
             has_year = any(t[0] == "y" for t in times)
@@ -759,6 +764,7 @@ class _SentenceInfo:
 #: A subject by pronoun: the sentence is about whoever the text before it names.
 PRONOUN = re.compile(r"(?:[^，,。]{0,8}[，,])?(?:该[\u4e00-\u9fff]{1,3}?(?=[^\u4e00-\u9fff]|[共有的在为是已将去今上前全实营收净占])|其|这家[^，,。]{0,4}?|公司|集团|企业)")
 
+_BASE_OF_MULTIPLE = re.compile(r"((?:19|20)[0-9]{2})\s?年(?:同期|全年)?的?\s*$")
 _PERIOD_HINT = re.compile("月|年初|期初|年中|年末|年底|期末|末期|全年|年度")
 
 

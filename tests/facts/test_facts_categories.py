@@ -513,3 +513,28 @@ def test_the_claims_own_company_outranks_the_market_total(phones: FactStore) -> 
     # "苹果以5,540万部位居第一" names no metric but names 苹果: the total (3.05亿部) does not outrank it
     assert status_of("苹果三季度智能手机出货量为5540万部。", "5540万部", phones) == VERIFIED
     assert status_of("苹果三季度智能手机出货量为5640万部。", "5640万部", phones) != VERIFIED
+
+
+GROWTH = (
+    "2025年第三季度全球平板电脑出货量为3,860万台，同比增长6.7%，连续第四个季度实现同比增长。"
+    "其中，交换机产品收入为41.5亿美元，同比增长126%；存储产品收入为18.2亿美元，是上年同期的2.3倍。"
+)
+
+
+@pytest.fixture(scope="module")
+def growth(tmp_path_factory: pytest.TempPathFactory) -> FactStore:
+    s = FactStore(tmp_path_factory.mktemp("growth") / "facts.db")
+    s.import_text(GROWTH, title="增长（虚构数字）", url="https://example.com/growth")
+    return s
+
+
+def test_a_multiple_and_a_growth_rate_state_one_growth(growth: FactStore) -> None:
+    assert status_of("交换机产品收入较上年同期增长超过一倍。", "超过一倍", growth) == VERIFIED
+    assert status_of("存储产品收入同比增长130%。", "130%", growth) == VERIFIED
+    # read in the other form, a different figure is never called contradicted
+    assert status_of("存储产品收入同比增长160%。", "160%", growth) != CONTRADICTED
+
+
+def test_a_rate_whose_metric_is_in_the_clause_before(growth: FactStore) -> None:
+    text = "全球平板电脑出货量已连续四个季度同比增长，三季度增幅为百分之六点七。"
+    assert status_of(text, "百分之六点七", growth) == VERIFIED
