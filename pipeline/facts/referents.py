@@ -180,7 +180,7 @@ _TIME_RE = re.compile(
     r"(?<![0-9])((?:19|20)[0-9]{2})(?=\s?(?:年|财年|财季|Q[1-4]|H[12]|[-/.][0-9]))"
     r"|FY\s?((?:19|20)?[0-9]{2})(?![0-9])"
     r"|(?<![A-Za-z])Q([1-4])(?![0-9])"
-    r"|(?<![0-9零〇一二两三四五六七八九十个前])第?([一二三四1-4])(?:财季|季度)"
+    r"|(?<![0-9零〇一二两三四五六七八九十个前上下])第?([一二三四1-4])(?:财季|季度)"  # not 下一财季
     r"|([上下])半年"
 )
 _CN_QUARTER = {"一": "1", "二": "2", "三": "3", "四": "4"}
@@ -248,7 +248,7 @@ RATIO_UNITS = frozenset({"%", "pp", "x", "bp", "‰"})
 
 
 _PREVIOUS = re.compile(
-    r"(?:上年同期|去年同期|上年|去年|上一年|前一年|一年前|此前|同期)(?:则|分别|仅)?(?:为|是|的|录得|亏损|盈利|实现|约|达)?[ \t]*$"
+    r"(?:上年同期|去年同期|上年|去年|上一年|前一年|一年前|此前|同期)(?:则|分别|仅)?(?:为|是|的)?(?:录得|亏损|盈利|实现|约|达)?[ \t]*$"
     r"|(?:上年同期|去年同期|上一年|前一年)[^，,。；]{1,8}?(?:为|是|录得|亏损|盈利|实现|约|达)[ \t]*$"
 )
 
@@ -495,18 +495,26 @@ def quarter_before(sentence: str, at: int) -> frozenset[str]:
 def periods_before(sentence: str, at: int) -> frozenset[str]:
     """The period the number at `at` is said of, from the nearest month or period word to its left
     ("由年初的15.6元降至12月的13.9元左右，全年平均约14.5元": p:start, m12, p:year)."""
-    best: tuple[int, str] | None = None
+    best: tuple[int, frozenset[str]] | None = None
     for m in _MONTHS.finditer(sentence, 0, at):
-        if m.group("first"):
-            continue
-        tag = f"m{m.group(1)}-{m.group(2)}" if m.group(2) else "m" + m.group(1)
-        best = (m.start(), tag)
+        if m.group("first") or _BASE_BEFORE.search(sentence, max(0, m.start() - 3), m.start()):
+            continue  # "比8月增长18%": 8月 is the base of the comparison
+        if m.group(2):
+            tags = frozenset({f"m{m.group(1)}-{m.group(2)}"})
+        elif _UP_TO.search(sentence, max(0, m.start() - 4), m.start()) and sentence.startswith(("底", "末"), m.end()):
+            tags = frozenset({"m" + m.group(1), "m1-" + m.group(1)})  # 截至10月底累计 = 1至10月累计
+        else:
+            tags = frozenset({"m" + m.group(1)})
+        best = (m.start(), tags)
     for m in _PERIODS.finditer(sentence, 0, at):
         if _BASE_BEFORE.search(sentence, max(0, m.start() - 3), m.start()):
             continue  # "较年初下降8.5%至19.6亿元": 年初 is the base of the comparison
         if best is None or m.start() > best[0]:
-            best = (m.start(), "p:" + (m.lastgroup or ""))
-    return frozenset({best[1]}) if best else frozenset()
+            best = (m.start(), frozenset({"p:" + (m.lastgroup or "")}))
+    return best[1] if best else frozenset()
+
+
+_UP_TO = re.compile(r"(?:截至|截止到?|到)\s*$")
 
 
 def times_conflict(a: frozenset[str], b: frozenset[str]) -> bool:
@@ -639,12 +647,28 @@ class TextReferents:
             base = _BASE_OF_MULTIPLE.search(sentence, max(0, a - 12), a)
             if base is not None:  # "为2023年的2.1倍": 2023 is what it is compared with
                 times = frozenset(t for t in times if t != "y" + base.group(1)) | self._lead_times
+            bq = _BASE_QUARTER_OF_MULTIPLE.search(sentence, max(0, a - 10), a)
+            if bq is not None:  # "二季度收入…为一季度的1.5倍": the quarter of the figure is the one before
+                times = frozenset(t for t in times if t[0] != "q") | quarter_before(sentence, bq.start())
         if role == "level" and unit != "x" and previous_period(self.text, start, s, end):
             # (not "是上年同期的2.3倍": a multiple compares with the earlier period, it is not its level)
             # said of the earlier period: with the text's own year known, that is the year before
             years = [int(t[1:]) for t in self._lead_times]
-            has_year = any(t[0] == "y" for t in times)
-            times = times | {"prev"} | ({f"y{max(years) - 1}"} if years and not has_year else set())
+            own = [int(t[1:]) for t in times if t[0] == "y"]
+            near_year = [m for m in _YEAR_LEFT.finditer(sentence, max(0, a - 10), a)]
+            if own and not near_year:
+                # "2025年年报显示，…，上年为亏损8.6亿元": the sentence's year is the report's; the
+                # figure is of the year before ("2024年同期为…" names its own year and keeps it)
+                times = frozenset(t for t in times if t[0] != "y") | {f"y{max(own) - 1}"}
+            if not own:
+                # the year the text spoke of last ("2024年公司出栏…；…上年同期则亏损41亿元"), else the lead's
+                earlier = [
+                    m.group(1) for m in _YEAR_LEFT.finditer(self.text, max(0, s - 600), s)
+                    if not _is_base_year(self.text, m)
+                ]
+                if earlier:
+                    years = [int(earlier[-1])]
+            times = times | {"prev"} | ({f"y{max(years) - 1}"} if years and not own else set())
         elif not any(t[0] == "y" for t in times):
             times = times | self._lead_times
         head = head_terms(toks, cs, a, sentence)
@@ -764,6 +788,7 @@ class _SentenceInfo:
 #: A subject by pronoun: the sentence is about whoever the text before it names.
 PRONOUN = re.compile(r"(?:[^，,。]{0,8}[，,])?(?:该[\u4e00-\u9fff]{1,3}?(?=[^\u4e00-\u9fff]|[共有的在为是已将去今上前全实营收净占])|其|这家[^，,。]{0,4}?|公司|集团|企业)")
 
+_BASE_QUARTER_OF_MULTIPLE = re.compile(r"(?:上一|第)?[一二三四1-4](?:财季|季度)的?\s*$")
 _BASE_OF_MULTIPLE = re.compile(r"((?:19|20)[0-9]{2})\s?年(?:同期|全年)?的?\s*$")
 _PERIOD_HINT = re.compile("月|年初|期初|年中|年末|年底|期末|末期|全年|年度")
 

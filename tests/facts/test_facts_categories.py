@@ -538,3 +538,34 @@ def test_a_multiple_and_a_growth_rate_state_one_growth(growth: FactStore) -> Non
 def test_a_rate_whose_metric_is_in_the_clause_before(growth: FactStore) -> None:
     text = "全球平板电脑出货量已连续四个季度同比增长，三季度增幅为百分之六点七。"
     assert status_of(text, "百分之六点七", growth) == VERIFIED
+
+
+PERIODS = (
+    "启明汽车2025年年报显示，全年归母净利润为12.4亿元，上年为亏损8.6亿元。"
+    "旗下助手“启言”9月月活跃用户数为3,100万，环比增长12%。"
+    "对于2026财年第三财季，公司预计营收为86亿美元。"
+    "二季度储能收入约0.62亿元，为一季度的1.4倍。"
+)
+
+
+@pytest.fixture(scope="module")
+def periods(tmp_path_factory: pytest.TempPathFactory) -> FactStore:
+    s = FactStore(tmp_path_factory.mktemp("periods") / "facts.db")
+    s.import_text(PERIODS, title="时间（虚构数字）", url="https://example.com/periods")
+    return s
+
+
+def test_the_year_before_said_with_two_words(periods: FactStore) -> None:
+    assert status_of("启明汽车去年归母净利润为12.4亿元，而2024年亏损8.6亿元。", "8.6亿元", periods) == VERIFIED
+
+
+def test_a_month_after_bi_is_the_base(periods: FactStore) -> None:
+    assert status_of("9月，启言的月活跃用户达到3100万人，比8月增长12%。", "12%", periods) == VERIFIED
+
+
+def test_next_quarter_is_not_the_first(periods: FactStore) -> None:
+    assert status_of("启明汽车预计下一财季营收为86亿美元。", "86亿美元", periods) == VERIFIED
+
+
+def test_the_quarter_a_multiple_compares_with(periods: FactStore) -> None:
+    assert status_of("二季度储能收入约6,200万元，是上一季度的1.4倍。", "1.4倍", periods) == VERIFIED
