@@ -203,6 +203,7 @@ _CHANGE_BEFORE = re.compile(
     # "比去年同期低1.1个百分点", "较上年高出3%": a comparison is a change, 低 down and 高 up
     r"|(?:比|较)[^，,。；;]{0,10}?(?P<cmp>高|低)(?:了|出|于)?(?:约|近|超过|逾)?[ \t]*$"
 )
+_SIGNED_BASIS = re.compile(r"(?:同比|环比|较[^，,。；;]{0,6}|比[^，,。；;]{0,6}|yoy|qoq)[ \t]*$", re.I)
 _DOWN_RE = re.compile(rf"^(?:{_DOWN})")
 _LEVEL_AFTER_CHANGE = re.compile(r"(?:至|到|为|达到|达)[ \t]*$")
 _TO_LEVEL = re.compile(r"(?:至|到)[ \t]*$")
@@ -226,6 +227,12 @@ def role_of(text: str, start: int, end: int, unit: str) -> str:
         return "level"
     m = _CHANGE_BEFORE.search(before)
     if m is None:
+        sign = text[start:end].lstrip("约近超逾")[:1]
+        if sign in ("+", "-", "−") and _SIGNED_BASIS.search(before):
+            # "（较年初+12.6%）", "同比-1.9个百分点": a signed figure after a basis is a change
+            found = list(_BASIS_WORDS.finditer(before))
+            basis = "qoq" if found and _QOQ.fullmatch(found[-1].group(0)) else "yoy"
+            return f"change:{'up' if sign == '+' else 'down'}:{basis}"
         return "level"
     if m.group("dir") and (_TO_LEVEL.search(before) or (unit not in RATIO_UNITS and _LEVEL_AFTER_CHANGE.search(before))):
         return "level"  # 增至180亿美元, 降至22%: the new level
@@ -238,9 +245,9 @@ def role_of(text: str, start: int, end: int, unit: str) -> str:
         down = down or text[start:end].lstrip("约近超逾").startswith(("-", "−"))
     clause = text[cs:end]
     basis = ""
-    b = _BASIS_WORDS.search(clause)
-    if b is not None:
-        basis = "qoq" if _QOQ.fullmatch(b.group(0)) else "yoy"
+    found = list(_BASIS_WORDS.finditer(clause))
+    if found:  # "环比增长17.2%、同比增长约46%": the basis nearest the number is its own
+        basis = "qoq" if _QOQ.fullmatch(found[-1].group(0)) else "yoy"
     return f"change:{'down' if down else 'up'}:{basis}"
 
 

@@ -569,3 +569,13 @@ def test_next_quarter_is_not_the_first(periods: FactStore) -> None:
 
 def test_the_quarter_a_multiple_compares_with(periods: FactStore) -> None:
     assert status_of("二季度储能收入约6,200万元，是上一季度的1.4倍。", "1.4倍", periods) == VERIFIED
+
+
+SIGNED = "截至9月末，公司合同负债为38.2亿元，较年初增长21%；三季度营收环比增长6.3%，同比增长约38%。"
+
+
+def test_signed_figures_after_a_basis_and_the_nearest_basis(tmp_path: Path) -> None:
+    s = FactStore(tmp_path / "facts.db")
+    s.import_text(SIGNED, title="符号（虚构数字）", url="https://example.com/signed")
+    assert status_of("合同负债38.2亿元（较年初+21%）。", "+21%", s) == VERIFIED
+    assert status_of("三季度营收环比增长6.3%、同比增长约38%。", "约38%", s) == VERIFIED
