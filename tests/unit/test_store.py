@@ -86,3 +86,28 @@ def test_uncacheable_engines_are_recorded_but_never_replayed(store_target):
     llm.complete(task("问"))
     llm.complete(task("问"))
     assert inner.calls == 2
+
+
+def test_a_resumed_run_sends_only_what_is_missing(store_target):
+    """A process dies after two of three tasks: the run, resumed by a new process (a new store
+    connection), answers those two from the store and sends only the third."""
+    first = RunStore(store_target)
+    run = first.start_run("t", "research", {}, settings={"topic": "t"}, stem="day-t")
+    inner = CountingLLM()
+    llm = RecordingLLM(inner, first, run)
+    llm.complete(task("一"))
+    llm.complete(task("二"))
+    first._write("UPDATE runs SET pid=? WHERE id=?", (2**22 + 12345, run))  # SQLite: a pid that is gone
+    first.close()  # PostgreSQL: the session that held the run's lock is gone; the run is still `running`
+    assert RunStore(store_target).list_runs(unfinished=True)[0]["status"] == "interrupted"
+
+    second = RunStore(store_target)
+    assert second.start_run("t", "research", {}, run_id=run) == run
+    assert second.get_run(run)["stem"] == "day-t"  # a resume keeps the recorded file name
+    resumed = CountingLLM()
+    llm = RecordingLLM(resumed, second, run)
+    assert [llm.complete(task(m)).cached for m in ("一", "二", "三")] == [True, True, False]
+    assert resumed.calls == 1
+    assert [c["outcome"] for c in second.calls(run, "llm")] == ["ok", "ok", "cached", "cached", "ok"]
+    second.finish_run(run, "done", report_path="r.md")
+    assert RunStore(store_target).list_runs(unfinished=True) == []
