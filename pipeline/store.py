@@ -157,6 +157,8 @@ class RunStore:
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._session_locks: SessionLocks | None = None
+        if self.shared:  # each thread has its own PostgreSQL session: the server orders the writes
+            self._write = self._write_unserialized
         self._migrate()
 
     def _conn(self) -> sqlite3.Connection | PgConnection:
@@ -215,6 +217,9 @@ class RunStore:
     def _write(self, sql: str, params: tuple = ()) -> None:
         with self._write_lock:
             self._conn().execute(sql, params)
+
+    def _write_unserialized(self, sql: str, params: tuple = ()) -> None:
+        self._conn().execute(sql, params)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
