@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -155,10 +156,10 @@ class RunStore:
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._write_lock = threading.Lock()
+        # SQLite takes one writer at a time; on PostgreSQL each thread has its own session and the server
+        # orders the writes (serializing them here would only serialize their commits' flushes)
+        self._write_lock: AbstractContextManager[object] = nullcontext() if self.shared else threading.Lock()
         self._session_locks: SessionLocks | None = None
-        if self.shared:  # each thread has its own PostgreSQL session: the server orders the writes
-            self._write = self._write_unserialized
         self._migrate()
 
     def _conn(self) -> sqlite3.Connection | PgConnection:
@@ -217,9 +218,6 @@ class RunStore:
     def _write(self, sql: str, params: tuple = ()) -> None:
         with self._write_lock:
             self._conn().execute(sql, params)
-
-    def _write_unserialized(self, sql: str, params: tuple = ()) -> None:
-        self._conn().execute(sql, params)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

@@ -95,3 +95,17 @@ def test_a_killed_run_is_interrupted_for_every_machine(postgres_url: str, fake_o
 
     assert wait_for(lambda: "interrupted" in listed(), timeout=20)
     assert listed().split()[:2] == [run_id, "interrupted"]
+
+
+def test_job_executions_are_live_while_their_process_holds_them(postgres_url: str) -> None:
+    scheduler = RunStore(postgres_url)  # one machine's scheduler
+    row = scheduler.start_job_run("daily", "2025-06-05T08:00:00+00:00")
+    other = RunStore(postgres_url)  # another machine looking at the same store
+    assert other.job_runs("daily")[0]["status"] == "running"
+    assert other.last_job_run("daily")["id"] == row  # a live execution counts: no second start
+    scheduler.close()  # the scheduler's process is gone without finishing the job
+    assert other.job_runs("daily")[0]["status"] == "interrupted"
+    assert other.last_job_run("daily") is None  # so the job is due again
+    again = other.start_job_run("daily", "2025-06-05T08:10:00+00:00", "now")
+    other.finish_job_run(again, "done", run_id="r1")
+    assert [r["status"] for r in RunStore(postgres_url).job_runs("daily")] == ["done", "interrupted"]
