@@ -8,7 +8,8 @@ behave exactly as it does, so its code path is not touched at all: a store whose
 string once (then cached) into PostgreSQL:
 
 * placeholders `?` and `?N` become `%s` and `%(pN)s`; `LIKE` becomes `ILIKE` (SQLite's `LIKE` ignores
-  ASCII case);
+  ASCII case; give `ESCAPE` explicitly, as the facts store does: PostgreSQL's default escape is a backslash,
+  SQLite has none);
 * DDL types: `INTEGER PRIMARY KEY` is an identity column, `INTEGER` is `BIGINT` (SQLite integers are
   64-bit) and `REAL` is `DOUBLE PRECISION` (SQLite reals are doubles; PostgreSQL's `REAL` is 4 bytes,
   which would round every stored figure); `WITHOUT ROWID` is dropped. So one list of migrations serves
@@ -186,15 +187,17 @@ _BEGIN = re.compile(r"^\s*BEGIN(?:\s+(IMMEDIATE|EXCLUSIVE|DEFERRED))?\s*(?:TRANS
 
 @lru_cache(maxsize=2048)
 def placeholders(sql: str) -> tuple[str, bool]:
-    """`?` → `%s`, `?N` → `%(pN)s`, a literal `%` → `%%`, comments dropped; string literals and quoted
-    names untouched. Returns the SQL and whether it used numbered parameters."""
+    """`?` → `%s`, `?N` → `%(pN)s`, every literal `%` → `%%` (psycopg reads `%` inside quotes too; the
+    statement is always sent with parameters, maybe none, so `%%` is always read back as `%`), comments
+    dropped; a `?` inside string literals and quoted names stays. Returns the SQL and whether it used
+    numbered parameters."""
     numbered = False
 
     def sub(m: re.Match[str]) -> str:
         nonlocal numbered
         tok = m.group(0)
         if tok.startswith(("'", '"')):
-            return tok
+            return tok.replace("%", "%%")
         if tok.startswith("--"):
             return ""
         if tok == "%":
@@ -246,10 +249,11 @@ def rewrite(sql: str, primary_key: dict[str, tuple[tuple[str, ...], bool]], retu
     return body, numbered
 
 
-def bind(params: Params | None, numbered: bool) -> Sequence[Param] | dict[str, Param] | None:
-    """Parameters as psycopg takes them. Booleans are stored as 0/1, as SQLite stores them."""
+def bind(params: Params | None, numbered: bool) -> Sequence[Param] | dict[str, Param]:
+    """Parameters as psycopg takes them, never None (see `placeholders`). Booleans are stored as 0/1,
+    as SQLite stores them."""
     if params is None or len(params) == 0:
-        return None if not numbered else {}
+        return {} if numbered else []
     values = [int(v) if type(v) is bool else v for v in params]
     if numbered:
         return {f"p{i}": v for i, v in enumerate(values, start=1)}

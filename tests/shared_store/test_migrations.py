@@ -93,3 +93,26 @@ def test_a_newer_facts_schema_is_refused_on_postgresql(postgres_url: str) -> Non
         conn.execute("UPDATE yanbao_schema SET version = version + 1 WHERE name = 'facts'")
     with pytest.raises(FactsError, match="newer than this yanbao"):
         FactStore(postgres_url)
+
+
+def test_the_seam_answers_like_sqlite(tmp_path: Path, postgres_url: str) -> None:
+    """The same statements, the same answers: literal %, ? inside quotes, numbered parameters, rows by
+    index and by name, booleans stored as integers, lastrowid."""
+    from pipeline.db import PgConnection
+
+    lite = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
+    lite.row_factory = sqlite3.Row
+    pg = PgConnection(postgres_url, "probe")
+    for conn in (lite, pg):
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, flag INTEGER NOT NULL, v REAL, s TEXT)")
+    answers = []
+    for conn in (lite, pg):
+        first = conn.execute("INSERT INTO t (flag, v, s) VALUES (?, ?, ?)", (True, 0.1 + 0.2, "百分之5%")).lastrowid
+        second = conn.execute("INSERT INTO t (flag, v, s) VALUES (?, ?, ?)", (False, 1e-9, "?")).lastrowid
+        row = conn.execute("SELECT id, flag, v, s, '5%' AS pct, '?' AS q FROM t WHERE s LIKE ?1 ESCAPE '\\' OR s = ?2 ORDER BY id",
+                           ("%5\\%", "?")).fetchall()
+        plain = conn.execute("SELECT 7 % 3").fetchone()
+        answers.append((first, second, [tuple(r) for r in row], [dict(zip(r.keys(), r, strict=True)) for r in row][0]["s"],
+                        plain[0]))
+    assert answers[0] == answers[1]
+    assert answers[1][2][0] == (1, 1, 0.1 + 0.2, "百分之5%", "5%", "?")  # a double stays a double

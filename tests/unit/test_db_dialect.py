@@ -12,7 +12,7 @@ KEYS = {"steps": (("run_id", "step"), False), "calls": (("id",), True), "meta": 
 
 def test_placeholders_leave_literals_and_quoted_names_alone() -> None:
     sql, numbered = placeholders("SELECT \"end\" FROM t WHERE a = ? AND b = '?%' AND c LIKE ? -- why?\n")
-    assert sql == "SELECT \"end\" FROM t WHERE a = %s AND b = '?%' AND c LIKE %s \n" and not numbered
+    assert sql == "SELECT \"end\" FROM t WHERE a = %s AND b = '?%%' AND c LIKE %s \n" and not numbered
     sql, numbered = placeholders("WHERE x LIKE ?1 ESCAPE '\\' OR y LIKE ?2 OR z LIKE ?1 LIMIT ?3")
     assert sql == "WHERE x LIKE %(p1)s ESCAPE '\\' OR y LIKE %(p2)s OR z LIKE %(p1)s LIMIT %(p3)s" and numbered
     assert placeholders("SELECT 5 % 2")[0] == "SELECT 5 %% 2"
@@ -44,7 +44,7 @@ def test_upserts_and_returned_ids() -> None:
 def test_parameters_are_bound_as_sqlite_stores_them() -> None:
     assert bind((True, False, 1.5, None, "x"), numbered=False) == [1, 0, 1.5, None, "x"]
     assert bind(("a", 3), numbered=True) == {"p1": "a", "p2": 3}
-    assert bind((), numbered=False) is None
+    assert bind((), numbered=False) == [] and bind(None, numbered=True) == {}  # always bound: %% reads as %
 
 
 def test_urls_and_lock_keys() -> None:
