@@ -142,7 +142,7 @@ def run(
         topics = check_topics(settings.kind, list(topics or []), topics_file)
         if resume:
             settings_out = settings.out
-            settings, stored_topic, day = load_resume(settings_out, resume)
+            settings, stored_topic, day = load_resume(settings_out, resume, settings.store)
             if topics and (len(topics) > 1 or topics[0].strip() != stored_topic):
                 raise BadInput(f"run {resume} is about “{stored_topic}”, not “{topics[0]}”; drop the topic to resume")
             topics = []  # a batch's topics are kept in the run store (see kind_support.batch_topics)
@@ -175,6 +175,7 @@ def print_files(outcome) -> None:
 def execute(settings, topic: str, **kwargs):
     """Run one report with progress on stderr; every way it can fail becomes one line and an exit code
     (2 bad input, 1 the run failed). Shared by `run`, `digest` and the scheduler's CLI."""
+    from pipeline.db import StoreError
     from pipeline.progress import Progress
     from pipeline.runner import BadInput, RunFailed, run_report
 
@@ -192,6 +193,8 @@ def execute(settings, topic: str, **kwargs):
         raise fail(str(exc), 1) from None
     except sqlite3.Error as exc:
         raise fail(f"run store error ({settings.db_path}): {exc}", 1) from None
+    except StoreError as exc:  # the shared store (PostgreSQL): the message names it, without a password
+        raise fail(str(exc), 1) from None
     except OSError as exc:
         raise fail(f"{exc.filename or 'output'}: {exc.strerror or exc}", 1) from None
     progress.summary(outcome.manifest)
@@ -206,8 +209,11 @@ def config_show(
     """Print every effective setting and where its value came from (default, file, env, flag)."""
     import json
 
+    from pipeline.db import redact
+
     settings, origin = _settings({}, config)
     values = settings.model_dump(mode="json")
+    values["store"] = redact(values["store"]) if values["store"] else ""  # never print a password
     if json_out:
         print(json.dumps({k: {"value": v, "from": origin[k]} for k, v in values.items()}, ensure_ascii=False, indent=2))
         return
@@ -226,11 +232,16 @@ def runs_list(
     """Recent runs, newest first: done, running, failed, or interrupted (its process is gone).
     Resume an unfinished one with `yanbao run --resume RUN_ID --out DIR`."""
     settings, _ = _settings({"out": out}, config)
-    if not settings.db_path.is_file():
+    if not settings.run_store_exists():
         raise fail(f"no run store at {settings.db_path}", 1)
+    from pipeline.db import StoreError
     from pipeline.store import RunStore
 
-    for r in RunStore(settings.db_path).list_runs(limit, unfinished=unfinished):
+    try:  # with a shared store (`store = "postgresql://…"`): every machine's runs, whatever --out
+        runs = RunStore(settings.run_store).list_runs(limit, unfinished=unfinished)
+    except StoreError as exc:
+        raise fail(str(exc), 1) from None
+    for r in runs:
         print(f"{r['id']}  {r['status']:<8} {r['started_at']}  {r['topic']}  {r['report_path'] or ''}".rstrip())
 
 
@@ -274,6 +285,9 @@ def main() -> None:
         elif "Abort" in names:
             print("yanbao: aborted", file=sys.stderr)
             code = 130
+        elif "StoreError" in names:  # the shared store failed a command that has no handler of its own
+            print(f"yanbao: {' '.join(str(exc).split())}", file=sys.stderr)
+            code = 1
         else:
             raise
     sys.exit(code or 0)

@@ -47,6 +47,9 @@ class Settings(BaseModel):
     quiet: bool = False
     formats: list[str] = Field(default_factory=lambda: ["md"])  # files written per report: md, html
     front_matter: bool = False  # YAML front matter on the markdown (static-site generators)
+    # The run store and the facts store: empty = SQLite files in `out` (yanbao.db, facts.db); a
+    # postgresql:// URL = one PostgreSQL database shared by every machine (needs yanbao[scale]).
+    store: str = ""
 
     @field_validator("formats", mode="before")
     @classmethod
@@ -86,6 +89,14 @@ class Settings(BaseModel):
             raise ValueError("model name must be one word such as qwen2.5:7b")
         return v
 
+    @field_validator("store")
+    @classmethod
+    def _store(cls, v: str) -> str:
+        v = (v or "").strip()
+        if v and not v.startswith(("postgresql://", "postgres://")):
+            raise ValueError("store must be a postgresql:// URL, or empty for SQLite files in the out folder")
+        return v
+
     @property
     def db_path(self) -> Path:
         return self.out / "yanbao.db"
@@ -93,6 +104,15 @@ class Settings(BaseModel):
     @property
     def facts_path(self) -> Path:
         return self.out / "facts.db"
+
+    @property
+    def run_store(self) -> str | Path:
+        """What `RunStore` opens: the shared database's URL, else `<out>/yanbao.db`."""
+        return self.store or self.db_path
+
+    def run_store_exists(self) -> bool:
+        """Whether there is a run store to read (a shared database always is: reading it says if not)."""
+        return bool(self.store) or self.db_path.is_file()
 
 
 def default_sources() -> Path:

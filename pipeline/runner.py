@@ -7,7 +7,6 @@ so a stage can be inspected or re-run alone.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import re
 import sys
@@ -19,8 +18,10 @@ from pathlib import Path
 
 from pipeline.config import Settings
 from pipeline.data_check import appendix, evidence_name
+from pipeline.db import StoreUnavailable, redact
 from pipeline.llm.base import LLM, LLMError, Options
 from pipeline.llm.budget import prompt_budget
+from pipeline.locks import Exclusive
 from pipeline.prompting import Journal, StageEnv
 from pipeline.publish import publish_report
 from pipeline.render import render, slugify, write_atomic
@@ -39,6 +40,15 @@ class BadInput(Exception):
 
 class RunFailed(Exception):
     """The run could not finish (exit 1). One line naming the step and the cause."""
+
+
+class RunInterrupted(RunFailed):
+    """The run stopped for a cause outside it (the shared run store went away): it is kept, unfinished,
+    and `yanbao run --resume run_id` (or a retried queue task) finishes it, sending only what is missing."""
+
+    def __init__(self, message: str, run_id: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
 
 
 class ModelFailed(RunFailed):
@@ -236,20 +246,16 @@ def composer(kind: str):
 
 
 @contextmanager
-def report_lock(out: Path, stem: str):
+def report_lock(out: Path, stem: str, store: str | Path | None = None):
     """Hold an exclusive lock on one report for the whole run: two processes (two schedulers, a
-    scheduler and a person) never write the same report at once. The lock dies with its process."""
-    lock_dir = out / ".locks"
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / f"{stem}.lock", "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunFailed(f"another yanbao run is writing {out / stem}.md right now; wait for it to finish") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    scheduler and a person) never write the same report at once. The lock dies with its process.
+    A file lock in `<out>/.locks`; with a shared store (`store` a URL) a database lock named after the
+    report's absolute path, so machines that mount the out folder at the same path exclude each other."""
+    path = out / ".locks" / f"{stem}.lock"
+    with Exclusive(store, f"report:{(out / stem).resolve()}", path) as lock:
+        if not lock.acquired:
+            raise RunFailed(f"another yanbao run is writing {out / stem}.md right now; wait for it to finish")
+        yield
 
 
 # A report's files share its stem; a name is taken when any of them exists.
@@ -278,7 +284,7 @@ def numbered(base: str, n: int) -> str:
 
 
 @contextmanager
-def claim_report(out: Path, base: str, overwrite: bool = False, run_id: str | None = None):
+def claim_report(out: Path, base: str, overwrite: bool = False, run_id: str | None = None, store: str | Path | None = None):
     """Lock the files this run will write and yield their stem. An earlier report is kept: when `<base>`
     is taken the run writes `<base>-2`, then `-3` … (the first free number; its .html and .run.json
     follow the same stem). `overwrite` writes `<base>` whatever is there. Two runs that want the same
@@ -287,7 +293,7 @@ def claim_report(out: Path, base: str, overwrite: bool = False, run_id: str | No
         stem = numbered(base, n)
         if not overwrite and _taken(out, stem, run_id):
             continue
-        with report_lock(out, stem):
+        with report_lock(out, stem, store):
             if overwrite or not _taken(out, stem, run_id):  # a run that held the lock may just have written it
                 yield stem
                 return
@@ -304,14 +310,16 @@ def previous_report(out: Path, base: str, stem: str) -> Path | None:
     return None
 
 
-def load_resume(out: Path, run_id: str) -> tuple[Settings, str, str]:
-    """Settings, topic and start day of a recorded run, for `--resume`."""
-    db = out / "yanbao.db"
-    if not db.is_file():
+def load_resume(out: Path, run_id: str, store: str = "") -> tuple[Settings, str, str]:
+    """Settings, topic and start day of a recorded run, for `--resume`. `store`: the shared store's URL
+    (the run is found there whatever the out folder), else the run store of `out`."""
+    db: str | Path = store or out / "yanbao.db"
+    if not store and not (out / "yanbao.db").is_file():
         raise BadInput(f"no run store at {db}; --resume needs the --out folder of the run")
+    where = redact(store) if store else db
     row = RunStore(db).get_run(run_id)
     if row is None:
-        raise BadInput(f"no run {run_id} in {db}; see yanbao runs list")
+        raise BadInput(f"no run {run_id} in {where}; see yanbao runs list")
     if row["status"] == "done":
         raise BadInput(f"run {run_id} already finished: {row['report_path']}")
     if not row.get("settings"):
@@ -319,6 +327,7 @@ def load_resume(out: Path, run_id: str) -> tuple[Settings, str, str]:
     data = json.loads(row["settings"])
     data["out"] = str(out)
     data["cache"] = True
+    data["store"] = store  # never recorded (it may hold a password): the store the run was found in
     return Settings(**data), row["topic"], row["day"]
 
 
@@ -342,10 +351,11 @@ def run_report(
     day = day or date.today().isoformat()
     if stem is not None and (not re.fullmatch(r"[^\W_][\w.-]{0,199}", stem) or ".." in stem):
         raise BadInput(f"report name '{stem}' cannot be a file name: use letters, digits, '-', '_' or '.'")
-    if resume and stem is None and settings.db_path.is_file():  # a resume is not a rerun: same files
-        stem = (RunStore(settings.db_path).get_run(resume) or {}).get("stem")
+    if resume and stem is None and settings.run_store_exists():  # a resume is not a rerun: same files
+        stem = (RunStore(settings.run_store).get_run(resume) or {}).get("stem")
     base = stem or default_stem(settings.kind, day, topic)
-    with claim_report(settings.out, base, overwrite=overwrite, run_id=resume) as stem:
+    store = settings.store or None
+    with claim_report(settings.out, base, overwrite=overwrite, run_id=resume, store=store) as stem:
         if stem != base:
             if resume:
                 warn(f"yanbao: warning: {settings.out / base}.md now holds another run's report; this run writes {stem}.md")
@@ -366,7 +376,7 @@ def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, re
     verifier = make_verifier(settings, journal)  # before any work: a broken facts.yaml is bad input
     engine = make_llm(settings, journal, warn)
 
-    store = RunStore(settings.db_path)
+    store = RunStore(settings.run_store)
     config = {
         "provider": engine.provider,
         "llm_requested": settings.llm,
@@ -385,7 +395,8 @@ def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, re
     }
     first_call = store.last_call_id()  # the manifest counts this attempt's calls (a resume has had others)
     run_id = store.start_run(
-        topic, settings.kind, config, run_id=resume, settings={**settings.model_dump(mode="json"), "sources": str(settings.sources.resolve())},
+        topic, settings.kind, config, run_id=resume,
+        settings={**settings.model_dump(mode="json", exclude={"store"}), "sources": str(settings.sources.resolve())},
         day=day, stem=stem,
     )
     llm = _Timed(RecordingLLM(engine, store, run_id, use_cache=settings.cache, on_call=on_call))
@@ -415,6 +426,8 @@ def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, re
     except (LLMError, SearchError, KindFailed) as exc:
         store.finish_run(run_id, "failed", error=str(exc))
         raise RunFailed(str(exc)) from None
+    except StoreUnavailable as exc:  # the shared store went away: the run stays resumable, nothing is written
+        raise RunInterrupted(f"{exc}; the run is kept: yanbao run --resume {run_id}", run_id) from None
 
     for d in getattr(search_backend, "degraded", None) or []:  # auto search fell back to local
         journal.degrade(d.get("step", "search"), d["reason"])

@@ -24,13 +24,13 @@ a slot in the 24 hours before `now` (so adding a daily job runs it on the next s
 weekly job waits for its day). Executions whose process died (interrupted) do not count; failed ones do
 (they are retried at the next slot, not on every pass).
 
-Each execution holds `<out>/.locks/job-<name>.lock` (flock, non-blocking): a second scheduler skips
-the job and says so. Executions are recorded in the run store (`job_runs`, migration 3).
+Each execution holds `<out>/.locks/job-<name>.lock` (flock, non-blocking; with a shared store, the
+database lock `job:<name>` instead, so schedulers on several machines exclude each other): a second
+scheduler skips the job and says so. Executions are recorded in the run store (`job_runs`, migration 3).
 """
 
 from __future__ import annotations
 
-import fcntl
 import re
 import threading
 import time
@@ -46,6 +46,7 @@ from croniter import croniter
 from pydantic import ValidationError
 
 from pipeline.config import ConfigError, Settings, load_settings
+from pipeline.locks import Exclusive
 
 NEW_JOB_WINDOW = timedelta(hours=24)
 JOB_FIELDS = ("name", "kind", "topics", "cron")  # besides every Settings field
@@ -283,19 +284,19 @@ def select(jobs: list[Job], names: list[str], path: Path) -> list[Job]:
 def _store(job: Job):
     from pipeline.store import RunStore
 
-    return RunStore(job.settings.db_path)
+    return RunStore(job.settings.run_store)
 
 
 def last_run(job: Job) -> dict | None:
     """The job's last execution that counts for scheduling (None when the store does not exist)."""
-    if not job.settings.db_path.is_file():
+    if not job.settings.run_store_exists():
         return None
     return _store(job).last_job_run(job.name)
 
 
 def status(job: Job, now: datetime) -> dict:
     """What `schedule list` shows for one job."""
-    rows = _store(job).job_runs(job.name, limit=1) if job.settings.db_path.is_file() else []
+    rows = _store(job).job_runs(job.name, limit=1) if job.settings.run_store_exists() else []
     latest = rows[0] if rows else None
     counted = last_run(job)
     return {
@@ -323,30 +324,6 @@ def due_jobs(jobs: list[Job], now: datetime) -> list[Job]:
 
 
 # -- running ---------------------------------------------------------------------------------------
-
-
-class _JobLock:
-    """`flock` on the job's lock file, non-blocking. `acquired` says whether we hold it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.acquired = False
-        self._fh: Any = None
-
-    def __enter__(self) -> _JobLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = open(self.path, "a+")  # noqa: SIM115 - held for the whole execution
-        try:
-            fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            self.acquired = True
-        except BlockingIOError:
-            self.acquired = False
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.acquired:
-            fcntl.flock(self._fh, fcntl.LOCK_UN)
-        self._fh.close()
 
 
 _warm_lock = threading.Lock()
@@ -384,10 +361,11 @@ def run_job(
     started = time.perf_counter()
     result = JobResult(job.name, "skipped")
     try:
-        lock = _JobLock(job.lock_path)
+        lock = Exclusive(job.settings.store or None, f"job:{job.name}", job.lock_path)
         with lock:
             if not lock.acquired:
-                result.note = f"another scheduler is running it (lock {job.lock_path})"
+                where = f"lock {job.lock_path}" if not job.settings.store else f"database lock job:{job.name}"
+                result.note = f"another scheduler is running it ({where})"
                 return result
             store = _store(job)
             if trigger == "due":

@@ -1,8 +1,13 @@
-"""The SQLite run store: runs, saved stage outputs, every LLM/search/fetch call, and the reply cache.
+"""The run store: runs, saved stage outputs, every LLM/search/fetch call, and the reply cache.
 
 One file (`outputs/yanbao.db` by default) answers "what did this run send, what did it cost, what
 failed", and makes reruns cheap: LLM replies are cached by model + options + messages + schema, search
 results by engine + query + day. A crashed run resumes by replaying what the cache already holds.
+
+The same store can be a PostgreSQL database shared by several machines (`store = "postgresql://…"`):
+the same statements and migrations run through `pipeline.db.PgConnection`, and whether a `running`
+run (or job execution) is still alive is told by the advisory lock its process holds
+(`pipeline.locks.SessionLocks`) instead of its pid, which means nothing on another machine.
 
 Engines and backends stay ignorant of all this: `RecordingLLM` and `RecordingSearch` wrap them.
 """
@@ -17,11 +22,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from pipeline.db import PgConnection, StoreError, is_url
 from pipeline.llm.base import LLM, Completion, LLMError, T, Task
+from pipeline.locks import SessionLocks, held
 from pipeline.models import SearchResult
 from pipeline.search.base import Search, SearchError
 
@@ -137,25 +145,59 @@ def _set_wal(conn: sqlite3.Connection, attempts: int = 100) -> None:
 
 
 class RunStore:
-    """Thread-safe access to the run store: one connection per thread, WAL, a busy timeout."""
+    """Thread-safe access to the run store: one connection per thread; on SQLite, WAL and a busy timeout.
+
+    `path` is the SQLite file, or a `postgresql://` URL for a store shared by several machines."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.shared = is_url(path)
+        self.url = str(path) if self.shared else None
+        self.path = None if self.shared else Path(path)
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        self._write_lock = threading.Lock()
+        # SQLite takes one writer at a time; on PostgreSQL each thread has its own session and the server
+        # orders the writes (serializing them here would only serialize their commits' flushes)
+        self._write_lock: AbstractContextManager[object] = nullcontext() if self.shared else threading.Lock()
+        self._session_locks: SessionLocks | None = None
         self._migrate()
 
-    def _conn(self) -> sqlite3.Connection:
+    def _conn(self) -> sqlite3.Connection | PgConnection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout=30000")
-            _set_wal(conn)
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.row_factory = sqlite3.Row
+            if self.url is not None:
+                conn = PgConnection(self.url, "runs")
+            else:
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA busy_timeout=30000")
+                _set_wal(conn)
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.row_factory = sqlite3.Row
             self._local.conn = conn
         return conn
+
+    # -- liveness on a shared store: a lock per running run / job execution ------------------------
+    def _locks(self) -> SessionLocks:
+        if self._session_locks is None:
+            self._session_locks = SessionLocks(str(self.url))
+        return self._session_locks
+
+    def _mark_alive(self, rows: list[dict], prefix: str, key: str) -> list[dict]:
+        """Rows still `running` whose process is gone become `interrupted`: by pid on this machine
+        (SQLite), by the run's advisory lock on a shared store (any machine)."""
+        running = [r for r in rows if r["status"] == "running"]
+        if not running:
+            return rows
+        if self.shared:
+            live = held(self._conn(), [f"{prefix}:{r[key]}" for r in running])
+            for r in running:
+                if f"{prefix}:{r[key]}" not in live:
+                    r["status"] = "interrupted"
+        else:
+            for r in running:
+                if not _alive(r.get("pid")):
+                    r["status"] = "interrupted"
+        return rows
 
     def _migrate(self) -> None:
         conn = self._conn()
@@ -182,6 +224,8 @@ class RunStore:
         if conn is not None:
             conn.close()
             self._local.conn = None
+        if self._session_locks is not None:
+            self._session_locks.close()
 
     # -- runs ------------------------------------------------------------------------------------
     def start_run(
@@ -191,6 +235,8 @@ class RunStore:
         """Create a run, or mark an existing one (a resume) as running again under this process.
         `stem` names the run's files; a resume keeps the recorded one unless it gives another."""
         run_id = run_id or datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        if self.shared and not self._locks().hold(f"run:{run_id}"):
+            raise StoreError(f"run {run_id} is running in another process; see yanbao runs list")
         self._write(
             "INSERT INTO runs (id, topic, kind, config, status, started_at, settings, day, pid, stem)"
             " VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)"
@@ -209,6 +255,8 @@ class RunStore:
             "UPDATE runs SET status=?, finished_at=?, report_path=?, error=? WHERE id=?",
             (status, _now(), report_path, error, run_id),
         )
+        if self.shared:
+            self._locks().release(f"run:{run_id}")
 
     def get_run(self, run_id: str) -> dict | None:
         row = self._conn().execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
@@ -218,10 +266,7 @@ class RunStore:
         """Newest first. A run still marked running whose process is gone is reported as `interrupted`."""
         where = "WHERE status != 'done'" if unfinished else ""
         rows = [dict(r) for r in self._conn().execute(f"SELECT * FROM runs {where} ORDER BY started_at DESC LIMIT ?", (limit,))]
-        for r in rows:
-            if r["status"] == "running" and not _alive(r.get("pid")):
-                r["status"] = "interrupted"
-        return rows
+        return self._mark_alive(rows, "run", "id")
 
     # -- saved stage outputs ---------------------------------------------------------------------
     def save_step(self, run_id: str, step: str, output: Any) -> None:
@@ -274,7 +319,10 @@ class RunStore:
                 "INSERT INTO job_runs (job, started_at, status, trigger, pid) VALUES (?, ?, 'running', ?, ?)",
                 (job, started_at, trigger, os.getpid()),
             )
-            return int(cur.lastrowid)
+            row_id = int(cur.lastrowid)
+        if self.shared:
+            self._locks().hold(f"job_run:{row_id}")  # a new row: no other process can hold it
+        return row_id
 
     def finish_job_run(
         self, row_id: int, status: str, finished_at: str | None = None, run_id: str | None = None,
@@ -284,6 +332,8 @@ class RunStore:
             "UPDATE job_runs SET status=?, finished_at=?, run_id=?, report_path=?, error=? WHERE id=?",
             (status, finished_at or _now(), run_id, report_path, error, row_id),
         )
+        if self.shared:
+            self._locks().release(f"job_run:{row_id}")
 
     def job_runs(self, job: str | None = None, limit: int = 20) -> list[dict]:
         """Newest first. A row still `running` whose process is gone is reported as `interrupted`."""
@@ -292,10 +342,7 @@ class RunStore:
             sql += " WHERE job=?"
             params.append(job)
         rows = [dict(r) for r in self._conn().execute(sql + " ORDER BY started_at DESC, id DESC LIMIT ?", (*params, limit))]
-        for r in rows:
-            if r["status"] == "running" and not _alive(r.get("pid")):
-                r["status"] = "interrupted"
-        return rows
+        return self._mark_alive(rows, "job_run", "id")
 
     def last_job_run(self, job: str) -> dict | None:
         """The newest execution of `job` that counts for scheduling: finished (done or failed) or still

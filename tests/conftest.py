@@ -14,6 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import fake_ollama` from any test folder
 
+import services  # noqa: E402
 from clikit import FIXTURE_CORPUS, Result, run_cli  # noqa: E402
 from fake_ollama import FakeOllama  # noqa: E402
 
@@ -60,3 +61,45 @@ def yanbao(tmp_path: Path):
         return run_cli(*args, cwd=tmp_path, timeout=timeout)
 
     return run
+
+
+# -- local services (tests/services.py): PostgreSQL and Redis on loopback ports, started on first use --
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[services.Postgres]:
+    """A private PostgreSQL cluster for the whole session; skips when PostgreSQL or psycopg is not
+    installed (`.ci/run` installs both), fails when it is installed but does not start."""
+    pytest.importorskip("psycopg", reason="psycopg is not installed: pip install -e '.[scale]'")
+    try:
+        server = services.Postgres()
+    except services.ServiceMissing as exc:
+        pytest.skip(str(exc))
+    with server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: services.Postgres) -> Iterator[str]:
+    """The URL of a new, empty database on the session's PostgreSQL (dropped after the test)."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[services.Redis]:
+    """A private Redis for the whole session; skips when redis-server is not installed."""
+    try:
+        server = services.Redis()
+    except services.ServiceMissing as exc:
+        pytest.skip(str(exc))
+    with server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: services.Redis) -> str:
+    """The session's Redis, emptied for this test."""
+    redis_server.flush()
+    return redis_server.url

@@ -6,7 +6,8 @@ imported here at module level; the store, jieba and rich load inside the command
 The contract other tools rely on (keep it stable):
 
 * `yanbao check REPORT.md --sources DIR [--facts DB] [--json] [--strict]` imports DIR (and
-  DIR/facts.yaml) into the store, then checks every number of the report.
+  DIR/facts.yaml) into the store, then checks every number of the report. DB is a SQLite file or a
+  postgresql:// URL; without `--facts`, the shared store (`store` setting) or outputs/facts.db.
 * `--json` prints one JSON object: {"claims": [{"text", "start", "end", "value", "value_hi", "unit",
   "approx", "status", "evidence": [{"source", "quote", "value"}]}], "summary": {"verified",
   "contradicted", "unsupported"}}; `start`/`end` are Python string offsets into the report's decoded
@@ -26,7 +27,13 @@ DEFAULT_DB = Path("outputs/facts.db")
 EXIT_CONTRADICTED = 1
 EXIT_BAD_INPUT = 2
 
-FactsOption = Annotated[Path, typer.Option("--facts", help="SQLite facts store.", dir_okay=False)]
+FactsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--facts", help="Facts store: a SQLite file or a postgresql:// URL.",
+        show_default="the store setting, else outputs/facts.db",
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 facts_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -38,11 +45,31 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(EXIT_BAD_INPUT)
 
 
-def _open_store(path: Path):
+def _target(facts: str | None) -> str:
+    """`--facts`, else the shared store (`store` in yanbao.toml or YANBAO_STORE), else outputs/facts.db."""
+    if facts:
+        return facts
+    from pipeline.config import ConfigError, load_settings
+
+    try:
+        settings, _ = load_settings()
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    return settings.store or str(DEFAULT_DB)
+
+
+def _shown(target: str) -> str:
+    """The store as messages name it (a URL without its password)."""
+    from pipeline.db import is_url, redact
+
+    return redact(target) if is_url(target) else target
+
+
+def _open_store(path: str | None):
     from pipeline.facts.store import FactsError, FactStore
 
     try:
-        return FactStore(path)
+        return FactStore(_target(path))
     except FactsError as exc:
         raise _fail(str(exc)) from None
 
@@ -69,7 +96,7 @@ def check(
         Path | None,
         typer.Option("--sources", help="Folder of sources to import first (and its facts.yaml)."),
     ] = None,
-    facts: FactsOption = DEFAULT_DB,
+    facts: FactsOption = None,
     as_json: JsonOption = False,
     strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any number is contradicted.")] = False,
 ) -> None:
@@ -122,7 +149,7 @@ def _print_check(result, report: Path) -> None:
 @facts_app.command("import")
 def import_command(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders (text, markdown, facts.yaml).")],
-    facts: FactsOption = DEFAULT_DB,
+    facts: FactsOption = None,
 ) -> None:
     """Import sources into the facts store (all or nothing; unchanged files are skipped)."""
     from pipeline.facts.store import FactsError, ImportResult
@@ -140,12 +167,12 @@ def import_command(
         store.close()
     typer.echo(
         f"imported {total.imported} document(s), {total.unchanged} unchanged, {total.facts} fact(s); "
-        f"store {facts}: {n_sources} source(s), {n_facts} fact(s)"
+        f"store {_shown(store.path)}: {n_sources} source(s), {n_facts} fact(s)"
     )
 
 
 @facts_app.command("list")
-def list_command(facts: FactsOption = DEFAULT_DB, as_json: JsonOption = False) -> None:
+def list_command(facts: FactsOption = None, as_json: JsonOption = False) -> None:
     """List the sources in the facts store with their number of facts."""
     store = _open_store(facts)
     try:
@@ -159,7 +186,7 @@ def list_command(facts: FactsOption = DEFAULT_DB, as_json: JsonOption = False) -
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{facts}: {len(rows)} source(s)")
+    table = Table(title=f"{_shown(store.path)}: {len(rows)} source(s)")
     for col in ("id", "kind", "title", "url", "date", "facts"):
         table.add_column(col, overflow="fold")
     for r in rows:
@@ -170,7 +197,7 @@ def list_command(facts: FactsOption = DEFAULT_DB, as_json: JsonOption = False) -
 @facts_app.command("search")
 def search_command(
     word: Annotated[str, typer.Argument(help="A word (甲骨文, RPO) or a quantity (4550亿美元).")],
-    facts: FactsOption = DEFAULT_DB,
+    facts: FactsOption = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many facts.")] = 50,
     as_json: JsonOption = False,
 ) -> None:

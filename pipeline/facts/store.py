@@ -39,6 +39,7 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.db import PgConnection, StoreError, is_url, redact
 from pipeline.documents import (
     MAX_DOCUMENT_BYTES,
     TEXT_SUFFIXES,
@@ -197,14 +198,18 @@ class FactStore:
 
     def __init__(self, path: str | Path = ":memory:", *, timeout: float = 30.0) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
+        shared = is_url(self.path)  # a postgresql:// URL: the shared store (pipeline/db.py speaks sqlite3's subset)
+        if self.path != ":memory:" and not shared:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._depth = 0
         self._term_counts: dict[str, dict[str, int]] = {}
         self._fact_cache: dict[int, Fact] = {}
         try:
-            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
+            self._db = (
+                PgConnection(self.path, "facts") if shared
+                else sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
+            )
             self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             if self.path != ":memory:":
                 self._db.execute("PRAGMA journal_mode = WAL")
@@ -226,8 +231,9 @@ class FactStore:
                             self._db.execute(statement)
                     self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self._sync_vocabulary()
-        except sqlite3.DatabaseError as exc:
-            raise FactsError(f"{self.path}: cannot open the facts store: {exc}") from None
+        except (sqlite3.DatabaseError, StoreError) as exc:
+            where = redact(self.path) if shared else self.path
+            raise FactsError(f"{where}: cannot open the facts store: {exc}") from None
 
     def _sync_vocabulary(self) -> None:
         """Re-derive every fact's terms when the lexicon changed since they were written.
@@ -268,7 +274,7 @@ class FactStore:
         counts = Counter((p[0], p[1]) for p in postings)
         self._db.executemany(
             "INSERT INTO term_df (term, uclass, n) VALUES (?, ?, ?) "
-            "ON CONFLICT (term, uclass) DO UPDATE SET n = n + excluded.n",
+            "ON CONFLICT (term, uclass) DO UPDATE SET n = term_df.n + excluded.n",
             [(t, c, n) for (t, c), n in counts.items()],
         )
 
