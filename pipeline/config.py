@@ -147,7 +147,7 @@ _ENV_ORDER = ["OLLAMA_HOST", "OLLAMA_MODEL", "OPENAI_BASE_URL"] + [k for k in EN
 
 
 # Settings whose rejected value is not quoted in the error: a key pasted where a name belongs.
-_NOT_ECHOED = frozenset({"api_key_env", "base_url"})
+NOT_ECHOED = frozenset({"api_key_env", "base_url"})
 
 
 def _coerce_env(var: str, name: str, raw: str) -> Any:
@@ -204,7 +204,7 @@ def load_settings(
     except ValidationError as exc:
         err = exc.errors()[0]
         name = str(err["loc"][0]) if err["loc"] else "?"
-        shown = "(value not shown)" if name in _NOT_ECHOED else repr(values.get(name))
+        shown = "(value not shown)" if name in NOT_ECHOED else repr(values.get(name))
         raise ConfigError(
             f"invalid {name.replace('_', '-')} = {shown} (from {origin.get(name, '?')}): {err['msg']}"
         ) from None

@@ -49,3 +49,16 @@ def test_bad_values_are_named_and_a_pasted_key_is_not_echoed(flags, needle):
     message = str(err.value)
     assert needle in message and "\n" not in message
     assert "secret" not in message
+
+
+def test_a_jobs_file_with_a_pasted_key_is_refused_without_echoing_it(tmp_path: Path):
+    from pipeline.schedule import JobsError, load_jobs
+
+    jobs = tmp_path / "jobs.toml"
+    jobs.write_text(
+        '[[job]]\nname = "ai-daily"\ntopics = ["人工智能发展趋势"]\ncron = "0 8 * * *"\nout = "out"\n'
+        'llm = "openai"\napi_key_env = "sk-secret-1"\n', encoding="utf-8",
+    )
+    with pytest.raises(JobsError) as err:
+        load_jobs(jobs, env={})
+    assert "api_key_env" in str(err.value) and "secret" not in str(err.value)
