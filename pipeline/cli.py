@@ -98,6 +98,7 @@ def run(
     llm: opt.Llm = None,
     model: opt.Model = None,
     ollama_host: opt.OllamaHost = None,
+    base_url: opt.BaseUrl = None,
     search: opt.SearchEngine = None,
     sources: opt.Sources = None,
     out: opt.Out = None,
@@ -131,6 +132,7 @@ def run(
         "fetch_pages": fetch_pages, "allow_private": allow_private, "max_retries": max_retries, "stream": stream,
         "cache": False if no_cache else None, "quiet": True if quiet else None,
         "formats": formats, "front_matter": front_matter,
+        "base_url": base_url,
     }
     settings, _ = _settings(flags, config)
 

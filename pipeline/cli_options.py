@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 import typer
 
 KindChoice = Literal["research", "digest", "commentary"]
-LlmChoice = Literal["auto", "ollama", "extractive"]
+LlmChoice = Literal["auto", "ollama", "extractive", "openai"]
 SearchChoice = Literal["auto", "duckduckgo", "local"]
 
 # The built-in default of each setting, as help shows it (`[default: …]`).
@@ -26,6 +26,7 @@ DEFAULTS = {
     "llm": "auto",
     "model": "qwen2.5:7b",
     "ollama_host": "$OLLAMA_HOST or http://127.0.0.1:11434",
+    "base_url": "$OPENAI_BASE_URL or http://127.0.0.1:8000/v1",
     "search": "auto",
     "sources": "./sources if present, else the shipped corpus",
     "out": "outputs",
@@ -47,9 +48,10 @@ def _opt(name: str, *decls: str, help: str, **kw) -> typer.models.OptionInfo:  #
 
 
 Kind = Annotated[KindChoice | None, _opt("kind", help="Report kind.")]
-Llm = Annotated[LlmChoice | None, _opt("llm", help="Engine: auto (Ollama if it answers, else extractive), ollama, extractive.")]
-Model = Annotated[str | None, _opt("model", help="Ollama model, e.g. qwen2.5:7b.")]
+Llm = Annotated[LlmChoice | None, _opt("llm", help="Engine: auto (Ollama if it answers, else extractive), ollama, extractive, openai (any OpenAI-compatible server at --base-url).")]
+Model = Annotated[str | None, _opt("model", help="Model: an Ollama tag (qwen2.5:7b), or the id an OpenAI-compatible server serves.")]
 OllamaHost = Annotated[str | None, _opt("ollama_host", help="Ollama URL.")]
+BaseUrl = Annotated[str | None, _opt("base_url", help="--llm openai: the server's OpenAI API address, ending in /v1 (the key is read from $OPENAI_API_KEY, or the variable api_key_env names).")]
 SearchEngine = Annotated[SearchChoice | None, _opt("search", help="auto (DuckDuckGo, else local), duckduckgo or local.")]
 Sources = Annotated[Path | None, _opt("sources", help="Folder of local source documents.")]
 Out = Annotated[Path | None, _opt("out", help="Output folder (report, run.json, run store).")]

@@ -7,6 +7,7 @@ actually have ("why is it using that host?").
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -23,7 +24,7 @@ class ConfigError(Exception):
 
 class Settings(BaseModel):
     kind: Literal["research", "digest", "commentary"] = "research"
-    llm: Literal["auto", "ollama", "extractive"] = "auto"
+    llm: Literal["auto", "ollama", "extractive", "openai"] = "auto"
     model: str = "qwen2.5:7b"
     ollama_host: str = "http://127.0.0.1:11434"
     search: Literal["auto", "duckduckgo", "local"] = "auto"
@@ -50,6 +51,11 @@ class Settings(BaseModel):
     # The run store and the facts store: empty = SQLite files in `out` (yanbao.db, facts.db); a
     # postgresql:// URL = one PostgreSQL database shared by every machine (needs yanbao[scale]).
     store: str = ""
+    # --llm openai: any OpenAI-compatible chat-completions server. The API key is read from the
+    # environment variable *named* by api_key_env when a run starts; it is never a setting itself.
+    base_url: str = "http://127.0.0.1:8000/v1"
+    api_key_env: str = "OPENAI_API_KEY"
+    context_tokens: int = Field(8192, ge=512, le=2_097_152)  # the server's context window (prompt budget)
 
     @field_validator("formats", mode="before")
     @classmethod
@@ -79,6 +85,33 @@ class Settings(BaseModel):
             v = "http://" + v
         if v.startswith("http://0.0.0.0"):
             v = v.replace("0.0.0.0", "127.0.0.1", 1)
+        return v
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, v: str) -> str:
+        """A URL with no credentials in it: base_url is shown by `config show` and stored with the run."""
+        from urllib.parse import urlsplit
+
+        v = v.strip().rstrip("/")
+        if "://" not in v:
+            v = "http://" + v
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("base_url must be an http(s) URL such as http://127.0.0.1:8000/v1")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("base_url must not hold credentials; put the key in the variable named by api_key_env")
+        if parts.query or parts.fragment:
+            raise ValueError("base_url takes no query string or fragment; put any key in the variable named by api_key_env")
+        return v
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _api_key_env(cls, v: str) -> str:
+        """The *name* of a variable (OPENAI_API_KEY), never a key: a pasted key is refused, not echoed."""
+        v = v.strip()
+        if not re.fullmatch(r"[A-Z_][A-Z0-9_]{0,63}", v):
+            raise ValueError("api_key_env names an environment variable (e.g. OPENAI_API_KEY), not the key itself")
         return v
 
     @field_validator("model")
@@ -121,14 +154,20 @@ def default_sources() -> Path:
     return here if here.is_dir() else PROJECT_ROOT / "sources"
 
 
-# Environment variables read, and the setting each feeds. OLLAMA_HOST is the standard Ollama one.
+# Environment variables read, and the setting each feeds. OLLAMA_HOST is the standard Ollama one,
+# OPENAI_BASE_URL the OpenAI clients' one.
 ENV_VARS: dict[str, str] = {
     "OLLAMA_HOST": "ollama_host",
     "OLLAMA_MODEL": "model",
+    "OPENAI_BASE_URL": "base_url",
     **{f"YANBAO_{name.upper()}": name for name in Settings.model_fields},
 }
 # YANBAO_* beats the generic Ollama variables when both are set.
-_ENV_ORDER = ["OLLAMA_HOST", "OLLAMA_MODEL"] + [k for k in ENV_VARS if k.startswith("YANBAO_")]
+_ENV_ORDER = ["OLLAMA_HOST", "OLLAMA_MODEL", "OPENAI_BASE_URL"] + [k for k in ENV_VARS if k.startswith("YANBAO_")]
+
+
+# Settings whose rejected value is not quoted in the error: a key pasted where a name belongs.
+NOT_ECHOED = frozenset({"api_key_env", "base_url"})
 
 
 def _coerce_env(var: str, name: str, raw: str) -> Any:
@@ -185,7 +224,8 @@ def load_settings(
     except ValidationError as exc:
         err = exc.errors()[0]
         name = str(err["loc"][0]) if err["loc"] else "?"
+        shown = "(value not shown)" if name in NOT_ECHOED else repr(values.get(name))
         raise ConfigError(
-            f"invalid {name.replace('_', '-')} = {values.get(name)!r} (from {origin.get(name, '?')}): {err['msg']}"
+            f"invalid {name.replace('_', '-')} = {shown} (from {origin.get(name, '?')}): {err['msg']}"
         ) from None
     return settings, origin

@@ -19,6 +19,7 @@ def digest(
     llm: opt.Llm = None,
     model: opt.Model = None,
     ollama_host: opt.OllamaHost = None,
+    base_url: opt.BaseUrl = None,
     search: opt.SearchEngine = None,
     sources: opt.Sources = None,
     out: opt.Out = None,
@@ -47,6 +48,7 @@ def digest(
         "num_predict": num_predict, "temperature": temperature, "seed": seed, "fetch_pages": fetch_pages,
         "allow_private": allow_private, "max_retries": max_retries,
         "cache": False if no_cache else None, "quiet": True if quiet else None,
+        "base_url": base_url,
     }
     settings, _ = _settings(flags, config)
     items = [i for i in (x.strip() for x in items) if i]

@@ -145,6 +145,8 @@ def make_llm(settings: Settings, journal: Journal, warn) -> LLM:
         seed=settings.seed,
         timeout_s=settings.timeout_s,
     )
+    if settings.llm == "openai":
+        return _openai_engine(settings, options)
     engine = OllamaLLM(
         settings.ollama_host, settings.model, options, stream=settings.stream, max_retries=settings.max_retries
     )
@@ -160,6 +162,22 @@ def make_llm(settings: Settings, journal: Journal, warn) -> LLM:
         journal.degrade("llm", reason)
         warn(f"yanbao: {reason}")
         return ExtractiveLLM()
+
+
+def _openai_engine(settings: Settings, options: Options) -> LLM:
+    """`--llm openai`: an OpenAI-compatible server, checked before the run starts (reachable, key
+    accepted, model served). Never a silent fallback: the user asked for this server."""
+    from pipeline.llm.openai_compat import OpenAICompatLLM
+
+    engine = OpenAICompatLLM(
+        settings.base_url, settings.model, options, api_key_env=settings.api_key_env,
+        context_tokens=settings.context_tokens, stream=settings.stream, max_retries=settings.max_retries,
+    )
+    try:
+        engine.check_model()
+    except LLMError as exc:
+        raise RunFailed(str(exc)) from None
+    return engine
 
 
 def _union_seconds(intervals: list[tuple[float, float]]) -> float:
@@ -382,6 +400,8 @@ def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, re
         "llm_requested": settings.llm,
         "model": engine.model,
         "ollama_host": settings.ollama_host,
+        **({"base_url": engine.base_url, "api_key_env": settings.api_key_env, "context_tokens": settings.context_tokens}
+           if engine.provider == "openai" else {}),
         "search_engine": settings.search,
         "max_loops": settings.max_loops,
         "breadth": settings.breadth,
@@ -411,7 +431,7 @@ def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, re
     env = StageEnv(
         llm=llm,
         journal=journal,
-        prompt_tokens=prompt_budget(settings.num_ctx, settings.num_predict),
+        prompt_tokens=prompt_budget(getattr(engine, "context_tokens", settings.num_ctx), settings.num_predict),
         search=search,
         fetcher=fetcher,
         fetch_pages=settings.fetch_pages,

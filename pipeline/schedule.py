@@ -45,7 +45,7 @@ from typing import Any
 from croniter import croniter
 from pydantic import ValidationError
 
-from pipeline.config import ConfigError, Settings, load_settings
+from pipeline.config import NOT_ECHOED, ConfigError, Settings, load_settings
 from pipeline.locks import Exclusive
 
 NEW_JOB_WINDOW = timedelta(hours=24)
@@ -255,7 +255,8 @@ def load_jobs(
             err = exc.errors()[0]
             key = str(err["loc"][0]) if err["loc"] else "?"
             msg = str(err["msg"]).removeprefix("Value error, ")
-            raise JobsError(f"{where}: field '{key}' = {raw.get(key)!r}: {msg}") from None
+            shown = "(value not shown)" if key in NOT_ECHOED else repr(raw.get(key))  # a pasted key
+            raise JobsError(f"{where}: field '{key}' = {shown}: {msg}") from None
 
         job = Job(name, kind, clean, cron, settings, index)
         stems = [stem for _, _, stem in job.reports()]

@@ -15,10 +15,12 @@ FIXTURE_CORPUS = ROOT / "tests" / "fixtures" / "corpus"
 PROJECT_SOURCES = ROOT / "sources"
 
 
-def clean_env() -> dict:
-    """The environment without YANBAO_* and OLLAMA_* settings, with the checkout importable."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("YANBAO_", "OLLAMA_"))}
+def clean_env(extra: dict[str, str] | None = None) -> dict:
+    """The environment without YANBAO_*, OLLAMA_* and OPENAI_* settings (a developer's own key or
+    server must not reach the tests), with the checkout importable; `extra` is added on top."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("YANBAO_", "OLLAMA_", "OPENAI_"))}
     env["PYTHONPATH"] = str(ROOT)
+    env.update(extra or {})
     return env
 
 
@@ -46,8 +48,8 @@ class Result:
         return json.loads(self.report.with_name(self.report.name[:-3] + ".run.json").read_text(encoding="utf-8"))
 
 
-def run_cli(*args: str, cwd: Path, timeout: float = 120) -> Result:
-    proc = subprocess.run(yanbao_cmd(*args), cwd=cwd, env=clean_env(), capture_output=True, text=True, timeout=timeout)
+def run_cli(*args: str, cwd: Path, timeout: float = 120, env: dict[str, str] | None = None) -> Result:
+    proc = subprocess.run(yanbao_cmd(*args), cwd=cwd, env=clean_env(env), capture_output=True, text=True, timeout=timeout)
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 

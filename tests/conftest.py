@@ -1,4 +1,5 @@
-"""Shared fixtures. `fake_ollama` is the scripted Ollama over real HTTP (tests/fake_ollama.py);
+"""Shared fixtures. `fake_ollama` is the scripted Ollama over real HTTP (tests/fake_ollama.py),
+`fake_openai` a scripted OpenAI-compatible server (tests/fake_openai.py);
 `real_ollama` is the real server from ../shared/tools/ollama-cpu, skipped when it is not running."""
 
 from __future__ import annotations
@@ -17,14 +18,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # `import fake_ollama`
 import services  # noqa: E402
 from clikit import FIXTURE_CORPUS, Result, run_cli  # noqa: E402
 from fake_ollama import FakeOllama  # noqa: E402
+from fake_openai import FakeOpenAI  # noqa: E402
 
 FAKE_MODEL = "qwen2.5:7b"
+FAKE_OPENAI_MODEL = "qwen2.5-7b-instruct"
 
 
 @pytest.fixture
 def fake_ollama() -> Iterator[FakeOllama]:
     """A started fake Ollama with model `qwen2.5:7b`; `fake_ollama.url` is its host."""
     with FakeOllama(models=[FAKE_MODEL]) as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    """A started fake OpenAI-compatible server serving `qwen2.5-7b-instruct`, no key required;
+    `fake_openai.base_url` ends in /v1."""
+    with FakeOpenAI(models=[FAKE_OPENAI_MODEL]) as fake:
         yield fake
 
 
@@ -57,8 +68,8 @@ def corpus(tmp_path: Path) -> Path:
 def yanbao(tmp_path: Path):
     """Run `yanbao ARGS...` as a subprocess in tmp_path with a clean environment; returns a Result."""
 
-    def run(*args: str, timeout: float = 120) -> Result:
-        return run_cli(*args, cwd=tmp_path, timeout=timeout)
+    def run(*args: str, timeout: float = 120, env: dict[str, str] | None = None) -> Result:
+        return run_cli(*args, cwd=tmp_path, timeout=timeout, env=env)
 
     return run
 

@@ -62,6 +62,9 @@ class Completion(Generic[T]):
     invalid: str | None = None  # with `degraded`: the model answered, but its last answer failed validation (why)
     cached: bool = False
     raw: str = ""
+    # The last reply stopped at the reply-token limit (Ollama `done_reason`, OpenAI `finish_reason`
+    # "length": num_predict / max_tokens) rather than ending by itself: its text is cut mid-way.
+    truncated: bool = False
     notes: list[str] = field(default_factory=list)
 
 
@@ -71,7 +74,7 @@ class LLMError(Exception):
 
 
 class LLM(Protocol):
-    provider: str  # "ollama" | "extractive"
+    provider: str  # "ollama" | "extractive" | "openai"
     model: str
 
     def complete(self, task: Task[T]) -> Completion[T]: ...

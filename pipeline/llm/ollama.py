@@ -222,6 +222,7 @@ class OllamaLLM:
                 continue
             done.prompt_tokens += prompt_tokens
             done.completion_tokens += completion_tokens
+            done.truncated = reason == "length"
             if reason == "length":
                 done.notes.append(f"reply cut at num_predict={self.options.num_predict}")
             return content

@@ -63,7 +63,7 @@ def option_blocks(help_text: str) -> dict[str, str]:
 
 EXPECTED_RUN = {
     "--kind": ("research", "<research|digest|commentary>"),
-    "--llm": ("auto", "<auto|ollama|extractive>"),
+    "--llm": ("auto", "<auto|ollama|extractive|openai>"),
     "--search": ("auto", "<auto|duckduckgo|local>"),
     "--model": ("qwen2.5:7b", None),
     "--max-loops": ("3", None),
@@ -76,6 +76,7 @@ EXPECTED_RUN = {
     "--fetch-pages": ("3", None),
     "--max-retries": ("2", None),
     "--out": ("outputs", None),
+    "--base-url": ("$OPENAI_BASE_URL or http://127.0.0.1:8000/v1", None),
     "--format": ("md", None),
     "--overwrite": ("off", None),
     "--quiet": ("off", None),
@@ -86,7 +87,7 @@ def test_run_help_shows_every_default_and_the_choices(tmp_path):
     res = wide("run", "--help", cwd=tmp_path)
     assert res.code == 0, res.stderr
     blocks = option_blocks(res.stdout)
-    assert len(blocks) == 27, sorted(blocks)  # 26 flags and --help
+    assert len(blocks) == 28, sorted(blocks)  # 27 flags and --help
     for flag, text in blocks.items():
         if flag != "--help":
             assert "[default: " in text, text
@@ -102,7 +103,7 @@ def test_digest_help_shares_the_declarations(tmp_path):
     res = wide("digest", "--help", cwd=tmp_path)
     assert res.code == 0, res.stderr
     blocks = option_blocks(res.stdout)
-    assert "<auto|ollama|extractive>" in blocks["--llm"] and "[default: (auto)]" in blocks["--llm"]
+    assert "<auto|ollama|extractive|openai>" in blocks["--llm"] and "[default: (auto)]" in blocks["--llm"]
     assert "[default: (off)]" in blocks["--overwrite"]
     for flag, text in blocks.items():
         if flag != "--help":

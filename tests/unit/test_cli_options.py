@@ -18,7 +18,7 @@ def test_choices_are_the_settings_literals():
 
 def test_defaults_shown_are_the_settings_defaults():
     built_in = Settings()
-    described = {"ollama_host", "sources"}  # shown as where they come from, with the value
+    described = {"ollama_host", "base_url", "sources"}  # shown as where they come from, with the value
     for name, shown in opt.DEFAULTS.items():
         value = getattr(built_in, name)
         if name == "formats":
