@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 import typer
 
 KindChoice = Literal["research", "digest", "commentary"]
-LlmChoice = Literal["auto", "ollama", "extractive"]
+LlmChoice = Literal["auto", "ollama", "extractive", "langchain"]
 SearchChoice = Literal["auto", "duckduckgo", "local"]
 
 # The built-in default of each setting, as help shows it (`[default: …]`).
@@ -47,7 +47,7 @@ def _opt(name: str, *decls: str, help: str, **kw) -> typer.models.OptionInfo:  #
 
 
 Kind = Annotated[KindChoice | None, _opt("kind", help="Report kind.")]
-Llm = Annotated[LlmChoice | None, _opt("llm", help="Engine: auto (Ollama if it answers, else extractive), ollama, extractive.")]
+Llm = Annotated[LlmChoice | None, _opt("llm", help="Engine: auto (Ollama if it answers, else extractive), ollama, extractive, langchain (setting langchain_model).")]
 Model = Annotated[str | None, _opt("model", help="Ollama model, e.g. qwen2.5:7b.")]
 OllamaHost = Annotated[str | None, _opt("ollama_host", help="Ollama URL.")]
 SearchEngine = Annotated[SearchChoice | None, _opt("search", help="auto (DuckDuckGo, else local), duckduckgo or local.")]

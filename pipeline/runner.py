@@ -145,6 +145,8 @@ def make_llm(settings: Settings, journal: Journal, warn) -> LLM:
         seed=settings.seed,
         timeout_s=settings.timeout_s,
     )
+    if settings.llm == "langchain":
+        return make_langchain(settings, options, journal)
     engine = OllamaLLM(
         settings.ollama_host, settings.model, options, stream=settings.stream, max_retries=settings.max_retries
     )
@@ -160,6 +162,23 @@ def make_llm(settings: Settings, journal: Journal, warn) -> LLM:
         journal.degrade("llm", reason)
         warn(f"yanbao: {reason}")
         return ExtractiveLLM()
+
+
+def make_langchain(settings: Settings, options: Options, journal: Journal) -> LLM:
+    """`--llm langchain`: a setup problem (the extra or the provider's package missing, no
+    langchain_model, no API key) is bad input: one line, exit 2, nothing written."""
+    from pipeline.llm.langchain_engine import EngineSetupError, make_langchain_llm
+
+    try:
+        engine = make_langchain_llm(
+            settings.langchain_model, options, method=settings.langchain_method,
+            max_retries=settings.max_retries, ollama_host=settings.ollama_host,
+        )
+    except EngineSetupError as exc:
+        raise BadInput(str(exc)) from None
+    if engine.unsupported:
+        journal.note("llm", f"{engine.model} takes no {', '.join(engine.unsupported)}: not sent")
+    return engine
 
 
 def _union_seconds(intervals: list[tuple[float, float]]) -> float:
