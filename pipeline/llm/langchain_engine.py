@@ -36,7 +36,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
@@ -431,7 +431,7 @@ def make_langchain_llm(
     method: str = "auto",
     max_retries: int = 2,
     ollama_host: str = "",
-    factory: Callable[..., BaseChatModel] | None = None,
+    factory: ChatModelFactory | None = None,
 ) -> LangChainLLM:
     """Build the engine for `spec`; `EngineSetupError` (one line, with the fix) when it cannot be."""
     require_langchain()
