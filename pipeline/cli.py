@@ -22,6 +22,7 @@ from pipeline import cli_options as opt
 from pipeline.digest_commands import digest as digest_command
 from pipeline.facts.commands import check as check_command
 from pipeline.facts.commands import facts_app
+from pipeline.integrations.commands import mcp as mcp_command
 from pipeline.schedule_commands import diff as diff_command
 from pipeline.schedule_commands import schedule_app
 from pipeline.search.fetch_commands import fetch as fetch_command
@@ -43,6 +44,9 @@ app.command("check", help="Check every number in a report against the facts stor
 app.command("fetch", help="Fetch one page and extract its main text, as the pipeline would.")(fetch_command)
 app.add_typer(schedule_app, name="schedule")
 app.command("diff", help="What changed between two reports: numbers and sources.")(diff_command)
+app.command("mcp", help="Serve yanbao's tools (check_numbers, search_facts, write_report) to MCP clients over stdio.")(
+    mcp_command
+)
 app.command("digest", help="Write the day's 资讯汇总: one deep-dive per item (topic, URL or file) in one file.")(
     digest_command
 )

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 import typer
 
 KindChoice = Literal["research", "digest", "commentary"]
-LlmChoice = Literal["auto", "ollama", "extractive", "openai"]
+LlmChoice = Literal["auto", "ollama", "extractive", "openai", "langchain"]
 SearchChoice = Literal["auto", "duckduckgo", "local"]
 
 # The built-in default of each setting, as help shows it (`[default: …]`).
@@ -48,7 +48,7 @@ def _opt(name: str, *decls: str, help: str, **kw) -> typer.models.OptionInfo:  #
 
 
 Kind = Annotated[KindChoice | None, _opt("kind", help="Report kind.")]
-Llm = Annotated[LlmChoice | None, _opt("llm", help="Engine: auto (Ollama if it answers, else extractive), ollama, extractive, openai (any OpenAI-compatible server at --base-url).")]
+Llm = Annotated[LlmChoice | None, _opt("llm", help="Engine: auto (Ollama if it answers, else extractive), ollama, extractive, openai (any OpenAI-compatible server at --base-url), langchain (setting langchain_model).")]
 Model = Annotated[str | None, _opt("model", help="Model: an Ollama tag (qwen2.5:7b), or the id an OpenAI-compatible server serves.")]
 OllamaHost = Annotated[str | None, _opt("ollama_host", help="Ollama URL.")]
 BaseUrl = Annotated[str | None, _opt("base_url", help="--llm openai: the server's OpenAI API address, ending in /v1 (the key is read from $OPENAI_API_KEY, or the variable api_key_env names).")]

@@ -24,8 +24,11 @@ class ConfigError(Exception):
 
 class Settings(BaseModel):
     kind: Literal["research", "digest", "commentary"] = "research"
-    llm: Literal["auto", "ollama", "extractive", "openai"] = "auto"
+    llm: Literal["auto", "ollama", "extractive", "openai", "langchain"] = "auto"
     model: str = "qwen2.5:7b"
+    # --llm langchain: LangChain's `init_chat_model` spec, "provider:model" (pipeline/llm/langchain_engine.py)
+    langchain_model: str = ""
+    langchain_method: Literal["auto", "json_schema", "function_calling", "json_mode", "prompt"] = "auto"
     ollama_host: str = "http://127.0.0.1:11434"
     search: Literal["auto", "duckduckgo", "local"] = "auto"
     region: str = "cn-zh"
@@ -128,6 +131,14 @@ class Settings(BaseModel):
         v = (v or "").strip()
         if v and not v.startswith(("postgresql://", "postgres://")):
             raise ValueError("store must be a postgresql:// URL, or empty for SQLite files in the out folder")
+        return v
+
+    @field_validator("langchain_model")
+    @classmethod
+    def _langchain_model(cls, v: str) -> str:
+        v = v.strip()
+        if any(ch.isspace() for ch in v):
+            raise ValueError("langchain_model must be one word such as openai:gpt-4o-mini")
         return v
 
     @property

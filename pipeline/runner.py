@@ -147,6 +147,8 @@ def make_llm(settings: Settings, journal: Journal, warn) -> LLM:
     )
     if settings.llm == "openai":
         return _openai_engine(settings, options)
+    if settings.llm == "langchain":
+        return make_langchain(settings, options, journal)
     engine = OllamaLLM(
         settings.ollama_host, settings.model, options, stream=settings.stream, max_retries=settings.max_retries
     )
@@ -177,6 +179,23 @@ def _openai_engine(settings: Settings, options: Options) -> LLM:
         engine.check_model()
     except LLMError as exc:
         raise RunFailed(str(exc)) from None
+    return engine
+
+
+def make_langchain(settings: Settings, options: Options, journal: Journal) -> LLM:
+    """`--llm langchain`: a setup problem (the extra or the provider's package missing, no
+    langchain_model, no API key) is bad input: one line, exit 2, nothing written."""
+    from pipeline.llm.langchain_engine import EngineSetupError, make_langchain_llm
+
+    try:
+        engine = make_langchain_llm(
+            settings.langchain_model, options, method=settings.langchain_method,
+            max_retries=settings.max_retries, ollama_host=settings.ollama_host,
+        )
+    except EngineSetupError as exc:
+        raise BadInput(str(exc)) from None
+    if engine.unsupported:
+        journal.note("llm", f"{engine.model} takes no {', '.join(engine.unsupported)}: not sent")
     return engine
 
 

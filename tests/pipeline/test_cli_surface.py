@@ -63,7 +63,7 @@ def option_blocks(help_text: str) -> dict[str, str]:
 
 EXPECTED_RUN = {
     "--kind": ("research", "<research|digest|commentary>"),
-    "--llm": ("auto", "<auto|ollama|extractive|openai>"),
+    "--llm": ("auto", "<auto|ollama|extractive|openai|langchain>"),
     "--search": ("auto", "<auto|duckduckgo|local>"),
     "--model": ("qwen2.5:7b", None),
     "--max-loops": ("3", None),
@@ -103,7 +103,7 @@ def test_digest_help_shares_the_declarations(tmp_path):
     res = wide("digest", "--help", cwd=tmp_path)
     assert res.code == 0, res.stderr
     blocks = option_blocks(res.stdout)
-    assert "<auto|ollama|extractive|openai>" in blocks["--llm"] and "[default: (auto)]" in blocks["--llm"]
+    assert "<auto|ollama|extractive|openai|langchain>" in blocks["--llm"] and "[default: (auto)]" in blocks["--llm"]
     assert "[default: (off)]" in blocks["--overwrite"]
     for flag, text in blocks.items():
         if flag != "--help":
