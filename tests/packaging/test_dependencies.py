@@ -18,12 +18,15 @@ def _normalized(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def declared() -> set[str]:
+def declared(*, extras: bool = False) -> set[str]:
+    """The distributions pyproject.toml declares: the dependencies, and with `extras` those of the
+    optional extras too (scale, langchain, mcp: the code imports them only where they are used)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    names = set()
-    for requirement in project["dependencies"]:
-        names.add(_normalized(re.split(r"[\s<>=!~;\[]", requirement, maxsplit=1)[0]))
-    return names
+    requirements = list(project["dependencies"])
+    if extras:
+        for group in project.get("optional-dependencies", {}).values():
+            requirements.extend(group)
+    return {_normalized(re.split(r"[\s<>=!~;\[]", r, maxsplit=1)[0]) for r in requirements}
 
 
 def imported(folder: Path) -> dict[str, set[str]]:
@@ -44,7 +47,7 @@ def imported(folder: Path) -> dict[str, set[str]]:
 
 def test_every_imported_distribution_is_declared():
     providers = packages_distributions()
-    wanted = declared()
+    wanted = declared(extras=True)
     third_party = {
         name: files for name, files in imported(ROOT / "pipeline").items()
         if name not in sys.stdlib_module_names and name != "pipeline"
