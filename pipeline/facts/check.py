@@ -445,15 +445,23 @@ def _subject_words(ref: Referent) -> frozenset[str]:
 
 def _same_subject(ref: Referent, f: Fact) -> bool:
     """At least half the claim's subject words stand in the fact's sentence, the one before or the
-    lead of its source (a subject an unknown name: "星衡智算", "某新兴公司")."""
+    lead of its source (a subject an unknown name: "星衡智算"). An unnamed one ("某新兴公司") is only
+    the subject of a statement that says "某新…" too: it is nobody the store can name."""
+    anon = _ANONYMOUS.search(ref.sentence)
+    if anon is not None and anon.group(0) not in f.terms:
+        return False
     words = _subject_words(ref)
     return bool(words) and len(words & f.terms) * 2 >= len(words)
+
+
+#: An unnamed subject: 某公司, 某新兴公司, 某头部厂商.
+_ANONYMOUS = re.compile("某[\u4e00-\u9fff]")
 
 
 def _subjectless(ref: Referent) -> bool:
     """The claim's sentence names no subject: only metric words ("营收…，归母净利润…"), or a pronoun
     (该公司, 其)."""
-    if ref.names:
+    if ref.names or _ANONYMOUS.search(ref.sentence):
         return False
     own = (ref.subject or ref.terms) - ref.head - _NOT_METRIC - METRIC_TERMS - _NOT_SUBJECT
     return not own or PRONOUN.match(ref.sentence) is not None

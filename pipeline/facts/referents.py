@@ -701,6 +701,10 @@ class TextReferents:
         # words of later clauses are the subjects of later numbers ("在312.8亿元的营收中，自营投资
         # 贡献112.7亿元": 自营投资 is not the total's subject).
         later = frozenset(t for t, ts, _ in toks if ts >= ce) - frozenset(t for t, ts, _ in toks if ts < ce)
+        attribution = _ATTRIBUTION.match(sentence)
+        if attribution is not None and attribution.end() <= cs:
+            # "据公开资料，…" / "据海关总署数据，…": who says it is not whom it is about
+            later |= frozenset(t for t, ts, te in toks if te <= attribution.end() and not is_named(t))
         names, context = info.names - later, info.context
         if not names and info.names:
             # "…；智能云业务营收为299亿美元，…其中Azure…": a name only after the number is a later
@@ -795,6 +799,7 @@ class _SentenceInfo:
 #: A subject by pronoun: the sentence is about whoever the text before it names.
 PRONOUN = re.compile(r"(?:[^，,。]{0,8}[，,])?(?:该[\u4e00-\u9fff]{1,3}?(?=[^\u4e00-\u9fff]|[共有的在为是已将去今上前全实营收净占])|其|这家[^，,。]{0,4}?|公司|集团|企业)")
 
+_ATTRIBUTION = re.compile(r"\s*(?:据|根据)[^，,。；;]{1,14}[，,]")
 _BASE_QUARTER_OF_MULTIPLE = re.compile(r"(?:上一|第)?[一二三四1-4](?:财季|季度)的?\s*$")
 _BASE_OF_MULTIPLE = re.compile(r"((?:19|20)[0-9]{2})\s?年(?:同期|全年)?的?\s*$")
 _PERIOD_HINT = re.compile("月|年初|期初|年中|年末|年底|期末|末期|全年|年度")

@@ -579,3 +579,16 @@ def test_signed_figures_after_a_basis_and_the_nearest_basis(tmp_path: Path) -> N
     s.import_text(SIGNED, title="符号（虚构数字）", url="https://example.com/signed")
     assert status_of("合同负债38.2亿元（较年初+21%）。", "+21%", s) == VERIFIED
     assert status_of("三季度营收环比增长6.3%、同比增长约38%。", "约38%", s) == VERIFIED
+
+
+ANON = "据公开资料，博远数据的员工人数达到1,816名。据行业统计，某头部厂商的服务器出货量为12.4万台。"
+
+
+def test_an_unnamed_company_is_nobody_the_store_can_name(tmp_path: Path) -> None:
+    s = FactStore(tmp_path / "facts.db")
+    s.import_text(ANON, title="匿名（虚构数字）", url="https://example.com/anon")
+    # the lead-in "据公开资料，" is who says it, not whom it is about: another company is not contradicted
+    assert status_of("据公开资料，某新兴公司的员工人数达到6,707名。", "6,707名", s) == UNSUPPORTED
+    # an unnamed subject matches only a statement about the same unnamed subject
+    assert status_of("某头部厂商的服务器出货量为12.4万台。", "12.4万台", s) == VERIFIED
+    assert status_of("某新锐厂商的服务器出货量为12.4万台。", "12.4万台", s) == UNSUPPORTED
