@@ -317,7 +317,7 @@ def compose(run: RunContext) -> Composed:
     }
     return Composed(
         template=TEMPLATE, context=context, refs=refs, empty=empty,
-        finalize=_finalizer(done, manifest), manifest=manifest,
+        finalize=_finalizer(done, manifest), manifest=manifest, literals=tuple(h for _, h in PARTS),
     )
 
 

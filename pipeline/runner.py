@@ -491,6 +491,7 @@ def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, re
     notices = sorted(journal.degraded, key=lambda d: d["step"])
     body = render(composed.template, **composed.context, notices=notices, manifest_name="run.json")
     verifier.import_sources(composed.refs)
+    verifier.literals = frozenset(composed.literals)
     body, checks = verifier.check_final(body, composed.finalize)
     report = body.rstrip("\n") + "\n\n" + appendix(checks, body, evidence_name(stem))
 

@@ -1,4 +1,5 @@
-"""Prefix reuse and what the server evaluated (issue 14, point 5), and a cut reply asked again shorter.
+"""Prefix reuse and what the server evaluated (issue 14, point 5), a cut reply asked again shorter, and
+template text kept out of the run's own 数据核验.
 
 The fake Ollama runs with `prefix_cache=True`: like a llama.cpp-based server it counts in
 `prompt_eval_count` only what follows the longest prefix shared with an earlier request, and reports
@@ -12,11 +13,13 @@ from pathlib import Path
 import pytest
 from fake_ollama import FakeOllama, Reply
 
+from pipeline.facts.check import check_text
 from pipeline.llm.base import Options, Task
 from pipeline.llm.ollama import OllamaLLM
 from pipeline.models import ExecutiveSummary, Findings, Plan, TaskContext
 from pipeline.prompting import Journal, StageEnv, ask, slot_prompts
 from pipeline.store import RecordingLLM, RunStore
+from pipeline.verification import RUN_FACTS, Verifier
 
 MODEL = "qwen2.5:7b"
 
@@ -131,3 +134,17 @@ def test_placeholder_answers_are_asked_again_then_left_out(tmp_path):
     assert value is None
     [entry] = env.journal.degraded
     assert entry["step"] == "synthesis.findings" and "照抄了提示" in entry["reason"] and "已重试一次" in entry["reason"]
+
+
+def test_template_text_is_not_a_claim_of_the_run(tmp_path):
+    """12–24个月 and 3–5年 are the template's headings, not figures the report states; the same figure
+    written by the model is a claim."""
+    body = ("# 主管架构研究报告\n\n## 分析结果\n\n#### 4. 未来展望\n\n**12–24个月**\n\n- 推理需求继续增长\n\n"
+            "**3–5年**\n\n- 未来12–24个月内推理芯片出货量继续增长\n")
+    verifier = Verifier(RUN_FACTS, Journal())
+    unmasked = check_text(body, verifier.store).to_json()
+    assert [c["text"] for c in unmasked["claims"]] == ["12–24个月", "3–5年", "12–24个月"]  # the facts room's reading
+    checks = verifier.check(body).to_json()
+    texts = [(c["text"], body[: c["start"]].rsplit("\n", 1)[-1]) for c in checks["claims"]]
+    assert texts == [("12–24个月", "- 未来")]
+    assert sum(checks["summary"].values()) == 1
