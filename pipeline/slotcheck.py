@@ -283,7 +283,7 @@ def problems(value: BaseModel, wording: Wording | None) -> list[Problem]:
     found: list[Problem] = []
     points = points_of(value)
     for p in points:
-        if NOTHING in p.text:
+        if NOTHING in p.text or not _compact(p.text):  # an empty optional field: the template says 资料不足
             continue
         droppable = _removal(p.path)
         if wording is None:

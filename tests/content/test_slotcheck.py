@@ -174,6 +174,10 @@ def test_the_honest_nothing_is_never_a_repeat_or_an_echo():
     outlook = Outlook(near_term=["资料不足"], long_term=["资料不足"], base_case="资料不足", optimistic_case="资料不足",
                       cautious_case="资料不足")
     assert problems(outlook, wording("analysis", "analysis.outlook", Outlook)) == []
+    # the extractive engine leaves a scenario it has no sentence for empty; the template writes 资料不足
+    empty = Outlook(near_term=["明年推理芯片出货量翻番[1]"], long_term=["资料不足"], base_case="", optimistic_case="",
+                    cautious_case="")
+    assert problems(empty, wording("analysis", "analysis.outlook", Outlook)) == []
 
 
 # -- tidying and cut replies -----------------------------------------------------------------------
