@@ -409,7 +409,7 @@ class Answer(Generic[T]):
         self._said = json.dumps(result.value.model_dump(), ensure_ascii=False)
         value: T = tidy(result.value) if self.checked else result.value
         found: list[Problem] = []
-        if result.truncated:
+        if result.truncated and self.checked:  # plans and queries are no sentences: they stay as repaired
             trimmed = trim_cut(value)
             if trimmed is None:
                 found.append(Problem("cut", "回答超出长度上限，在中途被截断"))

@@ -386,7 +386,7 @@ def trim_cut(value: M) -> M | None:
     dropped when it is a list item with no complete sentence. None when what is left does not validate."""
     data = value.model_dump()
     cut = next((p for p in reversed(points_of(value)) if p.text.strip()), None)
-    if cut is None:
+    if cut is None or cut.label:  # a title or a name is no sentence: nothing to trim it to
         return value
     text = cut.text.rstrip()
     ends = list(_SENTENCE_END.finditer(text))
