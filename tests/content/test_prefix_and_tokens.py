@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from fake_ollama import FakeOllama, Reply
+from fake_openai import FakeOpenAI
 
 from pipeline.facts.check import check_text
 from pipeline.llm.base import Options, Task
@@ -65,6 +66,21 @@ def test_slots_of_a_worker_share_their_prompt_up_to_the_instruction(breadth, cor
     calls = store.calls(res.manifest["run_id"], "llm")
     assert sum(c["prompt_eval_tokens"] for c in calls) == llm["prompt_eval_tokens"]
     assert all(c["prompt_eval_tokens"] <= c["prompt_tokens"] for c in calls)
+
+
+def test_the_openai_engine_records_what_the_server_evaluated_and_shares_the_prefix(corpus, yanbao):
+    """`--llm openai` builds the same prompts; the evaluated tokens come from the server's
+    `usage.prompt_tokens_details.cached_tokens` (or llama.cpp's `timings.cache_n`)."""
+    with FakeOpenAI(models=["qwen2.5-7b-instruct"], prefix_cache=True) as fake:
+        res = yanbao("run", "人工智能发展趋势", "--llm", "openai", "--base-url", fake.base_url, "--model",
+                     "qwen2.5-7b-instruct", "--search", "local", "--sources", str(corpus), "--out", "out",
+                     "--breadth", "1", "--max-loops", "1", "--quiet")
+        requests = fake.requests
+    assert res.code == 0, res.stderr
+    analysis = shared_and_tail(requests, "analysis")
+    assert len(analysis) == 5 and len({(system, shared) for system, shared, _ in analysis}) == 1
+    llm = res.manifest["llm"]
+    assert 0 < llm["prompt_eval_tokens"] <= 0.4 * llm["prompt_tokens"], llm
 
 
 def test_the_engine_reports_tokens_sent_and_evaluated_and_the_cut(tmp_path):
