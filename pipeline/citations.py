@@ -1,5 +1,10 @@
 """Citation numbers are code's business: the model writes [n] against the numbers it was shown;
-code drops numbers that point nowhere and maps worker-local numbers to the report's global ones."""
+code drops numbers that point nowhere and maps worker-local numbers to the report's global ones.
+
+A model also writes citation marks that are not `[n]`: a group (`[1,3]`, `[1、3]`, `[1-2]`,
+full-width `［2］`), and, when its reply is cut at the token limit, a mark left open (`…增长[19`).
+Groups are split into single marks; an open or empty mark is removed, so no broken `[n` reaches a
+report (where the facts check would take `19` for a number of the text)."""
 
 from __future__ import annotations
 
@@ -13,11 +18,39 @@ from pipeline.models import SearchResult, WorkerResult
 
 M = TypeVar("M", bound=BaseModel)
 _REF = re.compile(r"\[(\d{1,3})\]")
+_FULL_WIDTH = str.maketrans("［］０１２３４５６７８９，", "[]0123456789,")
+_GROUP = re.compile(r"\[\s*(\d{1,3}(?:\s*[,，、;；]\s*\d{1,3})+)\s*\]")
+_RANGE = re.compile(r"\[\s*(\d{1,3})\s*[-–—~～]\s*(\d{1,3})\s*\]")
+_PADDED = re.compile(r"\[\s+(\d{1,3})\s*\]|\[(\d{1,3})\s+\]")
+#: An opening bracket with digits that no `]` closes (`[19` where a reply was cut), or a last bare `[`
+_OPEN = re.compile(r"\[\s*\d{1,4}(?![\d\s]*\])|\[\s*$")
+_EMPTY = re.compile(r"\[\s*\]")
+
+
+def clean_marks(text: str) -> str:
+    """Citation marks as `[n]` only: groups and ranges split (`[1,3]` → `[1][3]`, `[2-4]` → `[2][3][4]`),
+    full-width brackets and digits inside marks made ASCII, and open or empty marks removed. Text in
+    brackets that is not a citation (`[注]`, `[A]`) is left alone."""
+    if "[" not in text and "［" not in text:
+        return text
+    text = re.sub(r"［[\s０-９0-9，,、\-–]*］?", lambda m: m.group(0).translate(_FULL_WIDTH), text)
+    text = _GROUP.sub(lambda m: "".join(f"[{n}]" for n in re.findall(r"\d{1,3}", m.group(1))), text)
+
+    def expand(m: re.Match) -> str:
+        a, b = int(m.group(1)), int(m.group(2))
+        return "".join(f"[{n}]" for n in range(a, b + 1)) if 0 < b - a < 10 else f"[{a}][{b}]"
+
+    text = _RANGE.sub(expand, text)
+    text = _PADDED.sub(lambda m: f"[{m.group(1) or m.group(2)}]", text)
+    text = _EMPTY.sub("", text)
+    return _OPEN.sub("", text)
 
 
 def keep_valid(text: str, valid: set[int]) -> tuple[str, int]:
-    """Remove citation markers whose number is not in `valid`. Returns (text, how many were removed)."""
+    """Remove citation markers whose number is not in `valid`, after `clean_marks`. Returns (text, how
+    many were removed)."""
     dropped = 0
+    text = clean_marks(text)
 
     def sub(m: re.Match) -> str:
         nonlocal dropped

@@ -15,7 +15,16 @@ import re
 from dataclasses import dataclass, field
 
 from pipeline import coverage
-from pipeline.kind_support import batch_topics, docs_of, fill, reference_rows, run_slots, search_material, why
+from pipeline.kind_support import (
+    batch_topics,
+    docs_of,
+    fill,
+    reference_rows,
+    run_slots,
+    search_material,
+    settle,
+    why,
+)
 from pipeline.models import (
     CommentaryClosing,
     CommentaryLead,
@@ -72,7 +81,10 @@ def write(run: RunContext, a: Article) -> None:
     env = run.env
 
     def call(name: str, schema: type, **extra):
-        variables = {"topic": a.topic, "outline": extra.pop("outline", []), "section": extra.get("subtopic", "")}
+        # The sources are quoted for the article's topic in every slot (not for the section's title), so all
+        # the slots of an article share their prompt up to the slot's own part (prefix reuse).
+        variables = {"topic": a.topic, "query": a.topic, "outline": extra.pop("outline", []),
+                     "section": extra.get("subtopic", "")}
 
         def go():
             env.journal.progress(f"评论 {a.index} · {name}")
@@ -95,9 +107,13 @@ def write(run: RunContext, a: Article) -> None:
         (f"section[{i}]", call(f"section[{i}]", CommentarySection, subtopic=t, queries=titles, outline=titles))
         for i, t in enumerate(titles, start=1)
     ])
-    a.sections = [sections[f"section[{i}]"] for i in range(1, len(titles) + 1)]
     if not parallel:
         a.slots["closing"] = call("closing", CommentaryClosing, queries=titles, outline=titles)()
+    names = ["lead", *sections, "closing"]
+    settled = settle(env, a.step, [n for n in names if n in a.slots or n in sections], {**a.slots, **sections},
+                     {"lead": "导语", "section": "正文小节", "closing": "结语"})
+    a.slots = {k: settled[k] for k in a.slots}
+    a.sections = [settled[f"section[{i}]"] for i in range(1, len(titles) + 1)]
     run.store.save_step(run.run_id, a.step, {
         **{k: v.model_dump() if v else None for k, v in a.slots.items()},
         "sections": [s.model_dump() if s else None for s in a.sections],

@@ -36,6 +36,7 @@ from pipeline.kind_support import (
     reference_rows,
     run_slots,
     search_material,
+    settle,
     why,
 )
 from pipeline.models import (
@@ -71,6 +72,10 @@ SLOTS: tuple[tuple[str, type], ...] = (
     *((name, DigestPart) for name, _ in PARTS),
     ("conclusion", DigestConclusion),
 )
+#: Slots whose points must not repeat one another (the frame, the metrics and the one-line conclusion
+#: restate the item by design), in reading order, and how the report names them.
+REPEAT_CHECKED = ("question", "judgements", *(name for name, _ in PARTS))
+TITLES = {"question": "战略问题", "judgements": "战略判断", **{name: heading.split("（")[0] for name, heading in PARTS}}
 _TEXT_SUFFIXES = (".md", ".markdown", ".txt", ".text")
 _URL_NOISE = frozenset(
     "www com cn net org html htm shtml php aspx jsp index news article articles blog blogs post posts p doc "
@@ -221,6 +226,7 @@ def write_slots(run: RunContext, item: Item) -> None:
         return go
 
     item.slots = run_slots(run.pool_size, [(name, call(name, schema)) for name, schema in SLOTS])
+    item.slots = settle(run.env, item.step, [n for n in REPEAT_CHECKED if n in item.slots], item.slots, TITLES)
     run.store.save_step(run.run_id, item.step, {k: v.model_dump() if v else None for k, v in item.slots.items()})
 
 
@@ -311,7 +317,7 @@ def compose(run: RunContext) -> Composed:
     }
     return Composed(
         template=TEMPLATE, context=context, refs=refs, empty=empty,
-        finalize=_finalizer(done, manifest), manifest=manifest,
+        finalize=_finalizer(done, manifest), manifest=manifest, literals=tuple(h for _, h in PARTS),
     )
 
 

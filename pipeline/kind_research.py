@@ -119,7 +119,8 @@ def _run_stages(env: StageEnv, topic: str, subtopics: list[str], max_loops: int,
         usable = [w for w in supervisor.review(env, workers) if covered is None or covered.judge(w)]
         analyses = {w.index: analysis.analyze(env, topic, w) for w in usable}
         refs, maps = number_sources(_contributing(_shown(workers, covered)))
-        synth = synthesis.synthesize(env, topic, _shown(workers, covered), refs, maps) if usable else None
+        synth = (synthesis.synthesize(env, topic, _shown(workers, covered), refs, maps, _points(usable, analyses))
+                 if usable else None)
     else:
         with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="yanbao") as pool:
             try:
@@ -131,19 +132,22 @@ def _run_stages(env: StageEnv, topic: str, subtopics: list[str], max_loops: int,
                     workers.append(w)
                     if on_worker is not None:
                         on_worker(w)
-                    for name in slot_names if supervisor.review(env, [w]) and (covered is None or covered.judge(w)) else []:
-                        slots[(w.index, name)] = pool.submit(analysis.analyze_slot, env, topic, w, name)
+                    if supervisor.review(env, [w]) and (covered is None or covered.judge(w)):
+                        slots.update(_primed(pool, {n: (analysis.analyze_slot, env, topic, w, n) for n in slot_names},
+                                             key=lambda n, i=w.index: (i, n)))
                 workers.sort(key=lambda w: w.index)
                 usable = [w for w in workers if (w.index, slot_names[0]) in slots]
-                analyses = {
-                    w.index: Analysis(**{n: slots[(w.index, n)].result() for n in slot_names}) for w in usable
-                }
+                for fut in slots.values():
+                    fut.result()
+                analyses: dict[int, Analysis] = {w.index: analysis.settle(env, w) for w in usable}
                 refs, maps = number_sources(_contributing(_shown(workers, covered)))
                 synth = None
                 if usable:
                     mat = synthesis.material(_shown(workers, covered), refs, maps)
-                    futs = {n: pool.submit(synthesis.synthesize_slot, env, topic, mat, n) for n, _ in synthesis.SLOTS}
-                    synth = Synthesis(**{n: f.result() for n, f in futs.items()})
+                    futs = _primed(pool, {n: (synthesis.synthesize_slot, env, topic, mat, n) for n, _ in synthesis.SLOTS})
+                    for fut in futs.values():
+                        fut.result()
+                    synth = synthesis.settle(env, _points(usable, analyses))
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
@@ -153,6 +157,28 @@ def _run_stages(env: StageEnv, topic: str, subtopics: list[str], max_loops: int,
         env.journal.degrade("synthesis", "no sub-topic has a summary; nothing to synthesize" if found
                             else f"nothing relevant to “{topic}” was found in the sources; nothing to synthesize")
     return workers, analyses, synth, refs, maps
+
+
+def _primed(pool: ThreadPoolExecutor, calls: dict, key=lambda name: name) -> dict:
+    """Submit slot calls that share a prompt prefix: the first alone, the others once it is done. The
+    server then holds the shared prefix when the others arrive and evaluates only their own part
+    (sent together, two slots would each evaluate the whole prompt on two server slots)."""
+    names = list(calls)
+    first = pool.submit(*calls[names[0]])
+    out = {key(names[0]): first}
+    for name in names[1:]:
+        out[key(name)] = pool.submit(_after, first, *calls[name])
+    return out
+
+
+def _after(first: Future, fn, *args):
+    first.result()  # its failure (an unreachable server) is this call's too
+    return fn(*args)
+
+
+def _points(usable: list[WorkerResult], analyses: dict[int, Analysis]) -> list[tuple[str, object]]:
+    """Each analysis slot as the report names it, with its value: what the synthesis must not repeat."""
+    return [(analysis.label(w, n), getattr(analyses[w.index], n)) for w in usable for n, _ in analysis.SLOTS]
 
 
 def _why(journal: Journal, prefix: str, names: tuple[str, ...]) -> dict[str, str]:

@@ -6,7 +6,6 @@ set of small slots over the same sources), so their plumbing lives here once.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -16,7 +15,7 @@ from pydantic import BaseModel
 
 from pipeline.citations import keep_valid, map_strings
 from pipeline.models import Doc, SearchResult, TaskContext
-from pipeline.prompting import Journal, StageEnv, ask, slot_prompts
+from pipeline.prompting import Journal, StageEnv, ask, settle_repeats, slot_prompts
 from pipeline.runner_types import RunContext
 from pipeline.search.base import SearchError
 
@@ -72,38 +71,26 @@ def fill(
     point to no source are removed. None (journaled) when the engine could not fill it."""
     spec = slot_prompts()[kind]
     ctx = TaskContext(topic=topic, subtopic=subtopic, documents=docs, queries=list(queries or []))
-    value = ask(
+    valid = {d.ref for d in docs}
+    # Small models copy the JSON example (标题, 要点): `ask`'s content checks reject that (pipeline.slotcheck).
+    return ask(
         env, kind=kind, step=step, schema=schema, context=ctx, prompt=prompt,
         variables={"query": subtopic or topic, **variables, "instruction": spec["instruction"],
                    "shape": spec["shape"], "documents_for_block": docs},
+        post=lambda v: map_strings(v, lambda s: keep_valid(s, valid)[0]),
     )
-    if value is not None:
-        echoed = sorted(placeholders(spec["shape"]) & set(_strings(value.model_dump())))
-        if echoed:  # small models copy the JSON example: that is no answer, say so instead of printing it
-            env.journal.degrade(step, f"the model copied the example output ({'、'.join(echoed)}) instead of answering")
-            return None
-        valid = {d.ref for d in docs}
-        value = map_strings(value, lambda s: keep_valid(s, valid)[0])
-    return value
 
 
-def placeholders(shape: str) -> set[str]:
-    """The example values of a slot's JSON shape ("标题", "要点" …), not its keys."""
-    values = set()
-    for m in re.finditer(r'"([^"]*)"', shape):
-        if not re.match(r"\s*:", shape[m.end():]) and m.group(1).strip():
-            values.add(m.group(1).strip())
-    return values
+def settle(env: StageEnv, step: str, names: list[str], values: dict[str, Any], titles: dict[str, str]) -> dict[str, Any]:
+    """The slots `names` of one item or article (steps `<step>.<name>`), in reading order, once all are
+    filled: none may repeat an earlier one (`pipeline.prompting.settle_repeats`). Returns `values` with
+    the final answers."""
+    def label(name: str) -> str:  # section[2] → 正文小节2
+        base, _, index = name.partition("[")
+        return titles.get(base, base) + index.rstrip("]")
 
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value.strip()]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []
+    final = settle_repeats(env, [(f"{step}.{n}", label(n), []) for n in names])
+    return {**values, **{n: final[f"{step}.{n}"] for n in names if f"{step}.{n}" in final}}
 
 
 def run_slots(pool_size: int, calls: list[tuple[str, Callable[[], Any]]]) -> dict[str, Any]:

@@ -95,7 +95,7 @@ class Query(BaseModel):
 class RunningSummary(BaseModel):
     """Research: the running summary, extended with the new results. Cite sources as [n]."""
 
-    summary: str = Field(min_length=1, description="扩展后的研究摘要，用[n]标注来源编号")
+    summary: str = Field(min_length=1, description="扩展后的研究摘要：陈述资料中的事实和关键数字，每句用[n]标注来源编号")
 
 
 class Reflection(BaseModel):
@@ -109,7 +109,7 @@ class Group(BaseModel):
     """A short sub-head with its bullets."""
 
     title: str = Field(description="小标题，不超过20字")
-    points: list[str] = Field(min_length=1, max_length=8, description="要点")
+    points: list[str] = Field(min_length=1, max_length=8, description="要点：陈述资料中的事实和数字，句末标注[n]")
 
 
 class Findings(BaseModel):
@@ -166,7 +166,7 @@ class Advice(BaseModel):
 class ExecutiveSummary(BaseModel):
     """Synthesis 1: 执行摘要."""
 
-    text: str = Field(min_length=1, description="一段完整的执行摘要")
+    text: str = Field(min_length=1, description="一段完整的执行摘要：最重要的结论和关键数字，句末标注[n]")
 
 
 class DetailedAnalysis(BaseModel):
@@ -178,7 +178,10 @@ class DetailedAnalysis(BaseModel):
 class KeyFindings(BaseModel):
     """Synthesis 3: 关键发现."""
 
-    points: list[str] = Field(min_length=1, max_length=10, json_schema_extra=_cues("关键", "显示", "达到"))
+    points: list[str] = Field(
+        min_length=1, max_length=10, description="关键发现：每条一句，含关键数字，句末标注[n]",
+        json_schema_extra=_cues("关键", "显示", "达到"),
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -218,6 +219,8 @@ class _Timed:
         self.model = inner.model
         self.intervals: list[tuple[float, float]] = []
         self.invalid: list[str | None] = []  # per task: why its answer failed validation, or None
+        self._where: dict[int, int] = {}  # id of a task's Completion -> its place in `invalid`
+        self._lock = threading.Lock()
 
     def cache_identity(self) -> dict:
         return self.inner.cache_identity()
@@ -228,8 +231,18 @@ class _Timed:
             result = self.inner.complete(task)
         finally:
             self.intervals.append((start, time.perf_counter()))
-        self.invalid.append(result.invalid if result.value is None else None)
+        with self._lock:
+            self._where[id(result)] = len(self.invalid)
+            self.invalid.append(result.invalid if result.value is None else None)
         return result
+
+    def reject(self, result, why: str) -> None:
+        """The answer of `result` parsed but failed the content checks and was not used: it counts as
+        failed (`model_failure`), with `why` (pipeline.slotcheck's Chinese reasons)."""
+        with self._lock:
+            at = self._where.get(id(result))
+            if at is not None:
+                self.invalid[at] = why
 
 
 def model_failure(engine, llm: _Timed, composed) -> dict | None:
@@ -478,6 +491,7 @@ def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, re
     notices = sorted(journal.degraded, key=lambda d: d["step"])
     body = render(composed.template, **composed.context, notices=notices, manifest_name="run.json")
     verifier.import_sources(composed.refs)
+    verifier.literals = frozenset(composed.literals)
     body, checks = verifier.check_final(body, composed.finalize)
     report = body.rstrip("\n") + "\n\n" + appendix(checks, body, evidence_name(stem))
 
@@ -531,6 +545,9 @@ def build_manifest(
             "calls": sum(c["requests"] for c in llm_calls),
             "tasks": len(llm_calls),
             "prompt_tokens": sum(c["prompt_tokens"] for c in llm_calls),
+            # what the server evaluated: less than prompt_tokens when it reused cached prompt prefixes
+            "prompt_eval_tokens": sum(c["prompt_tokens"] if c.get("prompt_eval_tokens") is None
+                                      else c["prompt_eval_tokens"] for c in llm_calls),
             "completion_tokens": sum(c["completion_tokens"] for c in llm_calls),
             "seconds": round(sum(c["seconds"] for c in llm_calls), 3),
             "cache_hits": sum(1 for c in llm_calls if c["outcome"] == "cached"),

@@ -45,3 +45,6 @@ class Composed:
     empty: bool = False
     finalize: Callable[[str, dict], str] | None = None
     manifest: dict = field(default_factory=dict)  # extra, kind-specific manifest fields
+    # Text the kind writes from its own constants (headings such as 第一部分：技术深度解析（40%）): like the
+    # template's literal text, never a claim (`pipeline.verification.template_spans`).
+    literals: tuple[str, ...] = ()

@@ -105,6 +105,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE runs ADD COLUMN stem TEXT;
     """,
+    # 5: prompt tokens the server evaluated, beside the prompt tokens sent (`prompt_tokens`): fewer when it
+    # reused a cached prefix of the prompt. NULL when the engine could not tell (then count it as sent).
+    """
+    ALTER TABLE calls ADD COLUMN prompt_eval_tokens INTEGER;
+    """,
 ]
 
 
@@ -283,7 +288,7 @@ class RunStore:
     def record_call(self, run_id: str, step: str, kind: str, backend: str, key: str, outcome: str, **fields: Any) -> None:
         cols = ["run_id", "step", "kind", "backend", "key", "outcome", "created_at"]
         vals: list[Any] = [run_id, step, kind, backend, key, outcome, _now()]
-        for name in ("requests", "prompt_tokens", "completion_tokens", "results", "seconds", "detail"):
+        for name in ("requests", "prompt_tokens", "prompt_eval_tokens", "completion_tokens", "results", "seconds", "detail"):
             if name in fields and fields[name] is not None:
                 cols.append(name)
                 vals.append(fields[name])
@@ -354,6 +359,10 @@ class RunStore:
         return None
 
 
+#: Cache namespace marking replies that stopped at the token limit (same key as the reply in "llm").
+CUT = "llm-cut"
+
+
 class RecordingLLM:
     """Wraps an engine: answers from the cache when it can, and records every call in the run store.
 
@@ -400,7 +409,8 @@ class RecordingLLM:
                 value = task.schema.model_validate_json(hit)
                 self.store.record_call(self.run_id, task.step, "llm", self.provider, key, "cached")
                 self._announce(task.step, "cached", 0, 0, 0.0)
-                return Completion(value=value, cached=True)
+                # A reply cut at the token limit is trimmed by the caller: a replay must be trimmed alike.
+                return Completion(value=value, cached=True, truncated=self.store.get(CUT, key) is not None)
         started = time.perf_counter()
         try:
             result = self.inner.complete(task)
@@ -414,11 +424,13 @@ class RecordingLLM:
         detail = "; ".join([*(result.notes or []), *([result.degraded] if result.degraded else [])]) or None
         self.store.record_call(
             self.run_id, task.step, "llm", self.provider, key, outcome,
-            requests=result.requests, prompt_tokens=result.prompt_tokens,
+            requests=result.requests, prompt_tokens=result.prompt_tokens, prompt_eval_tokens=result.prompt_eval_tokens,
             completion_tokens=result.completion_tokens, seconds=result.seconds or time.perf_counter() - started,
             detail=detail,
         )
         if self.cacheable and result.value is not None:
+            if result.truncated:
+                self.store.put(CUT, key, "length")
             self.store.put("llm", key, result.value.model_dump_json())
         self._announce(task.step, outcome, result.prompt_tokens, result.completion_tokens, result.seconds)
         return result

@@ -16,6 +16,9 @@ and a default extractive run measured no slower than with the shared `outputs/fa
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 
 from pipeline.models import SearchResult
@@ -34,6 +37,76 @@ def unchecked_spans(body: str) -> list[tuple[int, int]]:
 #: The run's facts store: in memory, so it holds this run's facts only (see the module docstring).
 RUN_FACTS = ":memory:"
 
+# -- text the templates write is not a claim ------------------------------------------------------------
+
+_NUMERAL = re.compile(r"[\d零一二三四五六七八九十百千万亿两半]")
+_DECORATION = re.compile(r"^[>\s]*(?:#{1,6}[ \t]+)?(?:[-*+][ \t]+)?")
+#: Section numbers written by code in headings: `#### 2.1 标题`, `### 1.2 标题`.
+_HEADING_NUMBER = re.compile(r"^(#{1,6}[ \t]+)(\d+(?:\.\d+)*\.?)(?=[ \t])", re.M)
+#: A heading that is a template word and a counter: `### 研究结果 1`, `### 分析结果 2`.
+_COUNTED_HEADING = re.compile(r"^(#{1,6}[ \t]+)(\S+)[ \t]+(\d+)[ \t]*$", re.M)
+
+
+def _core(line: str) -> str:
+    """A line without its markdown decoration (quote, heading, list marker, emphasis)."""
+    return _DECORATION.sub("", line).strip().strip("*_").strip()
+
+
+@lru_cache(maxsize=1)
+def template_literals() -> frozenset[str]:
+    """The lines the report templates write themselves (their literal text and the string constants
+    they pass to macros, e.g. `label("12–24个月")`), decoration removed; only those with a numeral."""
+    from jinja2 import nodes
+
+    from pipeline.render import TEMPLATES_DIR, environment
+
+    env = environment()
+    found: set[str] = set()
+    for path in sorted(TEMPLATES_DIR.rglob("*.j2")):
+        tree = env.parse(path.read_text(encoding="utf-8"))
+        texts = [n.data for n in tree.find_all(nodes.TemplateData)]
+        texts += [n.value for n in tree.find_all(nodes.Const) if isinstance(n.value, str)]
+        for text in texts:
+            for line in text.splitlines():
+                core = _core(line)
+                if core and _NUMERAL.search(core):
+                    found.add(core)
+    return frozenset(found)
+
+
+def template_spans(body: str, extra: frozenset[str] = frozenset()) -> list[tuple[int, int]]:
+    """Spans of `body` the templates (or the kind, `extra`: headings it writes from constants) wrote
+    themselves: a whole line that is such text (`##### 12–24个月`, `##### 3–5年`), a heading's
+    section number (`#### 2.1`), the counter of a heading made of a template word (`### 研究结果 1`).
+    Numbers there are layout, not claims, so the run's own 数据核验 does not list them."""
+    literals = template_literals() | {_core(x) for x in extra}
+    words = {_core(line) for line in literals} | {"研究结果", "分析结果"}
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for line in body.splitlines(keepends=True):
+        core = _core(line)
+        if core and core in literals:
+            spans.append((start, start + len(line)))
+        start += len(line)
+    spans += [m.span(2) for m in _HEADING_NUMBER.finditer(body)]
+    spans += [m.span(3) for m in _COUNTED_HEADING.finditer(body) if m.group(2) in words]
+    return spans
+
+
+def without_template_text(report, body: str, extra: frozenset[str] = frozenset()):
+    """The facts check's report less the claims inside text the templates wrote (`template_spans`),
+    its summary recounted."""
+    spans = template_spans(body, extra)
+    if not spans:
+        return report
+    claims = [c for c in report.claims if not any(a <= c.start < b for a, b in spans)]
+    if len(claims) == len(report.claims):
+        return report
+    summary = {k: 0 for k in report.summary}
+    for c in claims:
+        summary[c.status] = summary.get(c.status, 0) + 1
+    return replace(report, claims=claims, summary=summary)
+
 
 class Verifier:
     """Imports the run's sources into the facts store once, then checks any text against it."""
@@ -46,6 +119,7 @@ class Verifier:
         self._imported: set[str] = set()
         self._pool = None
         self._pending: list = []
+        self.literals: frozenset[str] = frozenset()  # text the kind writes from constants (Composed.literals)
 
     def load_curated(self, sources_dir: Path) -> None:
         """The corpus's curated figures (`facts.yaml`), when it has them."""
@@ -93,10 +167,11 @@ class Verifier:
                 self.journal.degrade("facts.import", f"{src.url}: {exc}")
 
     def check(self, body: str):
-        """Check `body`; claims inside code-written metadata are left out. Returns the CheckReport."""
+        """Check `body`; claims inside code-written metadata (`unchecked_spans`) and inside text the
+        templates wrote (`template_spans`) are left out. Returns the CheckReport."""
         from pipeline.facts.check import check_text
 
-        return check_text(body, self.store)  # leaves out what `unchecked_spans` names
+        return without_template_text(check_text(body, self.store), body, self.literals)
 
     def check_and_mark(self, body: str) -> tuple[str, dict]:
         """The body with contradicted claims marked where they stand, and the check as JSON."""

@@ -18,9 +18,18 @@ As a process (CLI subprocess tests, benchmarks)::
 prints ``READY http://127.0.0.1:PORT`` once listening and serves until killed.
 
 Order of answers to a chat request: the next scripted action, if any; else `responder(request)` if set
-and it returns a string; else the default responder, which builds a deterministic valid instance of the
-request's `format` JSON schema out of Chinese sentences (or a Chinese paragraph without `format`); a plan's
-sub-topics are the document titles its prompt lists, as a model grounded in its preview would answer.
+and it returns a string (or a `Reply`, to set `done_reason` too); else the default responder, which
+builds a deterministic valid instance of the request's `format` JSON schema out of Chinese sentences
+(or a Chinese paragraph without `format`); a plan's sub-topics are the document titles its prompt
+lists, as a model grounded in its preview would answer.
+Each statement of a default answer (a point, a paragraph, a summary) names its own briefing
+("据第N号简报，…", N drawn from the request), so the statements of one report differ as a real model's
+would: yanbao rejects points that repeat one another (pipeline/slotcheck.py).
+
+`FakeOllama(prefix_cache=True)` counts prompt tokens as a llama.cpp-based server does: one token per
+character of the chat (role and content of each message); `prompt_eval_count` is what follows the
+longest prefix shared with any earlier request, `prompt_cached_count` that prefix. `Reply(content,
+done_reason="length")` scripts a reply cut at the token limit.
 
 Stdlib only, importable without pytest.
 """
@@ -96,9 +105,11 @@ KEYWORDS = [
 
 @dataclass
 class Reply:
-    """Answer with exactly this assistant content (e.g. malformed JSON, English text)."""
+    """Answer with exactly this assistant content (e.g. malformed JSON, English text); `done_reason`
+    "length" says it was cut at the token limit."""
 
     content: str
+    done_reason: str = "stop"
 
 
 @dataclass
@@ -156,6 +167,11 @@ Action = Reply | Sleep | Status | CutStream | Garbage | Drop | ModelMissing
 def _seed_of(messages: Any) -> int:
     blob = json.dumps(messages, ensure_ascii=False, sort_keys=True).encode("utf-8")
     return int.from_bytes(hashlib.sha256(blob).digest()[:8], "big")
+
+
+#: Keys whose strings name or label something (or are search queries): no briefing number for them.
+_LABEL_KEYS = frozenset({"title", "titles", "name", "value", "headline", "hook", "category", "subtopics", "query",
+                         "follow_up_query", "knowledge_gap", "thesis"})
 
 
 def _fit_string(text: str, schema: dict) -> str:
@@ -226,8 +242,10 @@ def instance_for(schema: dict, seed: int) -> Any:
                 text = " ".join(rng.sample(KEYWORDS, 3))
             elif key == "title":
                 text = SENTENCES[rng.randrange(len(SENTENCES))].split("，")[0]
-            else:
+            elif key in _LABEL_KEYS or node.get("maxLength") is not None and int(node["maxLength"]) < 60:
                 text = SENTENCES[rng.randrange(len(SENTENCES))]
+            else:  # a statement: each one its own, as a model's points are (see the module docstring)
+                text = f"据第{rng.randrange(1, 100000)}号简报，{SENTENCES[rng.randrange(len(SENTENCES))]}"
             return _fit_string(text, node)
         if kind in ("integer", "number"):
             lo = node.get("minimum", node.get("exclusiveMinimum", 0))
@@ -275,6 +293,21 @@ def _prompt_chars(request: dict) -> int:
     return len(str(request.get("prompt", ""))) + len(str(request.get("system", "")))
 
 
+def _prompt_text(request: dict) -> str:
+    """The chat as a server would lay it out for the model: role and content of each message, in order."""
+    if "messages" in request:
+        return "".join(f"<{m.get('role', '')}>{m.get('content', '')}" for m in request.get("messages") or [])
+    return f"<system>{request.get('system', '')}<user>{request.get('prompt', '')}"
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -299,12 +332,16 @@ class FakeOllama:
         delay_s: float = 0.0,
         fail_every: int = 0,
         chunk_chars: int = 4,
+        prefix_cache: bool = False,
     ) -> None:
         self.models: list[str] = list(models if models is not None else ["qwen2.5:7b"])
         self.delay_s = delay_s  # sleep before every chat/generate reply (benchmarks)
         self.fail_every = fail_every  # every Nth chat request answers HTTP 500 (0 = never)
         self.chunk_chars = chunk_chars  # characters per streamed chunk
-        self.responder: Callable[[dict], str | None] | None = None
+        self.prefix_cache = prefix_cache  # count prompt tokens as a server reusing cached prefixes does
+        self._prompts: list[str] = []
+        # responder(request) -> the content, a Reply (content and done_reason), or None for the default
+        self.responder: Callable[[dict], str | Reply | None] | None = None
         self._port = port
         self._lock = threading.Lock()
         self._script: deque[Action] = deque()
@@ -344,6 +381,7 @@ class FakeOllama:
             self._script.clear()
             self._requests.clear()
             self._calls.clear()
+            self._prompts.clear()
             self._chat_count = 0
 
     def has_model(self, name: str) -> bool:
@@ -418,7 +456,19 @@ class FakeOllama:
                 return Status(500, f"scripted failure of request {self._chat_count}")
         return None
 
-    def _content_for(self, request: dict) -> str:
+    def _prompt_counts(self, request: dict) -> tuple[int, int]:
+        """(prompt tokens evaluated, prompt tokens reused from the cache) of a request: without
+        `prefix_cache` every character counts as evaluated."""
+        if not self.prefix_cache:
+            return max(1, _prompt_chars(request)), 0
+        text = _prompt_text(request)
+        with self._lock:
+            shared = max((_common_prefix(text, p) for p in self._prompts), default=0)
+            self._prompts.append(text)
+        shared = min(shared, len(text) - 1)  # a server always evaluates at least the last token
+        return max(1, len(text) - shared), max(0, shared)
+
+    def _content_for(self, request: dict) -> str | Reply:
         if self.responder is not None:
             answer = self.responder(request)
             if answer is not None:
@@ -590,14 +640,17 @@ class _Handler(BaseHTTPRequestHandler):
         if fake._stopping.is_set():
             self._abort()
             return
-        content = action.content if isinstance(action, Reply) else fake._content_for(body)
+        answer = action if isinstance(action, Reply) else fake._content_for(body)
+        content, reason = (answer.content, answer.done_reason) if isinstance(answer, Reply) else (answer, "stop")
         stream = body.get("stream", True) is not False  # Ollama streams unless told not to
+        evaluated, cached = fake._prompt_counts(body)
         final = {
             "done": True,
-            "done_reason": "stop",
+            "done_reason": reason,
             "total_duration": int((time.monotonic() - started) * 1e9) + 1_000_000,
             "load_duration": 1_000_000,
-            "prompt_eval_count": max(1, _prompt_chars(body)),
+            "prompt_eval_count": evaluated,
+            **({"prompt_cached_count": cached} if fake.prefix_cache else {}),
             "prompt_eval_duration": 1_000_000,
             "eval_count": max(1, len(content)),
             "eval_duration": 1_000_000,

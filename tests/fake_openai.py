@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fake_ollama import default_content  # noqa: E402
+from fake_ollama import _common_prefix, default_content  # noqa: E402
 
 SCHEMA_MARK = "JSON Schema："
 
@@ -166,8 +166,13 @@ class FakeOpenAI:
         delay_s: float = 0.0,
         fail_every: int = 0,
         chunk_chars: int = 4,
+        prefix_cache: bool = False,
     ) -> None:
         self.models: list[str] = list(models if models is not None else ["qwen2.5-7b-instruct"])
+        # True: `usage.prompt_tokens_details.cached_tokens` is the prefix shared with an earlier request
+        # (one token per character of the chat), as servers that reuse cached prompts report it
+        self.prefix_cache = prefix_cache
+        self._prompts: list[str] = []
         self.api_key = api_key  # None: no key needed (a local server)
         self.json_schema = json_schema  # False: 400 for response_format json_schema (DeepSeek, Moonshot)
         self.usage = usage  # False: replies carry no `usage` (some proxies)
@@ -222,6 +227,7 @@ class FakeOpenAI:
             self._requests.clear()
             self._calls.clear()
             self._auth.clear()
+            self._prompts.clear()
             self._chat_count = 0
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -290,6 +296,14 @@ class FakeOpenAI:
             if self.fail_every and self._chat_count % self.fail_every == 0:
                 return Status(500, f"scripted failure of request {self._chat_count}")
         return None
+
+    def _cached(self, request: dict, prompt_tokens: int) -> int:
+        """The longest prefix (in characters of the messages' contents) the request shares with an earlier one."""
+        text = "\x00".join(str(m.get("content", "")) for m in request.get("messages") or [])
+        with self._lock:
+            shared = max((_common_prefix(text, p) for p in self._prompts), default=0)
+            self._prompts.append(text)
+        return max(0, min(shared, prompt_tokens - 1))
 
     def _content_for(self, request: dict) -> str:
         if self.responder is not None:
@@ -451,6 +465,8 @@ class _Handler(BaseHTTPRequestHandler):
             "completion_tokens": len(content),
             "total_tokens": max(1, _prompt_chars(body)) + len(content),
         }
+        if fake.prefix_cache:
+            usage["prompt_tokens_details"] = {"cached_tokens": fake._cached(body, usage["prompt_tokens"])}
         created = int(time.time())
         head = {"id": f"chatcmpl-{fake._chat_count}", "created": created, "model": body.get("model")}
 

@@ -53,8 +53,11 @@ class Task(Generic[T]):
 @dataclass
 class Completion(Generic[T]):
     value: T | None  # None only when degraded
-    prompt_tokens: int = 0
+    prompt_tokens: int = 0  # prompt tokens sent (as the server counts them)
     completion_tokens: int = 0
+    # Prompt tokens the server evaluated: fewer than `prompt_tokens` when it reused a cached prefix of the
+    # prompt (Ollama-API servers on llama.cpp report it; None when the engine cannot tell).
+    prompt_eval_tokens: int | None = None
     seconds: float = 0.0
     requests: int = 0  # HTTP requests actually sent (0 for a cache hit or a non-network engine)
     repaired: bool = False  # JSON had to be repaired or a retry was needed

@@ -381,8 +381,12 @@ class LangChainLLM:
             message = out.get("raw") if isinstance(out, dict) else out
             usage = getattr(message, "usage_metadata", None) or {}
             done.prompt_tokens += int(usage.get("input_tokens") or 0)
+            if usage:  # evaluated: less than sent when the provider reused a cached prompt prefix
+                cached = int((usage.get("input_token_details") or {}).get("cache_read") or 0)
+                done.prompt_eval_tokens = (done.prompt_eval_tokens or 0) + int(usage.get("input_tokens") or 0) - cached
             done.completion_tokens += int(usage.get("output_tokens") or 0)
-            if _was_cut(message):
+            done.truncated = _was_cut(message)  # the content checks trim a cut reply (pipeline.slotcheck)
+            if done.truncated:
                 done.notes.append(f"reply cut at the token limit ({self.options.num_predict})")
             return reply_text(message)
         raise LLMError(f"{task.step}: {self.spec} failed after {attempts} attempts: {cause}")

@@ -21,6 +21,7 @@ import json
 import random
 import threading
 import time
+from functools import lru_cache
 from typing import Any
 
 from pipeline.llm.base import Completion, LLMError, Options, T, Task
@@ -49,6 +50,37 @@ def _same_model(wanted: str, present: str) -> bool:
 def _one_line(text: str, limit: int = 300) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@lru_cache(maxsize=1)
+def _client_class() -> type:
+    """The official client, made to keep the reply fields its models do not declare.
+
+    Ollama-API servers built on llama.cpp count in `prompt_eval_count` only the prompt tokens they
+    evaluated (a prefix reused from the slot's cache is left out) and report the reused ones as
+    `prompt_cached_count`; the client's pydantic reply model drops unknown fields. So the chat reply
+    class allows extra fields, which is all the override changes. (Ollama itself, since 0.2, counts the
+    whole prompt in `prompt_eval_count` and reports no cached count: there sent = evaluated.)"""
+    import ollama
+    from pydantic import ConfigDict
+
+    class Reply(ollama.ChatResponse):
+        model_config = ConfigDict(extra="allow")
+
+    class Client(ollama.Client):
+        def _request(self, cls: type, *args: Any, **kwargs: Any) -> Any:
+            return super()._request(Reply if cls is ollama.ChatResponse else cls, *args, **kwargs)
+
+    return Client
+
+
+def _cached_count(reply: Any) -> int:
+    """`prompt_cached_count` of a reply when the server sent one, else 0."""
+    extra = getattr(reply, "model_extra", None) or {}
+    try:
+        return max(0, int(extra.get("prompt_cached_count") or 0))
+    except (TypeError, ValueError):
+        return 0
 
 
 class _Transient(Exception):
@@ -113,11 +145,12 @@ class OllamaLLM:
         value, repaired, error = parse_reply(raw, task.schema)
         if error is not None:
             done.repaired = True
+            shorter = "回答超出了长度上限，在中途被截断，请写得更短、更精炼；" if done.truncated else ""
             retry = messages + [
                 {"role": "assistant", "content": clip_to_tokens(raw, max(64, self.options.num_predict))},
                 {
                     "role": "user",
-                    "content": f"你上一次的回答无效：{error}。请重新回答，只输出一个符合给定JSON结构的有效JSON对象，"
+                    "content": f"你上一次的回答无效：{error}。{shorter}请重新回答，只输出一个符合给定JSON结构的有效JSON对象，"
                     "所有文字内容都用简体中文书写。",
                 },
             ]
@@ -175,9 +208,7 @@ class OllamaLLM:
     def _get_client(self) -> Any:
         with self._client_lock:
             if self._client is None:
-                import ollama
-
-                self._client = ollama.Client(host=self.host, timeout=self.options.timeout_s, **self._tls())
+                self._client = _client_class()(host=self.host, timeout=self.options.timeout_s, **self._tls())
             return self._client
 
     def _fit(self, task: Task, messages: list[dict], clip_at: int | None, notes: list[str]) -> list[dict]:
@@ -212,7 +243,7 @@ class OllamaLLM:
                 time.sleep(random.uniform(0, self.backoff_s * 2 ** (attempt - 1)))
             done.requests += 1
             try:
-                content, prompt_tokens, completion_tokens, reason = self._send(messages, fmt)
+                content, evaluated, cached, completion_tokens, reason = self._send(messages, fmt)
             except _ModelMissing as err:
                 raise LLMError(f"{task.step}: {self._missing_message()}") from err
             except _Fatal as err:
@@ -220,16 +251,18 @@ class OllamaLLM:
             except _Transient as err:
                 cause = str(err)
                 continue
-            done.prompt_tokens += prompt_tokens
+            done.prompt_tokens += evaluated + cached
+            done.prompt_eval_tokens = (done.prompt_eval_tokens or 0) + evaluated
             done.completion_tokens += completion_tokens
             done.truncated = reason == "length"
-            if reason == "length":
+            if done.truncated:
                 done.notes.append(f"reply cut at num_predict={self.options.num_predict}")
             return content
         raise LLMError(f"{task.step}: Ollama at {self.host} failed after {attempts} attempts: {cause}")
 
-    def _send(self, messages: list[dict], fmt: dict) -> tuple[str, int, int, str | None]:
-        """Send one HTTP request; map every failure to `_Transient`, `_ModelMissing` or `_Fatal`."""
+    def _send(self, messages: list[dict], fmt: dict) -> tuple[str, int, int, int, str | None]:
+        """Send one HTTP request: (content, prompt tokens evaluated, prompt tokens reused from the server's
+        cache, completion tokens, done_reason). Every failure maps to `_Transient`, `_ModelMissing` or `_Fatal`."""
         import httpx
         import ollama
         from pydantic import ValidationError
@@ -248,6 +281,7 @@ class OllamaLLM:
                 return (
                     reply.message.content or "",
                     reply.prompt_eval_count or 0,
+                    _cached_count(reply),
                     reply.eval_count or 0,
                     reply.done_reason,
                 )
@@ -260,6 +294,7 @@ class OllamaLLM:
                         return (
                             "".join(pieces),
                             chunk.prompt_eval_count or 0,
+                            _cached_count(chunk),
                             chunk.eval_count or 0,
                             chunk.done_reason,
                         )

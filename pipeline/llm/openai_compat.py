@@ -91,6 +91,18 @@ class _Reply:
     completion_tokens: int
     finish_reason: str | None
     usage: bool  # the counts came from the server's `usage`, not from our estimate
+    cached: int = 0  # prompt tokens the server reused from its prompt cache (not evaluated again)
+
+
+def _cached_tokens(usage: dict, timings: object) -> int:
+    """Prompt tokens a server reports it reused from its cache: OpenAI's
+    `usage.prompt_tokens_details.cached_tokens`, or llama.cpp's `timings.cache_n`."""
+    details = usage.get("prompt_tokens_details")
+    for value in ((details or {}).get("cached_tokens") if isinstance(details, dict) else None,
+                  timings.get("cache_n") if isinstance(timings, dict) else None):
+        if isinstance(value, int) and value > 0:
+            return min(value, int(usage.get("prompt_tokens") or 0))
+    return 0
 
 
 class _Transient(Exception):
@@ -340,6 +352,8 @@ class OpenAICompatLLM:
                 last = err
                 continue
             done.prompt_tokens += reply.prompt_tokens
+            if reply.usage:  # what the server evaluated: less than sent when it reused a cached prefix
+                done.prompt_eval_tokens = (done.prompt_eval_tokens or 0) + reply.prompt_tokens - reply.cached
             done.completion_tokens += reply.completion_tokens
             done.truncated = reply.finish_reason == "length"
             if done.truncated:
@@ -462,7 +476,7 @@ class OpenAICompatLLM:
                     finish = choice.get("finish_reason")
                 except (ValueError, KeyError, IndexError, TypeError, AttributeError) as err:
                     raise _Transient(f"reply is not OpenAI JSON ({_one_line(err, 120)})") from err
-                return self._reply(content, data.get("usage"), finish, messages)
+                return self._reply(content, data.get("usage"), finish, messages, data.get("timings"))
             with client.stream("POST", url, json=body) as reply:
                 self._raise_for_status(reply)
                 return self._read_stream(reply, messages)
@@ -479,6 +493,7 @@ class OpenAICompatLLM:
         pieces: list[str] = []
         finish: str | None = None
         usage: dict | None = None
+        timings: dict | None = None
         ended = False
         for line in reply.iter_lines():
             if not line.startswith("data:"):
@@ -499,6 +514,8 @@ class OpenAICompatLLM:
                 raise _Transient(f"error in stream: {_one_line(self._redact(str(text)), 200)}")
             if isinstance(chunk.get("usage"), dict):
                 usage = chunk["usage"]
+            if isinstance(chunk.get("timings"), dict):  # llama.cpp
+                timings = chunk["timings"]
             for choice in chunk.get("choices") or []:
                 delta = choice.get("delta") or {}
                 if delta.get("content"):
@@ -507,12 +524,14 @@ class OpenAICompatLLM:
                     finish = str(choice["finish_reason"])
         if not ended and finish is None:
             raise _Transient(f"stream closed before [DONE] after {len(pieces)} chunks")
-        return self._reply("".join(pieces), usage, finish, messages)
+        return self._reply("".join(pieces), usage, finish, messages, timings)
 
-    def _reply(self, content: str, usage: object, finish: str | None, messages: list[dict]) -> _Reply:
+    def _reply(self, content: str, usage: object, finish: str | None, messages: list[dict],
+               timings: object = None) -> _Reply:
         content = _THINK.sub("", content or "", count=1)
         if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
-            return _Reply(content, usage["prompt_tokens"], int(usage.get("completion_tokens") or 0), finish, True)
+            return _Reply(content, usage["prompt_tokens"], int(usage.get("completion_tokens") or 0), finish, True,
+                          _cached_tokens(usage, timings))
         prompt = sum(estimate_tokens(str(m.get("content", ""))) for m in messages)
         return _Reply(content, prompt, estimate_tokens(content), finish, False)
 

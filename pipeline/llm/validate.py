@@ -139,19 +139,26 @@ def parse_reply(raw: str, schema: type[T], *, min_cjk: float = 0.3) -> tuple[T |
     return value, repaired, None
 
 
-# What `parse_reply` errors mean, in plain words, for the one line of a run whose model failed. Checked
-# in order against the error text this module writes; anything else failed the slot's schema.
+# What `parse_reply` errors (and the content checks' reasons, pipeline.slotcheck) mean, in plain words,
+# for the one line of a run whose model failed. Checked in order against the error text; anything else
+# failed the slot's schema.
 _FAILURE_KINDS = (
     ("回答不是中文", "not Chinese"),
     ("回答为空", "empty"),
     ("不是有效的JSON", "invalid JSON"),
     ("回答不是JSON对象", "not a JSON object"),
+    ("照抄了提示", "echoing the prompt"),
+    ("在描述文章", "describing the article, not its facts"),
+    ("几乎相同", "repeating itself"),
+    ("重复了", "repeating other sections"),
+    ("被截断", "cut at the token limit"),
 )
 
 
 def failure_kind(error: str) -> str:
-    """`parse_reply`'s error → a short English phrase: not Chinese, empty, invalid JSON, not a JSON
-    object, or not matching the schema (a field missing, too long, of the wrong type ...)."""
+    """`parse_reply`'s error (or a content check's reason) → a short English phrase: not Chinese, empty,
+    invalid JSON, not a JSON object, echoing the prompt, ..., or not matching the schema (a field
+    missing, too long, of the wrong type ...)."""
     for marker, words in _FAILURE_KINDS:
         if marker in (error or ""):
             return words

@@ -56,20 +56,25 @@ def steering(request: dict) -> str | None:
 
 def hostile_responder(request: dict) -> str | None:
     """A model that obeys the injection: every string of prose it writes carries a hostile snippet.
-    (Plans and queries stay clean, so that source text is the only hostile text a prompt can carry.)"""
+    (Plans and queries stay clean, so that source text is the only hostile text a prompt can carry.)
+    Each string keeps the fake's own statement first, and the summaries (prose the points are compared
+    with, sentence by sentence) carry theirs inside a sentence: a model whose points all said the same,
+    or copied a sentence of the summary, would have them refused as repeats (pipeline/slotcheck.py)."""
     steered = steering(request)
     if steered is not None:
         return steered
     cycle = itertools.cycle(HOSTILE)
     value = instance_for(request["format"], seed=len(json.dumps(request["messages"], ensure_ascii=False)))
 
-    def poison(v):
+    def poison(v, key=""):
         if isinstance(v, str):
-            return f"{CLEAN * 3}{next(cycle)}[99]"
+            if key in ("summary", "text"):  # one sentence: the fake's statement, clean text, the snippet
+                return f"{v}{CLEAN * 2}{next(cycle)}[99]".replace("。", "，")
+            return f"{v}{next(cycle)}[99]"
         if isinstance(v, list):
-            return [poison(x) for x in v]
+            return [poison(x, key) for x in v]
         if isinstance(v, dict):
-            return {k: poison(x) for k, x in v.items()}
+            return {k: poison(x, k) for k, x in v.items()}
         return v
 
     return json.dumps(poison(value), ensure_ascii=False)

@@ -61,7 +61,8 @@ def metrics_responder(request):
         return json.dumps({"metrics": [TRUE_METRIC, *FALSE_METRICS]}, ensure_ascii=False)
     if "写出全文结论" in user:  # a model that writes markdown cannot add a heading to the report
         return json.dumps({"text": "管制仍是主线\n## 伪造的标题"}, ensure_ascii=False)
-    if "为这条资讯写一个标题" in user:  # a small model echoing the JSON example: not an answer
+    if any("为这条资讯写一个标题" in m["content"] for m in request["messages"]):  # echoes the JSON example, even when
+        # asked again with the reason: not an answer
         return json.dumps({"headline": "出口管制新规落地", "category": "AI产品", "thesis": "核心论断"}, ensure_ascii=False)
     return None
 
@@ -92,9 +93,12 @@ def test_digest_layout_and_verified_metrics_only(fake_ollama, corpus, yanbao, tm
     cred = item["credibility"]
     assert 1 <= cred["stars"] <= 5 and text.count("★") == cred["stars"]
     assert res.manifest["credibility"] == {"stars": cred["stars"], "items": [cred["stars"]]}
-    # The echoed frame was refused: code falls back to the topic, and says why.
+    # The echoed frame was asked for again with the reason, then refused: code falls back to the topic, and says why.
+    frames = [r for r in fake_ollama.requests if "为这条资讯写一个标题" in r["messages"][1]["content"]]
+    assert len(frames) == 2 and "核心论断" in frames[1]["messages"][-1]["content"]
+    assert "照抄了提示" in frames[1]["messages"][-1]["content"]
     assert headline.group(2) == "出口管制" and "\n## 执行摘要：出口管制\n" in text
-    assert any(d["step"] == "digest[1].frame" and "copied the example" in d["reason"] for d in res.manifest["degraded"])
+    assert any(d["step"] == "digest[1].frame" and "照抄了提示" in d["reason"] for d in res.manifest["degraded"])
     assert res.manifest["title"] == headline.group(2)
     assert res.manifest["kind"] == "digest"
 

@@ -195,10 +195,13 @@ def test_reply_text_reads_tool_calls_blocks_and_drops_think():
 
 def test_a_cut_reply_is_noted():
     llm, fake = engine(True)
+    usage = {"input_tokens": 120, "output_tokens": 30, "total_tokens": 150, "input_token_details": {"cache_read": 100}}
     fake.script(AIMessage(content="", tool_calls=[{"name": "Findings", "args": json.loads(GOOD), "id": "1"}],
-                          response_metadata={"finish_reason": "length"}))
+                          response_metadata={"finish_reason": "length"}, usage_metadata=usage))
     done = llm.complete(task())
     assert done.value is not None and any("token limit" in n for n in done.notes)
+    assert done.truncated  # so `ask` trims it at a sentence end, as for every engine (pipeline/slotcheck.py)
+    assert (done.prompt_tokens, done.prompt_eval_tokens) == (120, 20)  # a reused prefix is not evaluated
 
 
 def test_an_explicit_method_the_model_lacks_is_one_line():

@@ -23,3 +23,15 @@ def test_map_strings_reaches_nested_slots():
     f = Findings(groups=[Group(title="算力[2]", points=["需求上升[1]", "价格下降[3]"])])
     out = map_strings(f, lambda s: renumber(s, {1: 5, 2: 6}))
     assert out.groups[0].title == "算力[6]" and out.groups[0].points == ["需求上升[5]", "价格下降"]
+
+
+def test_broken_and_grouped_citation_marks_are_made_whole_or_removed():
+    from pipeline.citations import clean_marks
+
+    assert clean_marks("增长77%[1,3]。") == "增长77%[1][3]。"
+    assert clean_marks("见[1、2]与[2-4]") == "见[1][2]与[2][3][4]"
+    assert clean_marks("资本开支增长［2］") == "资本开支增长[2]"
+    assert clean_marks("行业仍面临电力约束[199") == "行业仍面临电力约束"  # a reply cut inside its mark
+    assert clean_marks("结尾[") == "结尾" and clean_marks("空的[]标记") == "空的标记"
+    assert clean_marks("[注]与[A]不是引用") == "[注]与[A]不是引用"
+    assert keep_valid("增长[1,7]，行业[19", {1}) == ("增长[1]，行业", 1)
