@@ -231,6 +231,7 @@ def config_show(
     settings, origin = _settings({}, config)
     values = settings.model_dump(mode="json")
     values["store"] = redact(values["store"]) if values["store"] else ""  # never print a password
+    values["broker"] = redact(values["broker"])
     if json_out:
         print(json.dumps({k: {"value": v, "from": origin[k]} for k, v in values.items()}, ensure_ascii=False, indent=2))
         return

@@ -25,9 +25,9 @@ from pathlib import Path
 
 from celery import Celery
 from celery.signals import worker_ready, worker_shutting_down
-from kombu.utils.url import maybe_sanitize_url
 
 from pipeline.config import Settings
+from pipeline.db import redact
 from pipeline.queue import QueueError, execute, sweep
 
 TASK = "yanbao.report"
@@ -72,7 +72,7 @@ class Broker:
     recorded."""
 
     def __init__(self, settings: Settings) -> None:
-        self.url = maybe_sanitize_url(settings.broker)
+        self.url = redact(settings.broker)
         self.app = make_app(settings)
 
     def check(self) -> None:

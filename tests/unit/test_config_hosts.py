@@ -31,3 +31,15 @@ def test_pool_settings_from_environment():
 def test_empty_host_list_is_a_one_line_error(value):
     with pytest.raises(ConfigError, match="ollama-host"):
         load_settings({}, env={"OLLAMA_HOST": value})
+
+
+def test_config_show_never_prints_the_brokers_password(tmp_path):
+    import subprocess
+
+    from clikit import clean_env, yanbao_cmd
+
+    env = {**clean_env(), "YANBAO_BROKER": "redis://:s3cret@queue.example:6379/0"}
+    proc = subprocess.run(yanbao_cmd("config", "show"), cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "s3cret" not in proc.stdout and "redis://:***@queue.example:6379/0" in proc.stdout
