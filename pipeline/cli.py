@@ -23,6 +23,8 @@ from pipeline.digest_commands import digest as digest_command
 from pipeline.facts.commands import check as check_command
 from pipeline.facts.commands import facts_app
 from pipeline.integrations.commands import mcp as mcp_command
+from pipeline.queue_commands import wait as wait_command
+from pipeline.queue_commands import worker as worker_command
 from pipeline.schedule_commands import diff as diff_command
 from pipeline.schedule_commands import schedule_app
 from pipeline.search.fetch_commands import fetch as fetch_command
@@ -47,6 +49,8 @@ app.command("diff", help="What changed between two reports: numbers and sources.
 app.command("mcp", help="Serve yanbao's tools (check_numbers, search_facts, write_report) to MCP clients over stdio.")(
     mcp_command
 )
+app.command("worker", help="Run a worker: write queued reports (Celery; the scale extra).")(worker_command)
+runs_app.command("wait", help="Follow a run to its end; exit with its exit code.")(wait_command)
 app.command("digest", help="Write the day's 资讯汇总: one deep-dive per item (topic, URL or file) in one file.")(
     digest_command
 )
@@ -123,6 +127,7 @@ def run(
     formats: opt.Formats = None,
     front_matter: Annotated[bool | None, typer.Option("--front-matter", help="Start the markdown with YAML front matter (static sites).", show_default="off")] = None,
     overwrite: opt.Overwrite = False,
+    queue: Annotated[bool, typer.Option("--queue", help="Hand the report to the workers (yanbao worker) and print its run id; follow it with yanbao runs wait.", show_default="off")] = False,
     config: ConfigOpt = None,
 ) -> None:
     """Write a report on TOPIC; prints every file written, the report's path last.
@@ -144,6 +149,7 @@ def run(
     from pipeline.topics import check_topics
 
     day = None
+    given = settings  # the broker and its queue are this machine's, not the recorded run's
     try:
         topics = check_topics(settings.kind, list(topics or []), topics_file)
         if resume:
@@ -160,6 +166,11 @@ def run(
             topic = topics[0]
     except BadInput as exc:
         raise fail(str(exc), 2) from None
+    if queue:
+        from pipeline.queue_commands import queue_report
+
+        print(queue_report(given, topic, topics if len(topics) > 1 else None, overwrite, resume, day))
+        return
     outcome = execute(
         settings, topic, resume=resume, day=day, topics=topics if len(topics) > 1 else None, overwrite=overwrite
     )
@@ -220,6 +231,7 @@ def config_show(
     settings, origin = _settings({}, config)
     values = settings.model_dump(mode="json")
     values["store"] = redact(values["store"]) if values["store"] else ""  # never print a password
+    values["broker"] = redact(values["broker"])
     if json_out:
         print(json.dumps({k: {"value": v, "from": origin[k]} for k, v in values.items()}, ensure_ascii=False, indent=2))
         return

@@ -50,7 +50,7 @@ def _opt(name: str, *decls: str, help: str, **kw) -> typer.models.OptionInfo:  #
 Kind = Annotated[KindChoice | None, _opt("kind", help="Report kind.")]
 Llm = Annotated[LlmChoice | None, _opt("llm", help="Engine: auto (Ollama if it answers, else extractive), ollama, extractive, openai (any OpenAI-compatible server at --base-url), langchain (setting langchain_model).")]
 Model = Annotated[str | None, _opt("model", help="Model: an Ollama tag (qwen2.5:7b), or the id an OpenAI-compatible server serves.")]
-OllamaHost = Annotated[str | None, _opt("ollama_host", help="Ollama URL.")]
+OllamaHost = Annotated[str | None, _opt("ollama_host", help="Ollama URL, or several comma separated (a pool: least busy healthy host).")]
 BaseUrl = Annotated[str | None, _opt("base_url", help="--llm openai: the server's OpenAI API address, ending in /v1 (the key is read from $OPENAI_API_KEY, or the variable api_key_env names).")]
 SearchEngine = Annotated[SearchChoice | None, _opt("search", help="auto (DuckDuckGo, else local), duckduckgo or local.")]
 Sources = Annotated[Path | None, _opt("sources", help="Folder of local source documents.")]

@@ -29,7 +29,9 @@ class Settings(BaseModel):
     # --llm langchain: LangChain's `init_chat_model` spec, "provider:model" (pipeline/llm/langchain_engine.py)
     langchain_model: str = ""
     langchain_method: Literal["auto", "json_schema", "function_calling", "json_mode", "prompt"] = "auto"
-    ollama_host: str = "http://127.0.0.1:11434"
+    ollama_host: str = "http://127.0.0.1:11434"  # one URL, or several: a TOML list or comma separated
+    ollama_concurrency: int = Field(0, ge=0, le=1024)  # requests at once per Ollama host (0: no cap)
+    ollama_down_s: float = Field(30.0, gt=0, le=86400)  # how long a failing host gets no requests
     search: Literal["auto", "duckduckgo", "local"] = "auto"
     region: str = "cn-zh"
     sources: Path = Field(default_factory=lambda: default_sources())
@@ -59,6 +61,12 @@ class Settings(BaseModel):
     base_url: str = "http://127.0.0.1:8000/v1"
     api_key_env: str = "OPENAI_API_KEY"
     context_tokens: int = Field(8192, ge=512, le=2_097_152)  # the server's context window (prompt budget)
+    # Workers (`yanbao worker`, `--queue`; the `scale` extra): the Celery broker and its queue.
+    broker: str = "redis://127.0.0.1:6379/0"
+    broker_queue: str = Field("yanbao", pattern=r"^[\w.-]{1,100}$")
+    broker_visibility_timeout: float = Field(3600.0, ge=10)  # s before the broker re-delivers an unacked task
+    worker_concurrency: int = Field(2, ge=1, le=64)  # reports at once in one worker process
+    worker_sweep_s: float = Field(5.0, gt=0, le=3600)  # how often a worker looks for reports a dead worker left
 
     @field_validator("formats", mode="before")
     @classmethod
@@ -78,17 +86,29 @@ class Settings(BaseModel):
                 out.append(name)
         return ["md", *(f for f in out if f != "md")]
 
-    @field_validator("ollama_host")
+    @field_validator("ollama_host", mode="before")
     @classmethod
-    def _host(cls, v: str) -> str:
-        v = v.strip().rstrip("/")
-        if not v:
+    def _host(cls, v: object) -> str:
+        """One URL, or a pool: `["http://a:11434", "b:11434"]` (TOML) or `a:11434,b:11434` (flag,
+        environment). Kept as one comma-separated string of normalized URLs, so a single host reads
+        exactly as before (`config show`, run.json); `ollama_hosts` is the list."""
+        if not isinstance(v, str | list | tuple):
+            raise ValueError("must be a URL or a list of URLs")
+        items = v.split(",") if isinstance(v, str) else [str(x) for x in v]
+        hosts: list[str] = []
+        for item in items:
+            h = item.strip().rstrip("/")
+            if not h:
+                continue
+            if "://" not in h:
+                h = "http://" + h
+            if h.startswith("http://0.0.0.0"):
+                h = h.replace("0.0.0.0", "127.0.0.1", 1)
+            if h not in hosts:
+                hosts.append(h)
+        if not hosts:
             raise ValueError("empty host")
-        if "://" not in v:
-            v = "http://" + v
-        if v.startswith("http://0.0.0.0"):
-            v = v.replace("0.0.0.0", "127.0.0.1", 1)
-        return v
+        return ",".join(hosts)
 
     @field_validator("base_url")
     @classmethod
@@ -140,6 +160,10 @@ class Settings(BaseModel):
         if any(ch.isspace() for ch in v):
             raise ValueError("langchain_model must be one word such as openai:gpt-4o-mini")
         return v
+
+    @property
+    def ollama_hosts(self) -> list[str]:
+        return self.ollama_host.split(",")
 
     @property
     def db_path(self) -> Path:

@@ -138,6 +138,7 @@ def make_llm(settings: Settings, journal: Journal, warn) -> LLM:
 
         return ExtractiveLLM()
     from pipeline.llm.ollama import OllamaLLM
+    from pipeline.llm.pool import shared_pool
 
     options = Options(
         num_ctx=settings.num_ctx,
@@ -150,11 +151,16 @@ def make_llm(settings: Settings, journal: Journal, warn) -> LLM:
         return _openai_engine(settings, options)
     if settings.llm == "langchain":
         return make_langchain(settings, options, journal)
+    pool = shared_pool(settings.ollama_hosts, limit=settings.ollama_concurrency, down_s=settings.ollama_down_s)
     engine = OllamaLLM(
-        settings.ollama_host, settings.model, options, stream=settings.stream, max_retries=settings.max_retries
+        settings.ollama_host, settings.model, options, stream=settings.stream, max_retries=settings.max_retries,
+        pool=pool,
     )
     try:
         engine.check_model()
+        for why in engine.unusable.values():  # several hosts: the others carry the run
+            journal.note("llm", f"host set aside: {why}")
+            warn(f"yanbao: warning: {why}; using the other Ollama hosts")
         return engine
     except LLMError as exc:
         if settings.llm == "ollama":
@@ -198,6 +204,13 @@ def make_langchain(settings: Settings, options: Options, journal: Journal) -> LL
     if engine.unsupported:
         journal.note("llm", f"{engine.model} takes no {', '.join(engine.unsupported)}: not sent")
     return engine
+
+
+def recorded_settings(settings: Settings) -> dict:
+    """The settings a run keeps in the run store, for a resume on this or another machine: all of them,
+    the sources folder absolute, less the store and broker addresses (they may hold a password, and
+    each machine uses its own)."""
+    return {**settings.model_dump(mode="json", exclude={"broker", "store"}), "sources": str(settings.sources.resolve())}
 
 
 def _union_seconds(intervals: list[tuple[float, float]]) -> float:
@@ -384,13 +397,16 @@ def load_resume(out: Path, run_id: str, store: str = "") -> tuple[Settings, str,
 def run_report(
     settings: Settings, topic: str, progress=None, warn=None, on_call=None, resume: str | None = None,
     day: str | None = None, stem: str | None = None, topics: list[str] | None = None, overwrite: bool = False,
+    fresh: bool = False,
 ) -> RunOutcome:
     """Write one report. With `resume`, continue that recorded run: every LLM reply and search result
     it already has comes from the run store, so only the missing requests are sent, and the report goes
     to the run's recorded file name. `stem` names the files (`<stem>.md`, `.html`, `.run.json`) instead
     of `<day>-<slug>` (a scheduled job's stable name, the day's digest). An existing report of that name
     is kept and this one numbered `<stem>-2`, `-3` … unless `overwrite` (scheduled jobs replace theirs).
-    `topics` lists every topic of a batch kind (commentary articles, digest items); `topic` names the run."""
+    `topics` lists every topic of a batch kind (commentary articles, digest items); `topic` names the run.
+    `fresh` with `resume`: the first attempt of a run recorded beforehand (a queued run, pipeline/queue.py),
+    so it is written as a new run would be, not as a resume."""
     warn = warn or (lambda msg: print(msg, file=sys.stderr))
     topic = validate_topic(topic)
     topics = [validate_topic(t) for t in topics or []]
@@ -407,15 +423,19 @@ def run_report(
     store = settings.store or None
     with claim_report(settings.out, base, overwrite=overwrite, run_id=resume, store=store) as stem:
         if stem != base:
-            if resume:
+            if resume and not fresh:
                 warn(f"yanbao: warning: {settings.out / base}.md now holds another run's report; this run writes {stem}.md")
             elif progress is not None:
                 progress(f"{base}.md exists and is kept; this report is {stem}.md (--overwrite replaces it)")
-        previous = None if resume else previous_report(settings.out, base, stem)
-        return _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, resume, topics, previous)
+        previous = None if resume and not fresh else previous_report(settings.out, base, stem)
+        return _run_locked(
+            settings, topic, compose, stem, day, progress, warn, on_call, resume, topics, previous, resumed=not fresh,
+        )
 
 
-def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, resume, topics=(), previous=None) -> RunOutcome:
+def _run_locked(
+    settings, topic, compose, stem, day, progress, warn, on_call, resume, topics=(), previous=None, resumed=True,
+) -> RunOutcome:
     started = time.perf_counter()
     journal = Journal(progress)
     search_backend = make_search(settings)
@@ -447,8 +467,7 @@ def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, re
     }
     first_call = store.last_call_id()  # the manifest counts this attempt's calls (a resume has had others)
     run_id = store.start_run(
-        topic, settings.kind, config, run_id=resume,
-        settings={**settings.model_dump(mode="json", exclude={"store"}), "sources": str(settings.sources.resolve())},
+        topic, settings.kind, config, run_id=resume, settings=recorded_settings(settings),
         day=day, stem=stem,
     )
     llm = _Timed(RecordingLLM(engine, store, run_id, use_cache=settings.cache, on_call=on_call))
@@ -501,7 +520,7 @@ def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, re
         store, run_id, topic, settings, config, composed.workers, journal, env, checks, llm,
         time.perf_counter() - started, first_call,
     )
-    if resume:
+    if resume and resumed:
         earlier = [c for c in store.calls(run_id, "llm") if c["id"] <= first_call]
         manifest["resumed"] = {"earlier_llm_calls": sum(c["requests"] for c in earlier), "earlier_tasks": len(earlier)}
     manifest.update(composed.manifest)
@@ -529,6 +548,16 @@ def _run_locked(settings, topic, compose, stem, day, progress, warn, on_call, re
     return outcome
 
 
+def _served_by(llm_calls: list[dict]) -> dict:
+    """Which server answered each LLM call of this attempt: `{host: calls}` and, per call in order,
+    `[step, host]` (cache hits and non-network engines have no host and are left out)."""
+    served = [(c["step"], c["host"]) for c in llm_calls if c.get("host")]
+    counts: dict[str, int] = {}
+    for _, host in served:
+        counts[host] = counts.get(host, 0) + 1
+    return {"calls": counts, "served": [list(p) for p in served]}
+
+
 def build_manifest(
     store, run_id, topic, settings, config, workers, journal, env, checks, llm, total_s, after_id: int = 0
 ) -> dict:
@@ -553,6 +582,7 @@ def build_manifest(
             "cache_hits": sum(1 for c in llm_calls if c["outcome"] == "cached"),
             "repairs": sum(1 for c in llm_calls if c["outcome"] == "repaired"),
             "failures": sum(1 for c in llm_calls if c["outcome"] in ("degraded", "error")),
+            "hosts": _served_by(llm_calls),
         },
         "search": {
             "calls": len(search_calls),

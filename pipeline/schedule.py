@@ -92,7 +92,7 @@ class Job:
 @dataclass
 class JobResult:
     job: str
-    status: str  # done | failed | skipped
+    status: str  # done | failed | skipped | queued (handed to workers: schedule run --queue)
     reports: list[Path] = field(default_factory=list)
     run_ids: list[str] = field(default_factory=list)
     error: str | None = None
@@ -414,6 +414,55 @@ def run_job(
     except Exception as exc:  # the store or the lock folder itself: still one job's failure
         result.status = "failed"
         result.error = f"{type(exc).__name__}: {_one_line(exc)}"
+    finally:
+        result.seconds = time.perf_counter() - started
+    return result
+
+
+def queue_job(job: Job, now: datetime, publish_for: Callable[[Settings], Any], trigger: str = "due") -> JobResult:
+    """`schedule run --queue`: under the job's lock, re-check that it is due, record the execution
+    (`job_runs`, status `queued`) and one queued run per report, and publish them; workers write the
+    reports (pipeline/queue.py) and the last one to finish closes the execution. `publish_for(settings)`
+    gives the publishing function for the job's broker."""
+    from pipeline.queue import record_queued
+
+    started = time.perf_counter()
+    result = JobResult(job.name, "skipped")
+    try:
+        lock = Exclusive(job.settings.store or None, f"job:{job.name}", job.lock_path)
+        with lock:
+            if not lock.acquired:
+                where = f"lock {job.lock_path}" if not job.settings.store else f"database lock job:{job.name}"
+                result.note = f"another scheduler is running it ({where})"
+                return result
+            store = _store(job)
+            if trigger == "due":
+                last = store.last_job_run(job.name)
+                if not is_due(job.cron, now, parse_iso(last["started_at"]) if last else None):
+                    result.note = f"already ran at {last['started_at'] if last else '?'}"
+                    return result
+            if job.settings.search in ("local", "auto") and not job.settings.sources.is_dir():
+                raise JobsError(f"sources folder not found: {job.settings.sources}")
+            publish = publish_for(job.settings)
+            row = store.start_job_run(job.name, iso(now), trigger, status="queued")
+            day = _aware(now).date().isoformat()
+            for topic, batch, stem in job.reports():
+                result.run_ids.append(record_queued(
+                    store, job.settings, topic, day, topics=batch, stem=stem, overwrite=True, job_run=row,
+                ))
+            store.set_job_run_ids(row, result.run_ids)
+            try:
+                for run_id in result.run_ids:
+                    publish(run_id, job.out, job.settings.broker_queue)
+            except Exception as exc:
+                for run_id in result.run_ids:
+                    store.finish_run(run_id, "failed", error=f"not queued: {_one_line(exc)}")
+                store.finish_job_run(row, "failed", run_id=",".join(result.run_ids), error=_one_line(exc))
+                raise
+            result.status = "queued"
+    except Exception as exc:
+        result.status = "failed"
+        result.error = _one_line(exc)
     finally:
         result.seconds = time.perf_counter() - started
     return result

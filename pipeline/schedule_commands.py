@@ -94,13 +94,14 @@ def schedule_run(
     due: Annotated[bool, typer.Option("--due", help="Run every job that is due (once per missed stretch of slots).")] = False,
     now_flag: Annotated[bool, typer.Option("--now", help="Run the named jobs now, due or not.")] = False,
     concurrency: Annotated[int, typer.Option(min=1, max=32, help="Jobs run at once.")] = 4,
+    queue: Annotated[bool, typer.Option("--queue", help="Hand the jobs' reports to the workers (yanbao worker) instead of running them here.")] = False,
     jobs_file: JobsOpt = Path("jobs.toml"),
     at: AtOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Run due jobs (`--due`, for cron or a systemd timer) or named ones (`JOB... --now`). One line per
-    job on stdout; exit 1 when any job failed."""
-    from pipeline.schedule import JobsError, due_jobs, run_jobs, select
+    job on stdout; exit 1 when any job failed (with --queue: could not be queued)."""
+    from pipeline.schedule import JobsError, due_jobs, queue_job, run_jobs, select
 
     names = names or []
     if due == bool(names) or (names and not now_flag) or (due and now_flag):
@@ -122,7 +123,9 @@ def schedule_run(
 
     def report(res) -> None:
         at_ = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
-        if res.status == "done":
+        if res.status == "queued":
+            print(f"[{at_}] {res.job}: queued: {', '.join(res.run_ids)}", flush=True)
+        elif res.status == "done":
             paths = ", ".join(str(p) for p in res.reports)
             note = f" ({res.note})" if res.note else ""
             print(f"[{at_}] {res.job}: done in {res.seconds:.1f} s: {paths}{note}", flush=True)
@@ -134,14 +137,32 @@ def schedule_run(
     def warn(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    results = run_jobs(
-        chosen, now, trigger="due" if due else "now", concurrency=concurrency, clock=clock, on_result=report,
-        warn=warn,
-    )
+    trigger = "due" if due else "now"
+    if queue:
+        from pipeline.queue_commands import connect
+
+        brokers = {}
+        for job in chosen:  # exit 1 at once when a broker is down, before anything is recorded
+            if job.settings.broker not in brokers:
+                brokers[job.settings.broker] = connect(job.settings)
+
+        def publish_for(settings):
+            return brokers[settings.broker].publish
+
+        results = []
+        for job in chosen:
+            results.append(queue_job(job, now, publish_for, trigger))
+            report(results[-1])
+    else:
+        results = run_jobs(
+            chosen, now, trigger=trigger, concurrency=concurrency, clock=clock, on_result=report, warn=warn,
+        )
     failed = [r for r in results if r.status == "failed"]
     done = sum(1 for r in results if r.status == "done")
     skipped = sum(1 for r in results if r.status == "skipped")
-    print(f"[{stamp}] {len(results)} job(s): {done} done, {len(failed)} failed, {skipped} skipped"
+    queued = sum(1 for r in results if r.status == "queued")
+    print(f"[{stamp}] {len(results)} job(s): " + (f"{queued} queued, " if queue else f"{done} done, ")
+          + f"{len(failed)} failed, {skipped} skipped"
           + (f"; failed: {', '.join(r.job for r in failed)}" if failed else ""))
     if failed:
         raise typer.Exit(1)

@@ -110,6 +110,10 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE calls ADD COLUMN prompt_eval_tokens INTEGER;
     """,
+    # 6: which server answered each LLM call (several Ollama hosts: pipeline/llm/pool.py).
+    """
+    ALTER TABLE calls ADD COLUMN host TEXT;
+    """,
 ]
 
 
@@ -255,6 +259,43 @@ class RunStore:
         )
         return run_id
 
+    # -- queued runs (pipeline/queue.py): recorded here first, executed by a worker later ------------
+    def queue_run(
+        self, topic: str, kind: str, settings: dict, day: str, stem: str | None = None, run_id: str | None = None,
+    ) -> str:
+        """Record a run that a worker will execute: status `queued`, no process yet. The worker finds
+        everything it needs here (topic, settings, day, file stem), so the task message is only its id."""
+        run_id = run_id or datetime.now().strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        self._write(
+            "INSERT INTO runs (id, topic, kind, config, status, started_at, settings, day, pid, stem)"
+            " VALUES (?, ?, ?, ?, 'queued', ?, ?, ?, NULL, ?)",
+            (run_id, topic, kind, "{}", _now(), json.dumps(settings, ensure_ascii=False, default=str), day, stem),
+        )
+        return run_id
+
+    def set_run_status(
+        self, run_id: str, status: str, only_from: tuple[str, ...], pid: int | None = None,
+    ) -> bool:
+        """Move a run to `status` (and `pid`: the process that now works on it, or none) if it is in
+        one of `only_from`. Returns whether the run moved (a compare-and-set, so two processes never
+        both claim or both re-queue one run)."""
+        marks = ", ".join("?" * len(only_from))
+        with self._write_lock:
+            cur = self._conn().execute(
+                f"UPDATE runs SET status=?, pid=?, error=NULL WHERE id=? AND status IN ({marks})",
+                (status, pid, run_id, *only_from),
+            )
+            return cur.rowcount == 1
+
+    def runs_with_step(self, step: str, status: str) -> list[str]:
+        """Ids of runs in `status` that saved `step` (queued runs carry their task in a step)."""
+        rows = self._conn().execute(
+            "SELECT runs.id FROM runs JOIN steps ON steps.run_id = runs.id AND steps.step = ?"
+            " WHERE runs.status = ? ORDER BY runs.started_at",
+            (step, status),
+        )
+        return [r[0] for r in rows]
+
     def finish_run(self, run_id: str, status: str, report_path: str | None = None, error: str | None = None) -> None:
         self._write(
             "UPDATE runs SET status=?, finished_at=?, report_path=?, error=? WHERE id=?",
@@ -288,7 +329,9 @@ class RunStore:
     def record_call(self, run_id: str, step: str, kind: str, backend: str, key: str, outcome: str, **fields: Any) -> None:
         cols = ["run_id", "step", "kind", "backend", "key", "outcome", "created_at"]
         vals: list[Any] = [run_id, step, kind, backend, key, outcome, _now()]
-        for name in ("requests", "prompt_tokens", "prompt_eval_tokens", "completion_tokens", "results", "seconds", "detail"):
+        for name in (
+            "requests", "prompt_tokens", "prompt_eval_tokens", "completion_tokens", "results", "seconds", "detail", "host",
+        ):
             if name in fields and fields[name] is not None:
                 cols.append(name)
                 vals.append(fields[name])
@@ -317,17 +360,26 @@ class RunStore:
         )
 
     # -- scheduled jobs (pipeline/schedule.py) ---------------------------------------------------
-    def start_job_run(self, job: str, started_at: str, trigger: str = "due") -> int:
-        """Record that `job` started (at the scheduler's clock); returns the row id for `finish_job_run`."""
+    def start_job_run(self, job: str, started_at: str, trigger: str = "due", status: str = "running") -> int:
+        """Record that `job` started (at the scheduler's clock); returns the row id for `finish_job_run`.
+        `queued`: its reports were handed to workers (`schedule run --queue`); it stays queued, never
+        `interrupted`, until the last of them finishes (pipeline/queue.py)."""
         with self._write_lock:
             cur = self._conn().execute(
-                "INSERT INTO job_runs (job, started_at, status, trigger, pid) VALUES (?, ?, 'running', ?, ?)",
-                (job, started_at, trigger, os.getpid()),
+                "INSERT INTO job_runs (job, started_at, status, trigger, pid) VALUES (?, ?, ?, ?, ?)",
+                (job, started_at, status, trigger, os.getpid()),
             )
             row_id = int(cur.lastrowid)
         if self.shared:
             self._locks().hold(f"job_run:{row_id}")  # a new row: no other process can hold it
         return row_id
+
+    def set_job_run_ids(self, row_id: int, run_ids: list[str]) -> None:
+        self._write("UPDATE job_runs SET run_id=? WHERE id=?", (",".join(run_ids), row_id))
+
+    def get_job_run(self, row_id: int) -> dict | None:
+        row = self._conn().execute("SELECT * FROM job_runs WHERE id=?", (row_id,)).fetchone()
+        return dict(row) if row else None
 
     def finish_job_run(
         self, row_id: int, status: str, finished_at: str | None = None, run_id: str | None = None,
@@ -426,7 +478,7 @@ class RecordingLLM:
             self.run_id, task.step, "llm", self.provider, key, outcome,
             requests=result.requests, prompt_tokens=result.prompt_tokens, prompt_eval_tokens=result.prompt_eval_tokens,
             completion_tokens=result.completion_tokens, seconds=result.seconds or time.perf_counter() - started,
-            detail=detail,
+            detail=detail, host=result.host,
         )
         if self.cacheable and result.value is not None:
             if result.truncated:

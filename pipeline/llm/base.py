@@ -64,6 +64,7 @@ class Completion(Generic[T]):
     degraded: str | None = None  # why no valid value could be had
     invalid: str | None = None  # with `degraded`: the model answered, but its last answer failed validation (why)
     cached: bool = False
+    host: str | None = None  # the server that gave the reply (engines with hosts; None for a cache hit)
     raw: str = ""
     # The last reply stopped at the reply-token limit (Ollama `done_reason`, OpenAI `finish_reason`
     # "length": num_predict / max_tokens) rather than ending by itself: its text is cut mid-way.

@@ -13,6 +13,11 @@ The official `ollama` client is imported lazily (it pulls in httpx and pydantic 
 time matters). It is enough for every path: a stream cut shows up either as an httpx protocol error
 (chunked body ended early) or as an iterator that ends without a `done` chunk, and both are detected
 here, so no raw-httpx path is needed.
+
+Several hosts (`ollama_host` as a list) are a `HostPool` (pipeline/llm/pool.py): each request goes to
+the least busy healthy host; a host that fails with a connection error, HTTP 5xx or a non-Ollama body
+is marked down and the request goes at once to another host, which costs no retry. Retries and
+backoff count only when every host has failed the request. One host behaves exactly as before.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from typing import Any
 
 from pipeline.llm.base import Completion, LLMError, Options, T, Task
 from pipeline.llm.budget import clip_to_tokens, estimate_tokens, prompt_budget
+from pipeline.llm.pool import HostPool, split_hosts
 from pipeline.llm.validate import json_schema_for, parse_reply
 
 FORMAT_VERSION = 1  # bump when the request shape (format rewriting, retry prompt) changes answers
@@ -84,7 +90,13 @@ def _cached_count(reply: Any) -> int:
 
 
 class _Transient(Exception):
-    """A transport fault worth retrying; the message is the cause shown to the user."""
+    """A transport fault worth retrying; the message is the cause shown to the user. `down`: the
+    host itself failed (refused, 5xx, not Ollama), so the pool sends it nothing for a while; a slow
+    reply or a cut stream is retried elsewhere but does not mark the host down."""
+
+    def __init__(self, message: str, down: bool = True) -> None:
+        super().__init__(message)
+        self.down = down
 
 
 class _ModelMissing(Exception):
@@ -96,7 +108,9 @@ class _Fatal(Exception):
 
 
 class OllamaLLM:
-    """`LLM` implementation for an Ollama server. Thread-safe: one client is shared by the workers."""
+    """`LLM` implementation for an Ollama server or a pool of them. Thread-safe: one client per host is
+    shared by the workers. `host` is one URL or several (comma separated); `pool` overrides it (the
+    runner passes the process-wide pool so concurrent runs share per-host counts)."""
 
     provider = "ollama"
 
@@ -110,16 +124,19 @@ class OllamaLLM:
         max_retries: int = 2,
         backoff_s: float = 1.0,
         keep_alive: str = "10m",
+        pool: HostPool | None = None,
     ) -> None:
-        self.host = normalize_host(host)
+        self.pool = pool or HostPool([normalize_host(h) for h in split_hosts(host) or [host]])
+        self.host = ", ".join(self.pool.hosts)  # for messages: the one host, or the list
         self.model = model
         self.options = options
         self.stream = stream
         self.max_retries = max(0, max_retries)
         self.backoff_s = backoff_s
         self.keep_alive = keep_alive
-        self._client: Any = None
+        self._clients: dict[str, Any] = {}
         self._client_lock = threading.Lock()
+        self.unusable: dict[str, str] = {}  # host → why check_model set it aside (several hosts only)
 
     # ------------------------------------------------------------------------------------------
     # Protocol
@@ -175,41 +192,66 @@ class OllamaLLM:
         done.seconds = time.monotonic() - started
         return done
 
-    def _tls(self) -> dict:
+    @staticmethod
+    def _tls(host: str) -> dict:
         """Plain-http hosts (the usual local Ollama) need no CA bundle; loading one costs ~0.1 s per client."""
-        return {"verify": False} if self.host.startswith("http://") else {}
+        return {"verify": False} if host.startswith("http://") else {}
 
     def check_model(self) -> None:
-        """Fail fast, before a run starts, when the server is down or the model is not pulled."""
+        """Fail fast, before a run starts, when the server is down or the model is not pulled. With
+        several hosts, those that fail are marked down (and listed in `unusable`); the run fails only
+        when none is usable, with the first host's reason."""
+        hosts = self.pool.hosts
+        if len(hosts) == 1:
+            self._check_host(hosts[0])
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        def check(host: str) -> str | None:
+            try:
+                self._check_host(host)
+            except LLMError as err:
+                return str(err)
+            return None
+
+        with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+            errors = dict(zip(hosts, pool.map(check, hosts), strict=True))
+        self.unusable = {h: e for h, e in errors.items() if e is not None}
+        if len(self.unusable) == len(hosts):
+            raise LLMError(f"no Ollama host is usable: {next(iter(self.unusable.values()))}")
+        for host, why in self.unusable.items():
+            self.pool.mark_down(host, why)
+
+    def _check_host(self, host: str) -> None:
         import ollama
 
         try:
-            with ollama.Client(host=self.host, timeout=CHECK_TIMEOUT_S, **self._tls()) as client:
+            with ollama.Client(host=host, timeout=CHECK_TIMEOUT_S, **self._tls(host)) as client:
                 listing = client.list()
         except ollama.ResponseError as err:
             raise LLMError(
-                f"Ollama at {self.host} answered HTTP {err.status_code} to /api/tags: {_one_line(err.error)}"
+                f"Ollama at {host} answered HTTP {err.status_code} to /api/tags: {_one_line(err.error)}"
             ) from err
         except Exception as err:  # connection refused, DNS, timeout, a non-Ollama server ...
             raise LLMError(
-                f"cannot reach Ollama at {self.host}: {_cause(err)}; start it with `ollama serve` or set OLLAMA_HOST"
+                f"cannot reach Ollama at {host}: {_cause(err)}; start it with `ollama serve` or set OLLAMA_HOST"
             ) from err
         names = [m.model or "" for m in listing.models]
         if not any(_same_model(self.model, name) for name in names):
-            raise LLMError(self._missing_message())
+            raise LLMError(self._missing_message(host))
 
     # ------------------------------------------------------------------------------------------
     # Internals
     # ------------------------------------------------------------------------------------------
 
-    def _missing_message(self) -> str:
-        return f"model '{self.model}' is not available at {self.host}; pull it with: ollama pull {self.model}"
+    def _missing_message(self, host: str) -> str:
+        return f"model '{self.model}' is not available at {host}; pull it with: ollama pull {self.model}"
 
-    def _get_client(self) -> Any:
+    def _get_client(self, host: str) -> Any:
         with self._client_lock:
-            if self._client is None:
-                self._client = _client_class()(host=self.host, timeout=self.options.timeout_s, **self._tls())
-            return self._client
+            if host not in self._clients:
+                self._clients[host] = _client_class()(host=host, timeout=self.options.timeout_s, **self._tls(host))
+            return self._clients[host]
 
     def _fit(self, task: Task, messages: list[dict], clip_at: int | None, notes: list[str]) -> list[dict]:
         """Clip the message at `clip_at` (the task's last user message) so the estimate fits the budget.
@@ -235,39 +277,56 @@ class OllamaLLM:
         return out
 
     def _chat(self, task: Task, messages: list[dict], fmt: dict, done: Completion) -> str:
-        """One logical request with transport retries; adds counts to `done`, returns the content."""
+        """One logical request with transport retries; adds counts to `done`, returns the content.
+        An attempt tries each host of the pool at most once (failover is immediate and is not a retry)."""
         attempts = self.max_retries + 1
+        several = len(self.pool) > 1
         cause = ""
         for attempt in range(attempts):
             if attempt:
                 time.sleep(random.uniform(0, self.backoff_s * 2 ** (attempt - 1)))
-            done.requests += 1
-            try:
-                content, evaluated, cached, completion_tokens, reason = self._send(messages, fmt)
-            except _ModelMissing as err:
-                raise LLMError(f"{task.step}: {self._missing_message()}") from err
-            except _Fatal as err:
-                raise LLMError(f"{task.step}: Ollama at {self.host} rejected the request: {err}") from err
-            except _Transient as err:
-                cause = str(err)
-                continue
-            done.prompt_tokens += evaluated + cached
-            done.prompt_eval_tokens = (done.prompt_eval_tokens or 0) + evaluated
-            done.completion_tokens += completion_tokens
-            done.truncated = reason == "length"
-            if done.truncated:
-                done.notes.append(f"reply cut at num_predict={self.options.num_predict}")
-            return content
+            tried: list[str] = []
+            while len(tried) < len(self.pool):
+                with self.pool.lease(exclude=tried) as host:
+                    tried.append(host)
+                    done.requests += 1
+                    try:
+                        content, evaluated, cached, completion_tokens, reason = self._send(host, messages, fmt)
+                    except _ModelMissing as err:
+                        if not several:
+                            raise LLMError(f"{task.step}: {self._missing_message(host)}") from err
+                        cause = f"{host}: model '{self.model}' missing"
+                        self.pool.mark_down(host, cause)
+                    except _Fatal as err:
+                        raise LLMError(f"{task.step}: Ollama at {host} rejected the request: {err}") from err
+                    except _Transient as err:
+                        cause = f"{host}: {err}" if several else str(err)
+                        if err.down:
+                            self.pool.mark_down(host, str(err))
+                    else:
+                        self.pool.mark_ok(host)
+                        done.host = host
+                        done.prompt_tokens += evaluated + cached
+                        done.prompt_eval_tokens = (done.prompt_eval_tokens or 0) + evaluated
+                        done.completion_tokens += completion_tokens
+                        done.truncated = reason == "length"
+                        if done.truncated:
+                            done.notes.append(f"reply cut at num_predict={self.options.num_predict}")
+                        return content
+                if not any(self.pool.healthy(h) for h in self.pool.hosts if h not in tried):
+                    break  # no other host to fail over to: this attempt failed
+                done.notes.append(f"{cause}; sent again to another host")
         raise LLMError(f"{task.step}: Ollama at {self.host} failed after {attempts} attempts: {cause}")
 
-    def _send(self, messages: list[dict], fmt: dict) -> tuple[str, int, int, int, str | None]:
-        """Send one HTTP request: (content, prompt tokens evaluated, prompt tokens reused from the server's
-        cache, completion tokens, done_reason). Every failure maps to `_Transient`, `_ModelMissing` or `_Fatal`."""
+    def _send(self, host: str, messages: list[dict], fmt: dict) -> tuple[str, int, int, int, str | None]:
+        """Send one HTTP request to `host`: (content, prompt tokens evaluated, prompt tokens reused from the
+        server's cache, completion tokens, done_reason). Every failure maps to `_Transient`, `_ModelMissing`
+        or `_Fatal`."""
         import httpx
         import ollama
         from pydantic import ValidationError
 
-        client = self._get_client()
+        client = self._get_client(host)
         try:
             reply = client.chat(
                 model=self.model,
@@ -300,7 +359,7 @@ class OllamaLLM:
                         )
             finally:
                 reply.close()  # release the pooled connection now, not at garbage collection
-            raise _Transient(f"stream closed before done after {len(pieces)} chunks")
+            raise _Transient(f"stream closed before done after {len(pieces)} chunks", down=False)
         except ollama.ResponseError as err:
             status = err.status_code
             if status == 404 and "not found" in str(err.error).lower():
@@ -308,10 +367,11 @@ class OllamaLLM:
             if 400 <= status < 500:
                 raise _Fatal(f"HTTP {status}: {_one_line(err.error)}") from err
             if status == -1:  # an {"error": ...} line inside a 200 stream
-                raise _Transient(f"error in stream: {_one_line(err.error)}") from err
+                raise _Transient(f"error in stream: {_one_line(err.error)}", down=False) from err
             raise _Transient(f"HTTP {status}: {_one_line(err.error)}") from err
         except httpx.TimeoutException as err:
-            raise _Transient(f"{type(err).__name__} after {self.options.timeout_s:g} s") from err
+            raise _Transient(f"{type(err).__name__} after {self.options.timeout_s:g} s",
+                             down=isinstance(err, httpx.ConnectTimeout)) from err
         except httpx.RemoteProtocolError as err:
             raise _Transient(f"connection closed mid-reply ({_cause(err)})") from err
         except (httpx.TransportError, ConnectionError) as err:

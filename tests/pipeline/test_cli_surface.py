@@ -80,6 +80,7 @@ EXPECTED_RUN = {
     "--format": ("md", None),
     "--overwrite": ("off", None),
     "--quiet": ("off", None),
+    "--queue": ("off", None),
 }
 
 
@@ -87,7 +88,7 @@ def test_run_help_shows_every_default_and_the_choices(tmp_path):
     res = wide("run", "--help", cwd=tmp_path)
     assert res.code == 0, res.stderr
     blocks = option_blocks(res.stdout)
-    assert len(blocks) == 28, sorted(blocks)  # 27 flags and --help
+    assert len(blocks) == 29, sorted(blocks)  # 28 flags and --help
     for flag, text in blocks.items():
         if flag != "--help":
             assert "[default: " in text, text
