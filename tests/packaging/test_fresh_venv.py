@@ -45,12 +45,24 @@ pytestmark = [
 IMPORT_ALL = """
 import importlib, json, pkgutil, sys
 import pipeline
+# the distributions of the optional extras (scale, langchain, mcp): a module of an extra may need one,
+# a module of the core never may
+EXTRAS = {"celery", "kombu", "redis", "psycopg", "langchain", "langchain_core", "mcp", "anyio"}
 names = sorted(m.name for m in pkgutil.walk_packages(pipeline.__path__, "pipeline."))
+extra_only = []
 for name in names:
-    importlib.import_module(name)
+    try:
+        importlib.import_module(name)
+    except ImportError as exc:  # ModuleNotFoundError, or the module's own "pip install 'yanbao[…]'" line
+        missing = exc.name or getattr(exc.__cause__, "name", None) or getattr(exc.__context__, "name", None) or ""
+        if missing.split(".")[0] not in EXTRAS:
+            raise
+        extra_only.append(name)
 import trafilatura, lxml_html_clean  # imported lazily by the fetcher: load them too
-print(json.dumps({"modules": names, "file": pipeline.__file__}))
+print(json.dumps({"modules": names, "extra_only": extra_only, "file": pipeline.__file__}))
 """
+#: Modules that may only be imported with their extra installed (a plain install has none of them).
+EXTRA_MODULES = {"pipeline.worker", "pipeline.integrations.langchain", "pipeline.integrations.mcp_server"}
 
 
 @pytest.fixture
@@ -112,6 +124,7 @@ def test_fresh_venv_with_the_default_pip_installs_imports_and_fetches(tmp_path: 
     expected = {f"pipeline.{'.'.join(p.relative_to(ROOT / 'pipeline').with_suffix('').parts)}"
                 for p in (ROOT / "pipeline").rglob("*.py") if p.name != "__init__.py"}
     assert expected <= set(report["modules"])
+    assert set(report["extra_only"]) <= EXTRA_MODULES, report["extra_only"]
 
     yanbao = venv / "bin" / "yanbao"
     for args in (["--help"], ["fetch", "--help"], ["run", "--help"]):
