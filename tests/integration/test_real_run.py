@@ -35,7 +35,18 @@ def test_full_run_on_the_real_server(real_ollama, tmp_path: Path):
          "--breadth", "1", "--max-loops", "1", "--num-ctx", "2048", "--num-predict", "160", "--quiet"],
         env=env, capture_output=True, text=True, timeout=1200,
     )
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr
+    if proc.returncode == 1:
+        # The base model's answers fail the content checks (cut, echoed, placeholders): a failed run,
+        # said in one line naming the model, with the report kept for inspection and run.json `failed`.
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"yanbao: {model}:") and "kept for inspection: " in last, proc.stderr
+        kept = Path(last.rsplit("kept for inspection: ", 1)[1].strip())
+        assert kept.is_file()
+        manifest = json.loads(kept.with_name(kept.name[:-3] + ".run.json").read_text(encoding="utf-8"))
+        assert manifest["failed"]
+        assert manifest["llm"]["prompt_tokens"] > 0 and manifest["llm"]["completion_tokens"] > 0
+        return
     report = Path(proc.stdout.strip().splitlines()[-1])
     text = report.read_text(encoding="utf-8")
     assert_in_order(text, HEADINGS)
