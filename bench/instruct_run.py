@@ -202,25 +202,61 @@ def body_of(report: str) -> str:
 
 
 def section(report: str, heading: str) -> str:
-    """The text under the first line that starts with `heading`, up to the next heading."""
+    """The text under the first line that starts with `heading`, up to the next heading of its level
+    or higher."""
     start = report.find("\n" + heading)
     if start < 0:
         return ""
+    level = len(heading) - len(heading.lstrip("#"))
     start = report.find("\n", start + 1)
-    nxt = re.search(r"^#{1,6} ", report[start + 1 :], re.M)
+    nxt = re.search(rf"^#{{1,{level}}} ", report[start + 1 :], re.M) if level else None
     return report[start + 1 : start + 1 + nxt.start()] if nxt else report[start + 1 :]
 
 
-def repeated_points(body: str) -> list[tuple[str, str]]:
-    """Pairs of report bullets that say the same thing (this checkout's near-duplicate test)."""
+class Sources:
+    """The texts the run read, to tell the model's own sentences from sentences it copied: the seed
+    articles may not be quoted into the project, and a copied sentence is no writing of the model's."""
+
+    def __init__(self, folder: Path | None) -> None:
+        from pipeline.slotcheck import bigrams
+
+        texts = [p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.md"))] if folder else []
+        self.grams = bigrams("\n".join(texts)) if texts else frozenset()
+
+    def copied(self, sentence: str) -> bool:
+        from pipeline.slotcheck import bigrams
+
+        grams = bigrams(sentence)
+        return len(grams) >= 8 and len(grams & self.grams) / len(grams) >= 0.8
+
+    def own(self, text: str) -> str:
+        """`text` with every sentence copied from the sources replaced by 〔照抄资料〕."""
+        parts = [m.group(0) for m in _SENT.finditer(text)]
+        return "".join("〔照抄资料〕" if self.copied(p) else p for p in parts) if parts else text
+
+
+def located_bullets(body: str) -> list[tuple[str, str]]:
+    """(the heading above it, the bullet) for every bullet of the report body."""
+    out, heading = [], ""
+    for line in body.splitlines():
+        if line.startswith("#"):
+            heading = line.lstrip("# ").strip()
+        elif line.startswith("- ") and line[2:].strip():
+            out.append((heading, line[2:].strip()))
+    return out
+
+
+def repeated_points(body: str) -> list[tuple[str, str, str, str]]:
+    """Bullets that say what an earlier bullet said (this checkout's near-duplicate test): (where the
+    earlier one is, where the repeat is, the earlier text, the repeat's text)."""
     from pipeline.slotcheck import near_duplicate
 
-    points = [p.strip() for p in _BULLET.findall(body) if p.strip() and "资料不足" not in p]
+    points = [(h, p) for h, p in located_bullets(body) if "资料不足" not in p]
     pairs = []
-    for i, a in enumerate(points):
-        for b in points[:i]:
-            if near_duplicate(a, b):
-                pairs.append((b, a))
+    for i, (where, text) in enumerate(points):
+        for other, first in points[:i]:
+            if near_duplicate(text, first):
+                pairs.append((other, where, first, text))
                 break
     return pairs
 
@@ -231,12 +267,14 @@ def first_sentences(text: str, n: int = 2, width: int = 160) -> str:
     return out if len(out) <= width else out[: width - 1] + "…"
 
 
-def analyse(report_path: Path, manifest_path: Path, log: Log, wall: float, code: int) -> dict:
+def analyse(report_path: Path, manifest_path: Path, log: Log, wall: float, code: int,
+            sources: Sources | None = None) -> dict:
     report = report_path.read_text(encoding="utf-8") if report_path.is_file() else ""
     manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
     check_path = report_path.with_name(report_path.stem + ".check.json")
     checks = json.loads(check_path.read_text(encoding="utf-8")) if check_path.is_file() else {"claims": []}
     body = body_of(report)
+    sources = sources or Sources(None)
     chats = [e for e in log.exchanges if e.status == 200]
     sent = sum(e.sent for e in chats)
     evaluated = sum(e.evaluated for e in chats)
@@ -259,14 +297,18 @@ def analyse(report_path: Path, manifest_path: Path, log: Log, wall: float, code:
         "checks": checks.get("summary", manifest.get("checks", {})),
         "numbers": len(checks.get("claims", [])),
         "not_verified": unverified,
-        "repeated_points": repeated_points(body),
+        "bullets": len(located_bullets(body)),
+        "bullets_copied_from_sources": sum(1 for _, b in located_bullets(body) if sources.copied(b)),
+        "repeated_points": [(a, b, sources.own(x), sources.own(y)) for a, b, x, y in repeated_points(body)],
         "whitespace_runs": len(re.findall(r"[ \t\u3000]{3,}", body)),
         "broken_citations": re.findall(r"\[\d{1,4}(?![\d\]])", body),
         "samples": {
-            "research summary": first_sentences(section(report, "## Summary")),
-            "trends": first_sentences(" ".join(_BULLET.findall(section(report, "#### 2. 趋势分析")
-                                                                or section(report, "##### ")))),
-            "executive summary": first_sentences(section(report, "### 1. 执行摘要")),
+            name: sources.own(first_sentences(text, 3, 240)) for name, text in (
+                ("research summary", section(report, "## Summary")),
+                ("trends", " ".join(_BULLET.findall(section(report, "#### 2. 趋势分析")))),
+                ("outlook", " ".join(_BULLET.findall(section(report, "#### 4. 未来展望")))),
+                ("executive summary", section(report, "### 1. 执行摘要")),
+            )
         },
         "report": str(report_path),
     }
@@ -288,13 +330,24 @@ def show(result: dict, label: str) -> None:
     print(f"degraded slots {len(r['degraded'])}:")
     for d in r["degraded"]:
         print(f"  {d['step']}: {d['reason'][:200]}")
-    print(f"repeated points {len(r['repeated_points'])}:")
-    for a, b in r["repeated_points"][:8]:
-        print(f"  「{a[:60]}」 ~ 「{b[:60]}」")
+    print(f"bullets {r['bullets']}, of them copied from the sources (≥ 80 % of their character pairs) "
+          f"{r['bullets_copied_from_sources']}")
+    print(f"repeated points {len(r['repeated_points'])} (bullets that say what an earlier one said):")
+    for a, b, x, y in r["repeated_points"][:8]:
+        print(f"  [{a}] 「{x[:50]}」 ~ [{b}] 「{y[:50]}」")
     print(f"whitespace runs {r['whitespace_runs']}, broken citation marks {r['broken_citations']}")
     for name, text in r["samples"].items():
         print(f"  {name}: {text or '—'}")
     print(f"report: {r['report']}")
+
+
+def _seed_copy(work: Path) -> Path:
+    """The two seed articles in a folder of their own (they are read there, never copied into the project)."""
+    sources = work / "sources"
+    sources.mkdir(exist_ok=True)
+    for name in SEED_FILES:
+        shutil.copy(SEEDS / name, sources / name)
+    return sources
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -328,19 +381,15 @@ def main(argv: list[str] | None = None) -> int:
             for line in args.log.read_text(encoding="utf-8").splitlines():
                 if line.strip():
                     log.exchanges.append(Exchange(**json.loads(line)))
-        result = analyse(args.analyse, args.analyse.with_name(args.analyse.stem + ".run.json"), log, args.wall, 0)
+        result = analyse(args.analyse, args.analyse.with_name(args.analyse.stem + ".run.json"), log, args.wall, 0,
+                         Sources(args.sources or _seed_copy(Path(tempfile.mkdtemp(prefix="yanbao-instruct-")))))
         show(result, args.label or str(args.analyse))
         if args.json:
             args.json.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         return 0
 
     work = Path(tempfile.mkdtemp(prefix="yanbao-instruct-"))
-    sources = args.sources
-    if sources is None:
-        sources = work / "sources"
-        sources.mkdir()
-        for name in SEED_FILES:
-            shutil.copy(SEEDS / name, sources / name)
+    sources = args.sources or _seed_copy(work)
     out = args.out or work / "out"
     log = Log(path=args.log)
     upstream = args.host if args.llm == "ollama" else args.base_url
@@ -373,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [ln for ln in (stdout if isinstance(stdout, str) else stdout.decode()).splitlines() if ln.strip()]
     report = Path(lines[-1]) if lines and lines[-1].endswith(".md") else Path("/nonexistent.md")
     manifest = report.with_name(report.stem + ".run.json")
-    result = analyse(report, manifest, log, wall, code)
+    result = analyse(report, manifest, log, wall, code, Sources(sources))
     show(result, args.label or f"{args.llm} · {args.model} · {args.repo}")
     if args.json:
         args.json.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
