@@ -9,7 +9,7 @@ against an Ollama-API host or an OpenAI-compatible server, through a small recor
   plus `prompt_cached_count` where the server reports the reused prefix, as llama.cpp-based servers do;
   OpenAI `usage.prompt_tokens` and llama.cpp `timings.prompt_n`), replies cut at the token limit;
 * wall time; degraded slots and why (run.json); numbers in the report and their check (.check.json);
-* repeated points (near-duplicate bullets, by `pipeline.slotcheck.near_duplicate` of this checkout),
+* repeated points (near-duplicate bullets, by `pipeline.kinds.slotcheck.near_duplicate` of this checkout),
   whitespace runs and broken citation marks left in the report;
 * a few sentences of the model's own output.
 
@@ -218,13 +218,13 @@ class Sources:
     articles may not be quoted into the project, and a copied sentence is no writing of the model's."""
 
     def __init__(self, folder: Path | None) -> None:
-        from pipeline.slotcheck import bigrams
+        from pipeline.kinds.slotcheck import bigrams
 
         texts = [p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.md"))] if folder else []
         self.grams = bigrams("\n".join(texts)) if texts else frozenset()
 
     def copied(self, sentence: str) -> bool:
-        from pipeline.slotcheck import bigrams
+        from pipeline.kinds.slotcheck import bigrams
 
         grams = bigrams(sentence)
         return len(grams) >= 8 and len(grams & self.grams) / len(grams) >= 0.8
@@ -249,7 +249,7 @@ def located_bullets(body: str) -> list[tuple[str, str]]:
 def repeated_points(body: str) -> list[tuple[str, str, str, str]]:
     """Bullets that say what an earlier bullet said (this checkout's near-duplicate test): (where the
     earlier one is, where the repeat is, the earlier text, the repeat's text)."""
-    from pipeline.slotcheck import near_duplicate
+    from pipeline.kinds.slotcheck import near_duplicate
 
     points = [(h, p) for h, p in located_bullets(body) if "资料不足" not in p]
     pairs = []
@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     proxied = f"http://127.0.0.1:{proxy.server_address[1]}"
     engine = ["--ollama-host", proxied] if args.llm == "ollama" else [
         "--base-url", proxied + (urlsplit(args.base_url).path or "")]
-    cmd = [args.python, "-m", "pipeline.cli", "run", args.topic, "--kind", "research", "--llm", args.llm,
+    cmd = [args.python, "-m", "pipeline.cli.app", "run", args.topic, "--kind", "research", "--llm", args.llm,
            "--model", args.model, *engine, "--search", "local", "--sources", str(sources), "--out", str(out),
            "--breadth", "1", "--max-loops", "1", "--quiet", *passthrough]
     env = {**os.environ, "PYTHONPATH": str(args.repo), "YANBAO_TIMEOUT_S": os.environ.get("YANBAO_TIMEOUT_S", "7200")}

@@ -65,7 +65,7 @@ def mcp_round_trip(cwd: Path) -> tuple[float, float]:
     import anyio
     from mcp import Client, StdioServerParameters
 
-    params = StdioServerParameters(command=sys.executable, args=["-m", "pipeline.cli", "mcp"], cwd=str(cwd),
+    params = StdioServerParameters(command=sys.executable, args=["-m", "pipeline.cli.app", "mcp"], cwd=str(cwd),
                                    env={"PYTHONPATH": str(ROOT)})
     report = "微软在2025财年第四季度的资本开支达到242亿美元。谷歌母公司把2025年全年资本开支指引上调到880亿美元。"
 
@@ -88,7 +88,7 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, load average {load:.1f} at start (figures scale with load)")
     with tempfile.TemporaryDirectory() as tmp:
         cwd = Path(tmp)
-        print(f"yanbao --help: median of 10: {wall([py, '-m', 'pipeline.cli', '--help'], 10, ROOT):.2f} s (target < 0.5 s)")
+        print(f"yanbao --help: median of 10: {wall([py, '-m', 'pipeline.cli.app', '--help'], 10, ROOT):.2f} s (target < 0.5 s)")
         bare = wall([py, "-c", "import pipeline.llm.langchain_engine"], 5, ROOT)
         loaded = wall([py, "-c", "import pipeline.llm.langchain_engine as m; m.require_langchain()"], 5, ROOT)
         print(f"LangChain import when --llm langchain is chosen: {loaded - bare:.2f} s (median of 5, once per run)")

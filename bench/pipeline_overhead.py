@@ -27,7 +27,7 @@ from fake_openai import FakeOpenAI  # noqa: E402
 from scripted import responder  # noqa: E402
 
 from pipeline.config import load_settings  # noqa: E402
-from pipeline.runner import run_report  # noqa: E402
+from pipeline.run.runner import run_report  # noqa: E402
 
 OPENAI_MODEL = "qwen2.5-7b-instruct"
 

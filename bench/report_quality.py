@@ -13,7 +13,7 @@ back. Printed per topic and summed per list:
 
 * exit code (3 = the sources do not cover the topic; the report says so) and the topic's coverage score;
 * sentences — the cited source sentences of the report body (everything before `## 数据核验`);
-* subject share — of those, the share naming the topic's subject (`pipeline.coverage.subject_units`);
+* subject share — of those, the share naming the topic's subject (`pipeline.kinds.coverage.subject_units`);
 * repeated facts — pairs of sentences stating the same number (`pipeline.facts.extract.extract_claims`,
   same value and unit) about the same thing: the clauses around the number share two content words (two
   characters or more, not generic: 未来, 预计 and 增长 say nothing of what is counted) and a quarter of
@@ -42,10 +42,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.coverage import GENERIC as FRAMING  # noqa: E402
-from pipeline.coverage import mentions, subject_units  # noqa: E402
 from pipeline.documents import iter_source_files, read_document  # noqa: E402
 from pipeline.facts.extract import extract_claims, unit_class  # noqa: E402
+from pipeline.kinds.coverage import GENERIC as FRAMING  # noqa: E402
+from pipeline.kinds.coverage import mentions, subject_units  # noqa: E402
 from pipeline.llm.extractive_rank import GENERIC, whole_words  # noqa: E402
 from pipeline.textutil import tokens  # noqa: E402
 
@@ -139,7 +139,7 @@ def measure(topic: str, corpus: str, out: Path, checkout: Path = ROOT) -> dict:
     env["PYTHONPATH"] = str(checkout)
     started = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "run", topic, "--llm", "extractive", "--search", "local",
+        [sys.executable, "-m", "pipeline.cli.app", "run", topic, "--llm", "extractive", "--search", "local",
          "--sources", str(ROOT / "sources"), "--out", str(out), "--quiet"],
         env=env, capture_output=True, text=True, timeout=600, cwd=checkout,
     )

@@ -26,8 +26,8 @@ from scripted import responder  # noqa: E402
 from pipeline.config import load_settings  # noqa: E402
 from pipeline.llm.base import Completion, Task  # noqa: E402
 from pipeline.models import TaskContext  # noqa: E402
-from pipeline.runner import load_resume, run_report  # noqa: E402
-from pipeline.store import RecordingLLM, RunStore  # noqa: E402
+from pipeline.run.runner import load_resume, run_report  # noqa: E402
+from pipeline.run.store import RecordingLLM, RunStore  # noqa: E402
 
 
 def resume_cost(delay: float) -> None:

@@ -40,8 +40,8 @@ sys.path.insert(0, str(ROOT))
 import services  # noqa: E402
 
 from pipeline.config import Settings  # noqa: E402
-from pipeline.queue import open_store, record_queued  # noqa: E402
-from pipeline.worker import Broker  # noqa: E402
+from pipeline.run.queue import open_store, record_queued  # noqa: E402
+from pipeline.run.worker import Broker  # noqa: E402
 
 TOPIC = "人工智能发展趋势"
 REPORTS = 24
@@ -79,7 +79,7 @@ class Fleet:
             log = self.logs / f"worker-{len(self.procs) + 1}.log"
             with open(log, "wb") as fh:
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "pipeline.cli", "worker", "--out", str(self.out),
+                    [sys.executable, "-m", "pipeline.cli.app", "worker", "--out", str(self.out),
                      "--concurrency", str(concurrency)],
                     env=self.env, stdout=fh, stderr=subprocess.STDOUT,
                 )

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline.schedule import due_jobs, load_jobs, run_jobs, warm_up  # noqa: E402
+from pipeline.run.schedule import due_jobs, load_jobs, run_jobs, warm_up  # noqa: E402
 
 TOPICS = [
     "人工智能发展趋势", "数据中心电力", "云厂商资本开支", "推理需求", "国产加速器", "高带宽存储", "先进封装",

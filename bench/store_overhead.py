@@ -36,7 +36,7 @@ from pydantic import BaseModel  # noqa: E402
 
 from pipeline.llm.base import Completion, Task  # noqa: E402
 from pipeline.models import TaskContext  # noqa: E402
-from pipeline.store import RecordingLLM, RunStore  # noqa: E402
+from pipeline.run.store import RecordingLLM, RunStore  # noqa: E402
 
 
 class Slot(BaseModel):

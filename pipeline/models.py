@@ -218,7 +218,7 @@ class Synthesis(BaseModel):
 
 # ---------------------------------------------------------------------------------------------
 # Digest and commentary slots (report kinds `digest` and `commentary`, issue 5A).
-# Filled by pipeline/kind_digest.py and pipeline/kind_commentary.py; layout in templates/digest.md.j2
+# Filled by pipeline/kinds/digest/kind.py and pipeline/kinds/commentary/kind.py; layout in templates/digest.md.j2
 # and templates/commentary.md.j2. Numbers of sections, citations, emoji and stars are code's.
 # ---------------------------------------------------------------------------------------------
 

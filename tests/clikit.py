@@ -25,7 +25,7 @@ def clean_env(extra: dict[str, str] | None = None) -> dict:
 
 
 def yanbao_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pipeline.cli", *args]
+    return [sys.executable, "-m", "pipeline.cli.app", *args]
 
 
 @dataclass

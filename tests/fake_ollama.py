@@ -24,7 +24,7 @@ builds a deterministic valid instance of the request's `format` JSON schema out 
 lists, as a model grounded in its preview would answer.
 Each statement of a default answer (a point, a paragraph, a summary) names its own briefing
 ("据第N号简报，…", N drawn from the request), so the statements of one report differ as a real model's
-would: yanbao rejects points that repeat one another (pipeline/slotcheck.py).
+would: yanbao rejects points that repeat one another (pipeline/kinds/slotcheck.py).
 
 `FakeOllama(prefix_cache=True)` counts prompt tokens as a llama.cpp-based server does: one token per
 character of the chat (role and content of each message); `prompt_eval_count` is what follows the

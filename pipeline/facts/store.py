@@ -39,7 +39,6 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.db import PgConnection, StoreError, is_url, redact
 from pipeline.documents import (
     MAX_DOCUMENT_BYTES,
     TEXT_SUFFIXES,
@@ -50,6 +49,7 @@ from pipeline.documents import (
 )
 from pipeline.facts.extract import decimal_text, extract_claims, parse_quantity, unit_class
 from pipeline.facts.referents import TextReferents, is_named, role_of, terms_of, times_of, vocabulary_id
+from pipeline.run.db import PgConnection, StoreError, is_url, redact
 
 SCHEMA_VERSION = 4
 CURATED_NAMES = ("facts.yaml", "facts.yml")
@@ -198,7 +198,7 @@ class FactStore:
 
     def __init__(self, path: str | Path = ":memory:", *, timeout: float = 30.0) -> None:
         self.path = str(path)
-        shared = is_url(self.path)  # a postgresql:// URL: the shared store (pipeline/db.py speaks sqlite3's subset)
+        shared = is_url(self.path)  # a postgresql:// URL: the shared store (pipeline/run/db.py speaks sqlite3's subset)
         if self.path != ":memory:" and not shared:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()

@@ -4,7 +4,7 @@ search the facts store, write a report. The LangChain tool and the MCP server ar
 The number check is the facts room's own: `check_numbers` builds a `FactStore` from what it is given
 and calls `pipeline.facts.check.check_text(...).to_json()`, the function behind `yanbao check --json`,
 so an agent gets exactly that command's JSON (claims with offsets into the text it sent, evidence, the
-summary). Source texts go into an in-memory store, as a run's own facts do (`pipeline.verification`):
+summary). Source texts go into an in-memory store, as a run's own facts do (`pipeline.run.verify`):
 nothing a caller sends is written to a store on disk, and a facts DB the caller names is read, never
 changed (with source texts as well, it is copied into memory first).
 
@@ -182,7 +182,7 @@ def write_report(topic: str, settings: ReportSettings | None = None, *, config: 
     file, the run id, the facts check's summary, what was degraded, whether the sources covered the
     topic, and the report's own 执行摘要 (when its kind has one)."""
     from pipeline.config import ConfigError, load_settings
-    from pipeline.runner import BadInput, ModelFailed, RunFailed, run_report
+    from pipeline.run.runner import BadInput, ModelFailed, RunFailed, run_report
 
     chosen = settings or ReportSettings()
     flags = {**chosen.model_dump(), "quiet": True}

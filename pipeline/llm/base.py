@@ -3,7 +3,7 @@
 A stage builds a `Task`: the chat messages (for generative engines), the structured context (for the
 extractive engine) and the pydantic slot model the answer must validate against. The engine returns a
 `Completion` carrying the validated value and what it cost. Caching and logging wrap an engine from
-outside (`pipeline.store.RecordingLLM`), so engines stay simple.
+outside (`pipeline.run.store.RecordingLLM`), so engines stay simple.
 """
 
 from __future__ import annotations

@@ -29,9 +29,9 @@ from datetime import date
 
 from pydantic import BaseModel, ValidationError
 
-from pipeline.coverage import THRESHOLD as COVERED
-from pipeline.coverage import best_share, mentions, subject_units, topic_units
-from pipeline.coverage import share as topic_share
+from pipeline.kinds.coverage import THRESHOLD as COVERED
+from pipeline.kinds.coverage import best_share, mentions, subject_units, topic_units
+from pipeline.kinds.coverage import share as topic_share
 from pipeline.llm.base import Completion, Task
 from pipeline.llm.extractive_rank import (
     Cand,
@@ -473,7 +473,7 @@ class ExtractiveLLM:
 
     def _gate(self, docs: Sequence[Doc], terms: Terms, topic: str = "") -> list[tuple[Sent, int]]:
         """A sentence is relevant when it shares a word with the task (`terms`) and is about the topic
-        (`pipeline.coverage`): its document covers the topic (a passage with share ≥ THRESHOLD), or the
+        (`pipeline.kinds.coverage`): its document covers the topic (a passage with share ≥ THRESHOLD), or the
         sentence itself does. "销售" alone does not make a sentence about "英伟达H20对华销售", nor does
         "英伟达" in an article about OpenAI's contracts that never mentions H20."""
         units = topic_units(topic) if topic else ()
@@ -496,7 +496,7 @@ class ExtractiveLLM:
     ) -> _Work:
         """The task's pool, or Degraded with the reason when nothing relevant (or nothing unused) is left.
         Relevance blends the task's words (sub-topic words count double) with how much of the topic the
-        sentence names (`pipeline.coverage.share`)."""
+        sentence names (`pipeline.kinds.coverage.share`)."""
         terms = Terms.build(broad, focus)
         gated = self._gated(ctx.documents, terms, ctx.topic)
         if not gated:
@@ -1064,7 +1064,7 @@ def _series(words: Sequence[str]) -> str:
 def _digest_frame(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[BaseModel, list[Cand]]:
     """Headline: the main source's own title when it names the topic, else "<topic>：<kw1>与<kw2>";
     thesis "<kw1>、<kw2>与<kw3>" from the main source's relevant sentences; category by cue words."""
-    from pipeline.digest_rules import guess_category
+    from pipeline.kinds.digest.rules import guess_category
 
     slot = SLOT_NAMES["digest.frame"]
     words = _topic_words(eng, ctx, slot)

@@ -385,7 +385,7 @@ class LangChainLLM:
                 cached = int((usage.get("input_token_details") or {}).get("cache_read") or 0)
                 done.prompt_eval_tokens = (done.prompt_eval_tokens or 0) + int(usage.get("input_tokens") or 0) - cached
             done.completion_tokens += int(usage.get("output_tokens") or 0)
-            done.truncated = _was_cut(message)  # the content checks trim a cut reply (pipeline.slotcheck)
+            done.truncated = _was_cut(message)  # the content checks trim a cut reply (pipeline.kinds.slotcheck)
             if done.truncated:
                 done.notes.append(f"reply cut at the token limit ({self.options.num_predict})")
             return reply_text(message)

@@ -139,7 +139,7 @@ def parse_reply(raw: str, schema: type[T], *, min_cjk: float = 0.3) -> tuple[T |
     return value, repaired, None
 
 
-# What `parse_reply` errors (and the content checks' reasons, pipeline.slotcheck) mean, in plain words,
+# What `parse_reply` errors (and the content checks' reasons, pipeline.kinds.slotcheck) mean, in plain words,
 # for the one line of a run whose model failed. Checked in order against the error text; anything else
 # failed the slot's schema.
 _FAILURE_KINDS = (

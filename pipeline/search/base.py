@@ -2,7 +2,7 @@
 
 Backends return `SearchResult`s and raise `SearchError` with a `kind` so the caller can tell a dead
 network (fail fast, or fall back to the local corpus under `auto`) from a rate limit (back off).
-Caching and logging wrap a backend from outside (`pipeline.store.RecordingSearch`).
+Caching and logging wrap a backend from outside (`pipeline.run.store.RecordingSearch`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """A small hand-made set of Chinese point pairs, written for this project, that fixes the near-duplicate
-threshold of `pipeline.slotcheck` (README, "Content checks"). `SAME`: the second point says what the first
+threshold of `pipeline.kinds.slotcheck` (README, "Content checks"). `SAME`: the second point says what the first
 says (copied, reworded, clauses swapped, an audience or a lead-in swapped, a citation moved). `DIFFERENT`:
 two points of one report on one subject that a reader needs both of (other figure, other company, other
 period, other direction, other scenario), sharing as many words as such points do."""

@@ -11,7 +11,7 @@ import re
 
 from fake_ollama import Reply
 
-from pipeline.prompting import slot_prompts
+from pipeline.kinds.prompting import slot_prompts
 
 TOPIC = "云厂商资本开支"
 GOOD_SUMMARY = ("微软在2025财年第四季度的资本开支达到242亿美元[1]。谷歌把2025年全年资本开支指引上调到850亿美元[1]。"

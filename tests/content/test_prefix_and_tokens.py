@@ -15,12 +15,12 @@ from fake_ollama import FakeOllama, Reply
 from fake_openai import FakeOpenAI
 
 from pipeline.facts.check import check_text
+from pipeline.kinds.prompting import Journal, StageEnv, ask, slot_prompts
 from pipeline.llm.base import Options, Task
 from pipeline.llm.ollama import OllamaLLM
 from pipeline.models import ExecutiveSummary, Findings, Plan, TaskContext
-from pipeline.prompting import Journal, StageEnv, ask, slot_prompts
-from pipeline.store import RecordingLLM, RunStore
-from pipeline.verification import RUN_FACTS, Verifier
+from pipeline.run.store import RecordingLLM, RunStore
+from pipeline.run.verify import RUN_FACTS, Verifier
 
 MODEL = "qwen2.5:7b"
 

@@ -1,4 +1,4 @@
-"""The content checks on slot answers (pipeline/slotcheck.py), on their own: the near-duplicate threshold
+"""The content checks on slot answers (pipeline/kinds/slotcheck.py), on their own: the near-duplicate threshold
 against a hand-made set, echoes of the prompt (what gemma3-270m and a 1.5B instruct model wrote), an
 article narrated instead of read, repeated points, whitespace runs, broken citation marks, cut replies."""
 
@@ -7,18 +7,8 @@ from __future__ import annotations
 import pytest
 from similarity_pairs import DIFFERENT, SAME
 
-from pipeline.models import (
-    Advice,
-    DigestFrame,
-    ExecutiveSummary,
-    Findings,
-    Group,
-    Outlook,
-    RunningSummary,
-    Trends,
-)
-from pipeline.prompting import slot_prompts, slot_wording
-from pipeline.slotcheck import (
+from pipeline.kinds.prompting import slot_prompts, slot_wording
+from pipeline.kinds.slotcheck import (
     SIMILAR,
     Seen,
     containment,
@@ -32,6 +22,16 @@ from pipeline.slotcheck import (
     seen_in,
     tidy,
     trim_cut,
+)
+from pipeline.models import (
+    Advice,
+    DigestFrame,
+    ExecutiveSummary,
+    Findings,
+    Group,
+    Outlook,
+    RunningSummary,
+    Trends,
 )
 
 

@@ -15,7 +15,7 @@ import pytest
 from extractive_corpus import docs
 from extractive_driver import ANALYSES, SYNTHESES, Run, cited_sentences, drive, strings
 
-from pipeline.coverage import mentions, subject_units
+from pipeline.kinds.coverage import mentions, subject_units
 from pipeline.llm.base import Task
 from pipeline.llm.extractive import (
     AUDIENCES,

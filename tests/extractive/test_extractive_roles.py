@@ -11,7 +11,7 @@ import pytest
 from extractive_corpus import docs
 from extractive_driver import Run, cited_sentences, drive
 
-from pipeline.coverage import mentions, subject_units
+from pipeline.kinds.coverage import mentions, subject_units
 from pipeline.llm.base import Task
 from pipeline.llm.extractive import (
     BASE_CUES,

@@ -302,7 +302,7 @@ def test_yanbao_check_of_a_report_counts_only_its_body(tmp_path: Path) -> None:
     report = tmp_path / "report.md"
     report.write_text(REPORT, encoding="utf-8")
     out = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "check", str(report), "--sources", str(src),
+        [sys.executable, "-m", "pipeline.cli.app", "check", str(report), "--sources", str(src),
          "--facts", str(tmp_path / "f.db"), "--json", "--strict"],
         capture_output=True, text=True, check=False,
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import app
+from pipeline.cli.app import app
 from pipeline.facts.store import FactStore
 
 REPO = Path(__file__).resolve().parents[2]
@@ -171,7 +171,7 @@ def test_facts_import_bad_file_exit_2(work: Path) -> None:
 
 def test_commands_module_imports_only_typer() -> None:
     code = (
-        "import sys; import pipeline.facts.commands; "
+        "import sys; import pipeline.cli.facts; "
         "heavy = [m for m in ('jieba', 'rich', 'yaml', 'sqlite3', 'pipeline.facts.store') if m in sys.modules]; "
         "print(heavy)"
     )

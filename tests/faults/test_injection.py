@@ -59,7 +59,7 @@ def hostile_responder(request: dict) -> str | None:
     (Plans and queries stay clean, so that source text is the only hostile text a prompt can carry.)
     Each string keeps the fake's own statement first, and the summaries (prose the points are compared
     with, sentence by sentence) carry theirs inside a sentence: a model whose points all said the same,
-    or copied a sentence of the summary, would have them refused as repeats (pipeline/slotcheck.py)."""
+    or copied a sentence of the summary, would have them refused as repeats (pipeline/kinds/slotcheck.py)."""
     steered = steering(request)
     if steered is not None:
         return steered

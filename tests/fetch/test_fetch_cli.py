@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import app
+from pipeline.cli.app import app
 
 KEYS = ["url", "final_url", "status", "title", "date", "publisher", "encoding", "text", "error"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +75,7 @@ def test_human_output(news):
 
 def test_real_subprocess(news):
     exe = Path(sys.executable).parent / "yanbao"
-    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "pipeline.cli"]
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "pipeline.cli.app"]
     env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
     done = subprocess.run(
         [*command, "fetch", news, "--json", "--allow-private"],

@@ -30,7 +30,7 @@ def test_full_run_on_the_real_server(real_ollama, tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("YANBAO_")}
     env["PYTHONPATH"] = str(ROOT)
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "run", "人工智能发展趋势", "--llm", "ollama", "--ollama-host", host,
+        [sys.executable, "-m", "pipeline.cli.app", "run", "人工智能发展趋势", "--llm", "ollama", "--ollama-host", host,
          "--model", model, "--search", "local", "--sources", str(ROOT / "sources"), "--out", str(tmp_path / "out"),
          "--breadth", "1", "--max-loops", "1", "--num-ctx", "2048", "--num-predict", "160", "--quiet"],
         env=env, capture_output=True, text=True, timeout=1200,

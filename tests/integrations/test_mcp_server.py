@@ -17,7 +17,7 @@ import anyio  # noqa: E402
 from clikit import clean_env, yanbao_cmd  # noqa: E402
 from mcp import Client, StdioServerParameters  # noqa: E402
 
-from pipeline import cli  # noqa: E402
+from pipeline.cli import app as cli  # noqa: E402
 
 REPORT = (
     "# 算力简报\n\n"
@@ -32,7 +32,7 @@ def command(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def call_server(cwd: Path, calls: list[tuple[str, dict]]) -> tuple[set[str], list]:
     """Start `yanbao mcp` in `cwd`, list its tools, make `calls` in order; (tool names, results)."""
-    params = StdioServerParameters(command=sys.executable, args=["-m", "pipeline.cli", "mcp"], env=clean_env(), cwd=str(cwd))
+    params = StdioServerParameters(command=sys.executable, args=["-m", "pipeline.cli.app", "mcp"], env=clean_env(), cwd=str(cwd))
 
     async def main() -> tuple[set[str], list]:
         async with Client(params) as client:

@@ -9,8 +9,8 @@ import re
 import pytest
 from kindkit import PROJECT_SOURCES, assert_in_order, body_of
 
-from pipeline.coverage import THRESHOLD
-from pipeline.digest_rules import credibility, credibility_detail
+from pipeline.kinds.coverage import THRESHOLD
+from pipeline.kinds.digest.rules import credibility, credibility_detail
 from pipeline.models import SearchResult
 
 OFFICIAL = SearchResult(title="t", url="https://www.sec.gov/x")

@@ -8,7 +8,7 @@ from datetime import date
 
 from kindkit import assert_in_order, assert_one_line_error
 
-from pipeline.digest_rules import CATEGORY_EMOJI
+from pipeline.kinds.digest.rules import CATEGORY_EMOJI
 
 METRICS_INSTRUCTION = "挑出3到6个最关键的数据指标"
 TRUE_METRIC = {"name": "英伟达计提出口管制相关费用", "value": "45亿美元", "ref": 1}

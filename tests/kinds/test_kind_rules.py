@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.digest_rules import (
+from pipeline.kinds.commentary.kind import join_title, numeral, section_title
+from pipeline.kinds.digest.kind import STARS_PLACEHOLDER, Item, _finalizer, item_form, url_words
+from pipeline.kinds.digest.rules import (
     BLOG,
     NAMED,
     OFFICIAL,
@@ -19,12 +21,10 @@ from pipeline.digest_rules import (
     source_quality,
     stars_text,
 )
-from pipeline.kind_commentary import join_title, numeral, section_title
-from pipeline.kind_digest import STARS_PLACEHOLDER, Item, _finalizer, item_form, url_words
+from pipeline.kinds.topics import check_topics, read_topics_file
 from pipeline.llm.extractive import metric_name
 from pipeline.models import SearchResult
-from pipeline.runner import BadInput
-from pipeline.topics import check_topics, read_topics_file
+from pipeline.run.runner import BadInput
 
 
 def src(url: str = "https://example.org/a", publisher: str = "") -> SearchResult:

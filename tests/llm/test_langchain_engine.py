@@ -200,7 +200,7 @@ def test_a_cut_reply_is_noted():
                           response_metadata={"finish_reason": "length"}, usage_metadata=usage))
     done = llm.complete(task())
     assert done.value is not None and any("token limit" in n for n in done.notes)
-    assert done.truncated  # so `ask` trims it at a sentence end, as for every engine (pipeline/slotcheck.py)
+    assert done.truncated  # so `ask` trims it at a sentence end, as for every engine (pipeline/kinds/slotcheck.py)
     assert (done.prompt_tokens, done.prompt_eval_tokens) == (120, 20)  # a reused prefix is not evaluated
 
 

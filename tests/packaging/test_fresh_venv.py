@@ -62,7 +62,7 @@ import trafilatura, lxml_html_clean  # imported lazily by the fetcher: load them
 print(json.dumps({"modules": names, "extra_only": extra_only, "file": pipeline.__file__}))
 """
 #: Modules that may only be imported with their extra installed (a plain install has none of them).
-EXTRA_MODULES = {"pipeline.worker", "pipeline.integrations.langchain", "pipeline.integrations.mcp_server"}
+EXTRA_MODULES = {"pipeline.run.worker", "pipeline.integrations.langchain", "pipeline.integrations.mcp_server"}
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Coverage decides before anything is written (`pipeline/coverage.py`, `kind_research.Coverages`): a topic
+"""Coverage decides before anything is written (`pipeline/kinds/coverage.py`, `kind_research.Coverages`): a topic
 the sources do not cover is refused with exit 3 and one stderr line, and the report says so instead of
 padding every slot with whatever shares a word with it; a sub-topic its material does not cover says so
 in one line; a partly covered topic says in its header which sub-topics have material."""
@@ -11,7 +11,7 @@ import re
 import pytest
 from clikit import PROJECT_SOURCES
 
-from pipeline.coverage import THRESHOLD
+from pipeline.kinds.coverage import THRESHOLD
 
 # Off-topic topics that share words with the corpus (中国, 出口, 市场, 品牌, A股 …) but not its subject.
 OFF_TOPIC = ["中国新能源汽车出口", "美联储降息对A股影响", "猫粮品牌推荐", "房地产市场走势"]

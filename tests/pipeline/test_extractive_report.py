@@ -60,7 +60,7 @@ def two_runs(tmp_path_factory):
     for name in ("a", "b"):
         out = tmp_path_factory.mktemp(name)
         proc = subprocess.run(
-            [sys.executable, "-m", "pipeline.cli", "run", "人工智能发展趋势", "--llm", "extractive", "--search", "local",
+            [sys.executable, "-m", "pipeline.cli.app", "run", "人工智能发展趋势", "--llm", "extractive", "--search", "local",
              "--sources", str(ROOT / "sources"), "--out", str(out), "--quiet"],
             env=env, capture_output=True, text=True, timeout=300,
         )
@@ -124,7 +124,7 @@ def h20(tmp_path_factory):
     env["PYTHONPATH"] = str(ROOT)
     out = tmp_path_factory.mktemp("h20")
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "run", H20, "--llm", "extractive", "--search", "local",
+        [sys.executable, "-m", "pipeline.cli.app", "run", H20, "--llm", "extractive", "--search", "local",
          "--sources", str(ROOT / "sources"), "--out", str(out), "--quiet"],
         env=env, capture_output=True, text=True, timeout=300,
     )

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.kinds.prompting import Journal, StageEnv
+from pipeline.kinds.research.worker import run_worker
 from pipeline.llm.base import Options
 from pipeline.llm.ollama import OllamaLLM
 from pipeline.models import SearchResult
-from pipeline.prompting import Journal, StageEnv
-from pipeline.research import run_worker
+from pipeline.run.store import RecordingFetcher, RecordingLLM, RecordingSearch, RunStore
+from pipeline.run.verify import Verifier
 from pipeline.search.fetch import Fetcher
-from pipeline.store import RecordingFetcher, RecordingLLM, RecordingSearch, RunStore
-from pipeline.verification import Verifier
 
 ARTICLE = """<html><head><meta charset="utf-8"><title>液冷数据中心加速普及</title></head><body>
 <nav>首页 | 科技 | 财经 | 登录</nav>

@@ -1,6 +1,6 @@
 """`yanbao run … --llm langchain --search local` through the whole pipeline.
 
-On LangChain's own fake chat model (tests/fake_langchain.py), run in process through `pipeline.cli.main`
+On LangChain's own fake chat model (tests/fake_langchain.py), run in process through `pipeline.cli.app.main`
 with `init_chat_model` replaced by the fake (a subprocess could not be handed one): the report, every
 call in the run store, the cache (a rerun sends nothing), a crash resumed with only the missing requests,
 a malformed reply repaired or retried, the one-line set-up errors. And once for real, in a subprocess:
@@ -21,9 +21,9 @@ pytest.importorskip("langchain")
 from clikit import Result, assert_in_order, assert_one_line_error  # noqa: E402
 from fake_langchain import ScriptedChatModel  # noqa: E402
 
-from pipeline import cli  # noqa: E402
+from pipeline.cli import app as cli  # noqa: E402
 from pipeline.llm import langchain_engine  # noqa: E402
-from pipeline.store import RunStore  # noqa: E402
+from pipeline.run.store import RunStore  # noqa: E402
 
 TOPIC = "人工智能发展趋势"
 HEADINGS = [

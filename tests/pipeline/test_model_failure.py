@@ -11,11 +11,11 @@ import pytest
 from clikit import assert_one_line_error
 from fake_ollama import Reply, instance_for
 
+from pipeline.kinds.prompting import echoes, prompt_labels
 from pipeline.llm.base import Options, Task
 from pipeline.llm.ollama import OllamaLLM
 from pipeline.llm.validate import failure_kind
 from pipeline.models import Plan, Query, Reflection, TaskContext
-from pipeline.prompting import echoes, prompt_labels
 
 TOPIC = "人工智能发展趋势"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.verification import unchecked_spans
+from pipeline.run.verify import unchecked_spans
 
 REPORT = (
     "# 报告\n\n**研究主题**: 算力\n\n## 研究结果\n\n"

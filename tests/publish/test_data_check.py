@@ -16,14 +16,14 @@ from clikit import FIXTURE_CORPUS, PROJECT_SOURCES, run_cli
 from fake_ollama import default_content
 from test_publish_html import assert_inert
 
-from pipeline.data_check import SHARE, TEMPLATE, appendix, appendix_view, evidence_json
 from pipeline.documents import read_document
 from pipeline.facts.check import check_text, format_value
 from pipeline.facts.store import FactStore
-from pipeline.prompting import Journal
-from pipeline.publish import STYLESHEET, to_html
-from pipeline.render import TEMPLATES_DIR, md_inline
-from pipeline.verification import RUN_FACTS, Verifier
+from pipeline.kinds.prompting import Journal
+from pipeline.run.data_check import SHARE, TEMPLATE, appendix, appendix_view, evidence_json
+from pipeline.run.publish import STYLESHEET, to_html
+from pipeline.run.render import TEMPLATES_DIR, md_inline
+from pipeline.run.verify import RUN_FACTS, Verifier
 
 HEADING = "\n## 数据核验"
 SOURCES = {

@@ -12,8 +12,8 @@ import pytest
 from hostile_html import HOSTILE
 from test_publish_html import REF_HREF, _tags
 
-from pipeline.publish import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, to_html
-from pipeline.render import md_inline
+from pipeline.run.publish import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, to_html
+from pipeline.run.render import md_inline
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium") or "", shutil.which("chromium-browser") or "")

@@ -7,8 +7,8 @@ import re
 
 from test_publish_html import assert_inert, body_of
 
-from pipeline.publish import CSP, sanitize, to_html
-from pipeline.render import md_inline
+from pipeline.run.publish import CSP, sanitize, to_html
+from pipeline.run.render import md_inline
 
 RESEARCH = """# 主管架构研究报告
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pipeline.diff import diff_files, diff_texts, format_text, sources_of
+from pipeline.facts.diff import diff_files, diff_texts, format_text, sources_of
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 OLD, NEW = FIXTURES / "report-old.md", FIXTURES / "report-new.md"

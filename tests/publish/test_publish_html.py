@@ -8,8 +8,8 @@ from html.parser import HTMLParser
 import pytest
 from hostile_html import HOSTILE
 
-from pipeline.publish import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, front_matter, page_title, sanitize, to_html
-from pipeline.render import md_inline, md_url
+from pipeline.run.publish import ALLOWED_ATTRIBUTES, ALLOWED_TAGS, front_matter, page_title, sanitize, to_html
+from pipeline.run.render import md_inline, md_url
 
 REF_HREF = re.compile(r"#ref-\d{1,3}(?:-\d{1,3})?")  # a citation's link to its reference entry
 FRAME_TAGS = {"html", "head", "meta", "title", "style", "body", "main"}

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 from test_publish_html import assert_inert, body_of
 
-from pipeline.publish import strip_front_matter
+from pipeline.run.publish import strip_front_matter
 
 
 def run_args(sources: Path, *extra: str) -> list[str]:

@@ -50,7 +50,7 @@ class Workers:
 
     def rows(self, out: Path, sql: str, *params: object) -> list[tuple]:
         """Rows of the run store the workers use (`out`'s SQLite file, or the shared database)."""
-        from pipeline.store import RunStore
+        from pipeline.run.store import RunStore
 
         store = RunStore(self.store or out / "yanbao.db")
         try:

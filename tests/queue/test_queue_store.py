@@ -13,7 +13,7 @@ from pathlib import Path
 from clikit import FIXTURE_CORPUS, ROOT
 
 from pipeline.config import Settings
-from pipeline.queue import (
+from pipeline.run.queue import (
     OUTCOME_STEP,
     SPEC_STEP,
     execute,
@@ -112,7 +112,7 @@ def test_a_worker_killed_while_holding_a_run_frees_it(tmp_path):
     run_id = _queued(out)
     code = (
         "import sys, time; sys.path.insert(0, sys.argv[1]); from pathlib import Path; "
-        "from pipeline.queue import run_lock\n"
+        "from pipeline.run.queue import run_lock\n"
         "with run_lock(Path(sys.argv[2]), sys.argv[3]) as held:\n"
         "    print(held, flush=True); time.sleep(60)"
     )
@@ -147,10 +147,10 @@ def test_a_failing_run_is_marked_failed_with_its_one_line(tmp_path):
 def test_the_embedded_path_does_not_import_celery(tmp_path):
     code = (
         "import sys; sys.path.insert(0, sys.argv[1])\n"
-        "import pipeline.cli\n"
+        "import pipeline.cli.app\n"
         "from pathlib import Path\n"
         "from pipeline.config import Settings\n"
-        "from pipeline.runner import run_report\n"
+        "from pipeline.run.runner import run_report\n"
         "s = Settings(llm='extractive', search='local', sources=Path(sys.argv[2]), out=Path(sys.argv[3]),"
         " breadth=1, max_loops=1, quiet=True)\n"
         "run_report(s, '人工智能发展趋势', progress=lambda m: None, warn=lambda m: None)\n"

@@ -52,7 +52,7 @@ def test_queued_report_is_the_report_run_would_write(workers: Workers, corpus, t
     # Delivered again (a broker redelivery): the task is keyed by run id, a finished run is a no-op.
     calls = workers.rows(out, "SELECT COUNT(*) FROM calls WHERE run_id=?", run_id)[0][0]
     from pipeline.config import Settings
-    from pipeline.worker import Broker
+    from pipeline.run.worker import Broker
 
     Broker(Settings(broker=workers.broker)).publish(run_id, out, "yanbao")
     deadline = time.monotonic() + 30
@@ -207,7 +207,7 @@ def test_without_celery_the_commands_say_how_to_install_it(cmd, tmp_path):
 
     hide = (
         "import sys, runpy; sys.modules['celery'] = None; sys.argv = ['yanbao', *sys.argv[1:]]; "
-        "runpy.run_module('pipeline.cli', run_name='__main__')"
+        "runpy.run_module('pipeline.cli.app', run_name='__main__')"
     )
     proc = subprocess.run([sys.executable, "-c", hide, *cmd, "--out", str(tmp_path / "out")], cwd=tmp_path,
                           env=clean_env(), capture_output=True, text=True, timeout=60)

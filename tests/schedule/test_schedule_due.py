@@ -10,8 +10,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from pipeline.runner import RunFailed
-from pipeline.schedule import (
+from pipeline.run.runner import RunFailed
+from pipeline.run.schedule import (
     check_cron,
     due_jobs,
     is_due,
@@ -22,7 +22,7 @@ from pipeline.schedule import (
     next_slot,
     run_jobs,
 )
-from pipeline.store import RunStore
+from pipeline.run.store import RunStore
 
 
 def at(text: str) -> datetime:
@@ -199,7 +199,7 @@ def test_due_jobs_run_concurrently(tmp_path):
 def test_migration_3_upgrades_an_existing_store(tmp_path):
     import sqlite3
 
-    from pipeline.store import MIGRATIONS
+    from pipeline.run.store import MIGRATIONS
 
     db = tmp_path / "yanbao.db"
     with sqlite3.connect(db) as conn:  # a store written before scheduled jobs existed

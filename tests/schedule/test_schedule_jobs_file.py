@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.schedule import JobsError, load_jobs
+from pipeline.run.schedule import JobsError, load_jobs
 
 GOOD = '''
 [[job]]

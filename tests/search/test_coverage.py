@@ -1,4 +1,4 @@
-"""Coverage (`pipeline/coverage.py`): a score from retrieval that separates topics the corpus covers from
+"""Coverage (`pipeline/kinds/coverage.py`): a score from retrieval that separates topics the corpus covers from
 topics it does not, including topics that share generic words (中国, 市场, 发展, 出口, 价格) with it.
 
 This file holds the development list the threshold was chosen on: 20 on-topic and 20 off-topic topics of
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.coverage import (
+from pipeline.kinds.coverage import (
     THRESHOLD,
     Coverage,
     coverage,

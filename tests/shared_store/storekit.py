@@ -40,7 +40,7 @@ def spawn(url: str, *args: str) -> subprocess.Popen[str]:
 HOLDER = """
 import sys, time
 from pathlib import Path
-from pipeline.locks import Exclusive
+from pipeline.run.locks import Exclusive
 with Exclusive(sys.argv[1], sys.argv[2], Path(sys.argv[3])) as lock:
     print("held" if lock.acquired else "busy", flush=True)
     time.sleep(600)

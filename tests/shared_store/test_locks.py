@@ -11,9 +11,9 @@ import pytest
 from storekit import hold_lock, report_files, run_args, spawn, wait_for, yanbao
 
 from pipeline.config import load_settings
-from pipeline.locks import Exclusive
-from pipeline.schedule import Job, run_job
-from pipeline.store import RunStore
+from pipeline.run.locks import Exclusive
+from pipeline.run.schedule import Job, run_job
+from pipeline.run.store import RunStore
 
 pytest.importorskip("psycopg", reason="psycopg is not installed: pip install -e '.[scale]'")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.facts.store import SCHEMA_VERSION, FactStore
-from pipeline.store import MIGRATIONS, RunStore
+from pipeline.run.store import MIGRATIONS, RunStore
 
 psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed: pip install -e '.[scale]'")
 
@@ -98,7 +98,7 @@ def test_a_newer_facts_schema_is_refused_on_postgresql(postgres_url: str) -> Non
 def test_the_seam_answers_like_sqlite(tmp_path: Path, postgres_url: str) -> None:
     """The same statements, the same answers: literal %, ? inside quotes, numbered parameters, rows by
     index and by name, booleans stored as integers, lastrowid."""
-    from pipeline.db import PgConnection
+    from pipeline.run.db import PgConnection
 
     lite = sqlite3.connect(tmp_path / "x.db", isolation_level=None)
     lite.row_factory = sqlite3.Row

@@ -1,4 +1,4 @@
-from pipeline.citations import keep_valid, map_strings, number_sources, renumber
+from pipeline.kinds.citations import keep_valid, map_strings, number_sources, renumber
 from pipeline.models import Findings, Group, SearchResult, WorkerResult
 
 
@@ -26,7 +26,7 @@ def test_map_strings_reaches_nested_slots():
 
 
 def test_broken_and_grouped_citation_marks_are_made_whole_or_removed():
-    from pipeline.citations import clean_marks
+    from pipeline.kinds.citations import clean_marks
 
     assert clean_marks("增长77%[1,3]。") == "增长77%[1][3]。"
     assert clean_marks("见[1、2]与[2-4]") == "见[1][2]与[2][3][4]"

@@ -1,11 +1,11 @@
 """The defaults and choices `yanbao run --help` shows are the settings' own (pipeline.config.Settings),
-declared again in pipeline/cli_options.py only so that `--help` need not import pydantic."""
+declared again in pipeline/cli/options.py only so that `--help` need not import pydantic."""
 
 from __future__ import annotations
 
 import typing
 
-from pipeline import cli_options as opt
+from pipeline.cli import options as opt
 from pipeline.config import Settings
 
 

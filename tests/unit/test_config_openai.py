@@ -52,7 +52,7 @@ def test_bad_values_are_named_and_a_pasted_key_is_not_echoed(flags, needle):
 
 
 def test_a_jobs_file_with_a_pasted_key_is_refused_without_echoing_it(tmp_path: Path):
-    from pipeline.schedule import JobsError, load_jobs
+    from pipeline.run.schedule import JobsError, load_jobs
 
     jobs = tmp_path / "jobs.toml"
     jobs.write_text(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.db import bind, ddl, is_url, key_parts, lock_key, placeholders, redact, rewrite
+from pipeline.run.db import bind, ddl, is_url, key_parts, lock_key, placeholders, redact, rewrite
 
 KEYS = {"steps": (("run_id", "step"), False), "calls": (("id",), True), "meta": (("key",), False),
         "runs": (("id",), False)}

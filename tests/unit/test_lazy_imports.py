@@ -13,7 +13,7 @@ from clikit import clean_env
 PROBE = """
 import json, sys
 sys.argv = ["yanbao", *json.loads(sys.argv[1])]
-from pipeline import cli
+from pipeline.cli import app as cli
 try:
     cli.main()
 except SystemExit as done:

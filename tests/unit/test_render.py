@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.render import md_inline, md_line, md_text, md_url, slugify, write_atomic
+from pipeline.run.render import md_inline, md_line, md_text, md_url, slugify, write_atomic
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.runner import RunFailed, claim_report, previous_report
+from pipeline.run.runner import RunFailed, claim_report, previous_report
 
 
 def touch(out: Path, name: str, text: str = "x") -> None:

@@ -1,5 +1,5 @@
+from pipeline.kinds.research.worker import derive_query, normalize_query
 from pipeline.models import SearchResult
-from pipeline.research import derive_query, normalize_query
 
 
 def test_derived_query_is_new_and_uses_uncovered_terms():

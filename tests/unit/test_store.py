@@ -6,7 +6,7 @@ from pydantic import BaseModel
 
 from pipeline.llm.base import Completion, Task
 from pipeline.models import TaskContext
-from pipeline.store import MIGRATIONS, RecordingLLM, RunStore
+from pipeline.run.store import MIGRATIONS, RecordingLLM, RunStore
 
 
 class Slot(BaseModel):

@@ -1,0 +1,5 @@
+"""`python -m pipeline.cli`: the same as the `yanbao` command."""
+
+from pipeline.cli.app import main
+
+main()

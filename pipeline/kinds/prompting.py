@@ -1,0 +1,503 @@
+"""Turning a stage's inputs into a `Task`: the Chinese prompt, the quoted sources, the token budget.
+
+Every stage module calls `ask()`. It renders `prompts/<name>.md.j2`, fits the quoted sources into the
+prompt budget (most relevant passages first, never "the first N characters"), sends the task, checks
+what came back (`pipeline.kinds.slotcheck`: echoes, narration of the article, repeated points, a reply cut at
+the token limit), asks once more with the reasons when the answer fails, and writes anything that went
+wrong into the journal, so a failed slot is visible in the report and in `run.json` instead of being
+papered over. `settle_repeats()` then checks, in report order, that no slot repeats an earlier one.
+
+Prefix reuse. Servers keep the computed prompt of a request and reuse its longest common prefix for the
+next one (Ollama and llama.cpp both do). So the slot prompts (analysis, synthesis, digest, commentary)
+put what the slots of one worker share first (rules, topic, summaries, sources, requirements) and the
+slot's own instruction last, and the sources are budgeted against the longest instruction of the
+family rather than the slot's own, so every slot quotes the same passages: the shared part is a
+byte-identical prefix and the server evaluates only each slot's tail.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from typing import Any, Generic
+
+import yaml
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from pydantic import BaseModel
+
+from pipeline.config import PROJECT_ROOT
+from pipeline.kinds.slotcheck import (
+    Problem,
+    Seen,
+    Wording,
+    bigrams,
+    drop_points,
+    problems,
+    repeats,
+    seen_in,
+    tidy,
+    trim_cut,
+)
+from pipeline.llm.base import LLM, Completion, T, Task
+from pipeline.llm.budget import clip_to_tokens, estimate_tokens
+from pipeline.models import Doc, TaskContext
+
+PROMPTS_DIR = PROJECT_ROOT / "prompts"
+MIN_DOC_TOKENS = 120  # below this a source says nothing useful; drop it instead (and say so)
+
+
+class Journal:
+    """What went wrong or was worked around during a run, plus progress lines. Thread-safe."""
+
+    def __init__(self, progress: Callable[[str], None] | None = None) -> None:
+        self.degraded: list[dict] = []
+        self.notes: list[dict] = []
+        self._progress = progress
+        self._lock = threading.Lock()
+
+    def degrade(self, step: str, reason: str) -> None:
+        with self._lock:
+            entry = {"step": step, "reason": reason}
+            if entry not in self.degraded:
+                self.degraded.append(entry)
+
+    def note(self, step: str, text: str) -> None:
+        with self._lock:
+            self.notes.append({"step": step, "note": text})
+
+    def progress(self, message: str) -> None:
+        if self._progress is not None:
+            self._progress(message)
+
+
+@dataclass
+class StageEnv:
+    """What a stage needs from the outside world, passed in so stages stay testable."""
+
+    llm: LLM
+    journal: Journal
+    prompt_tokens: int  # the prompt budget: num_ctx minus num_predict minus a reserve
+    search: Any = None  # RecordingSearch
+    fetcher: Any = None  # pipeline.search.fetch.Fetcher, or None when pages are not read
+    fetch_pages: int = 0
+    results_per_query: int = 5
+    extras: dict = field(default_factory=dict)
+    answers: Answers = field(default_factory=lambda: Answers())  # every slot answer of the run, by step
+
+
+@lru_cache(maxsize=1)
+def _env() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(PROMPTS_DIR)),
+        undefined=StrictUndefined,
+        keep_trailing_newline=False,
+        autoescape=False,
+    )
+    return env
+
+
+@lru_cache(maxsize=1)
+def slot_prompts() -> dict[str, dict[str, str]]:
+    return yaml.safe_load((PROMPTS_DIR / "slots.yaml").read_text(encoding="utf-8"))
+
+
+_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+_LABEL_HEAD = re.compile(r"^[\s\-*]*([^：:\n]{1,40}?)\s*[：:]", re.M)  # `研究主题：`, `输出 JSON：`
+_MARKER = re.compile(r"<<<(.+?)>>>")  # `<<<摘要 开始>>>`
+_QUOTED = re.compile(r'"([^"\n]+)"')  # the keys and placeholders of `输出 JSON：{"query": "查询词"}`
+_CJK_CHAR = re.compile(r"[\u3400-\u9fff]")
+_OTHER_WORD = re.compile(r"[^\W_\u3400-\u9fff]+")  # a run of letters or digits that is not CJK
+
+
+@dataclass(frozen=True)
+class Labels:
+    """What a prompt says about itself rather than about the topic: its line labels (`研究主题`,
+    `子主题`), markers, the keys and placeholders of its JSON example, and the slot's field names,
+    titles and descriptions. `chars` are their CJK characters, `words` their other words, lower-case."""
+
+    chars: frozenset[str]
+    words: frozenset[str]
+
+
+@lru_cache(maxsize=64)
+def prompt_labels(prompt: str, *schemas: type) -> Labels:
+    """The labels of `prompts/<prompt>.md.j2` (its literal text, without the Jinja variables) and of
+    the pydantic `schemas` the prompt asks for."""
+    literal = _JINJA.sub(" ", (PROMPTS_DIR / f"{prompt}.md.j2").read_text(encoding="utf-8"))
+    texts = _LABEL_HEAD.findall(literal) + _MARKER.findall(literal) + _QUOTED.findall(literal)
+    for schema in schemas:
+        for name, prop in schema.model_json_schema().get("properties", {}).items():
+            texts += [name, str(prop.get("title", "")), str(prop.get("description", ""))]
+    return Labels(
+        chars=frozenset(c for t in texts for c in _CJK_CHAR.findall(t)),
+        words=frozenset(w.lower() for t in texts for w in _OTHER_WORD.findall(t)),
+    )
+
+
+def _compact(text: str) -> str:
+    return re.sub(r"[\s\W_]+", "", text).lower()
+
+
+#: Prompts whose slots are listed in slots.yaml as `<prompt>.<slot>`: their instruction comes last.
+SLOT_PROMPTS = ("analysis", "synthesis", "digest", "commentary")
+#: Variables of a slot prompt that differ between the slots of one worker: rendered after the shared part.
+TAIL_VARIABLES = ("instruction", "shape", "outline", "section")
+#: Room kept for the slot's own part beyond the longest instruction and shape (outline, section title).
+TAIL_SLACK = 200
+#: Task kinds whose answers are checked for content (`pipeline.kinds.slotcheck`): the report's slots.
+CHECKED = ("summarize", "analysis.", "synthesis.", "digest.", "commentary.")
+
+
+def _schema_texts(schema: type[BaseModel]) -> list[str]:
+    """Every property name, title and description of a slot model, nested models included."""
+    from pipeline.llm.validate import json_schema_for
+
+    texts: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for name, prop in (node.get("properties") or {}).items():
+                texts.append(str(name))
+                if isinstance(prop, dict):
+                    texts.append(str(prop.get("description", "")))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json_schema_for(schema))
+    return texts
+
+
+def placeholders(shape: str) -> list[str]:
+    """The example values of a slot's JSON shape ("小标题", "要点" …), not its keys."""
+    return [m.group(1).strip() for m in re.finditer(r'"([^"]*)"', shape)
+            if not re.match(r"\s*:", shape[m.end():]) and m.group(1).strip() and m.group(1).strip() != "..."]
+
+
+@lru_cache(maxsize=128)
+def slot_wording(prompt: str, schema: type[BaseModel], instruction: str = "", shape: str = "") -> Wording:
+    """What the prompt of a slot says about itself (`pipeline.kinds.slotcheck.Wording`): the labels of the
+    template, the slot model's field names and descriptions, the JSON example's placeholders, and the
+    character pairs of the system prompt, the template's literal text, the instruction and the shape.
+
+    A placeholder that the instruction offers as a choice (需求侧、供给侧…, 企业用户、投资者…) is a fair
+    title, so it is not one here; 小标题 or 要点 is never content."""
+    base = prompt_labels(prompt, schema)
+    shown = placeholders(shape)
+    texts = _schema_texts(schema) + shown + re.findall(r'"([^"]+)"\s*:', shape)
+    chars = set(base.chars) | {c for t in texts for c in _CJK_CHAR.findall(t)}
+    words = set(base.words) | {w.lower() for t in texts for w in _OTHER_WORD.findall(t)}
+    literal = _JINJA.sub(" ", (PROMPTS_DIR / f"{prompt}.md.j2").read_text(encoding="utf-8"))
+    system = (PROMPTS_DIR / "system.md.j2").read_text(encoding="utf-8")
+    generic = (set(shown) - _offered(shown, instruction)) | set(_generic_placeholders())
+    return Wording(
+        chars=frozenset(chars), words=frozenset(words),
+        placeholders=frozenset(_compact(p) for p in generic - _offered(generic, instruction) if _compact(p)),
+        pairs=bigrams(literal) | bigrams(system) | bigrams(instruction) | bigrams(shape),
+    )
+
+
+def _offered(names: set[str] | list[str], instruction: str) -> set[str]:
+    """The names an instruction offers as choices (需求侧、供给侧…; 企业用户、投资者…)."""
+    return {p for p in names if re.search(re.escape(p) + r"\s*[、/]|[、/]\s*" + re.escape(p), instruction)}
+
+
+@lru_cache(maxsize=1)
+def _generic_placeholders() -> tuple[str, ...]:
+    """The placeholders of every slot's JSON example that its own instruction does not offer as a choice
+    (小标题, 要点, 标题, 段落 …): an answer that is one of them is no content, in any slot."""
+    found: set[str] = set()
+    for spec in slot_prompts().values():
+        shown = placeholders(spec["shape"])
+        found |= set(shown) - _offered(shown, spec["instruction"])
+    return tuple(sorted(found))
+
+
+def echoes(text: str, labels: Labels, *subject: str) -> bool:
+    """Whether an answer says nothing but the prompt's own labels: every CJK character of it is a label
+    character and every other word a label word (`搜索词`, `查询词`, `follow_up_query`, `子主题1`);
+    bare digits and punctuation say nothing either. Text that `subject` (the topic, the sub-topic)
+    contains is never an echo: restating the subject is a fair answer even if its words are labels."""
+    compact = _compact(text)
+    if not compact:
+        return True
+    if any(compact in _compact(s) for s in subject if s):
+        return False
+    if any(c not in labels.chars for c in _CJK_CHAR.findall(text)):
+        return False
+    return all(w.isdigit() or w in labels.words for w in _OTHER_WORD.findall(text.lower()))
+
+
+def quote(text: str, ref: int) -> str:
+    """Wrap source text as quoted data (see pipeline.search.passages.quote_as_data)."""
+    from pipeline.search.passages import quote_as_data
+
+    return quote_as_data(text, ref)
+
+
+def documents_block(docs: list[Doc], budget: int, query: str, step: str, journal: Journal) -> str:
+    """Quote the documents within `budget` tokens, each reduced to its passages most relevant to `query`."""
+    from pipeline.search.passages import select_passages
+
+    if not docs:
+        return "（无）"
+    kept = list(docs)
+    while kept and budget // len(kept) < MIN_DOC_TOKENS:
+        dropped = kept.pop()
+        journal.note(step, f"source [{dropped.ref}] left out of the prompt: no room within num_ctx")
+    if not kept:
+        journal.degrade(step, "no room for any source within num_ctx; raise --num-ctx")
+        return "（无）"
+    share = budget // len(kept)
+    parts = []
+    for d in kept:
+        header = f"[{d.ref}] {d.title}"
+        room = share - estimate_tokens(header) - 24
+        text = d.text
+        if estimate_tokens(text) > room:
+            text = select_passages(text, query, room)
+            journal.note(
+                step,
+                f"source [{d.ref}] reduced from ~{estimate_tokens(d.text)} to ~{estimate_tokens(text)} tokens "
+                "(most relevant passages kept)",
+            )
+        parts.append(header + "\n" + quote(text, d.ref))
+    return "\n\n".join(parts)
+
+
+@lru_cache(maxsize=16)
+def tail_reserve(name: str) -> int:
+    """Tokens kept for the slot's own part of prompt `name`: its family's longest instruction and
+    shape (slots.yaml) plus `TAIL_SLACK`; 0 for a prompt without slots."""
+    if name not in SLOT_PROMPTS:
+        return 0
+    family = [v for k, v in slot_prompts().items() if k.startswith(f"{name}.")]
+    return max(estimate_tokens(v["instruction"]) + estimate_tokens(v["shape"]) for v in family) + TAIL_SLACK
+
+
+def render_messages(name: str, step: str, journal: Journal, budget: int, variables: dict[str, Any]) -> list[dict]:
+    """Render prompt `name` with variables; `documents` (list[Doc]) is quoted into `documents_block`.
+
+    For a slot prompt the budget of the sources is the same for every slot of the family (the slot's
+    own variables are left out and `tail_reserve` kept instead), so the slots of one worker quote the
+    same passages and their prompts share everything up to the instruction."""
+    system = _env().get_template("system.md.j2").render()
+    template = _env().get_template(f"{name}.md.j2")
+    docs: list[Doc] = variables.get("documents_for_block", [])
+    variables = {k: v for k, v in variables.items() if k != "documents_for_block"}
+    reserve = tail_reserve(name)
+
+    def skeleton_tokens() -> int:
+        shared = {**variables, **{k: type(variables[k])() for k in TAIL_VARIABLES if k in variables}} if reserve else variables
+        return estimate_tokens(system) + estimate_tokens(template.render(**shared, documents_block="")) + reserve
+
+    # Fit the fixed part first: a running summary can outgrow the window after many loops.
+    fixed = skeleton_tokens()
+    if "summary" in variables and fixed > budget // 2 and variables["summary"]:
+        room = max(budget // 2 - (fixed - estimate_tokens(variables["summary"])), 200)
+        variables["summary"] = clip_to_tokens(variables["summary"], room)
+        journal.degrade(step, f"running summary clipped to ~{room} tokens to fit num_ctx")
+        fixed = skeleton_tokens()
+    focus = variables.get("query") or variables.get("subtopic") or variables.get("topic") or ""
+    block = documents_block(docs, budget - fixed, focus, step, journal)
+    user = template.render(**variables, documents_block=block)
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def ask(
+    env: StageEnv,
+    *,
+    kind: str,
+    step: str,
+    schema: type[T],
+    context: TaskContext,
+    prompt: str,
+    variables: dict[str, Any],
+    post: Callable[[T], T] | None = None,
+) -> T | None:
+    """Fill one slot. Returns None (and journals why) when the engine could not fill it, or when its
+    answer failed the content checks after one retry and no point could be saved. `post` (e.g. removing
+    citations to unknown sources) is applied to every answer before it is checked."""
+    # The extractive engine reads the structured context, never the prompt: rendering (and budgeting)
+    # one for it would only fill the journal with notes about prompts nobody reads.
+    if env.llm.provider == "extractive":
+        messages: list[dict] = []
+    else:
+        messages = render_messages(prompt, step, env.journal, env.prompt_tokens, variables)
+    wording = None
+    if kind.startswith(CHECKED):
+        subject = tuple(str(variables.get(k) or "") for k in ("topic", "subtopic", "item", "section"))
+        wording = replace(slot_wording(prompt, schema, str(variables.get("instruction", "")),
+                                       str(variables.get("shape", ""))), subject=subject)
+    answer = Answer(env, Task(step=step, kind=kind, schema=schema, messages=messages, context=context),
+                    wording if kind.startswith(CHECKED) else None, post, checked=kind.startswith(CHECKED))
+    answer.settle()
+    env.answers.put(step, answer)
+    return answer.value
+
+
+RETRY_PROMPT = (
+    "你上一次的回答未通过检查：{reasons}。请重新回答：{shorter}每条要点写不同的内容，不要重复报告其他部分已经写过的内容；"
+    "直接陈述资料中的事实和关键数字（数字照抄原文），并在句末标注资料编号[n]；不要描述文章本身（例如“本文介绍了…”），"
+    "不要照抄提示里的字段名、标签或示例。只输出一个符合给定JSON结构的JSON对象。"
+)
+
+
+class Answer(Generic[T]):
+    """One slot's answer through its checks: the engine's reply, tidied (whitespace runs, broken
+    citation marks), trimmed at a sentence end when the reply was cut at the token limit, `post`
+    applied, then checked; a failing answer is asked for once more with the reasons (the retry repeats
+    the prompt and the answer, so the server reuses all of it), and what still fails is removed point by
+    point, or the slot is left out, saying why (`degraded`). Engines without a prompt (the extractive
+    engine) get no retry: their failing points are removed at once."""
+
+    def __init__(self, env: StageEnv, task: Task[T], wording: Wording | None, post: Callable[[T], T] | None,
+                 checked: bool = True) -> None:
+        self.env = env
+        self.task = task
+        self.wording = wording
+        self.post = post
+        self.checked = checked
+        self.value: T | None = None
+        self.retried = False
+        self._said = ""  # the model's last answer as JSON: what a retry quotes back to it
+        self._result: Completion[T] | None = None  # the reply last received
+        self._kept: Completion[T] | None = None  # the reply whose answer is the current one
+
+    @property
+    def step(self) -> str:
+        return self.task.step
+
+    def settle(self) -> None:
+        value, found = self._ask(self.task)
+        if value is not None and found and self._can_retry():
+            value, found = self._retry(value, found, [])
+        self._conclude(value, found)
+
+    def settle_repeats(self, seen: list[Seen]) -> None:
+        """Check the answer against what the report already says; retry once (if this slot has not been
+        retried yet) with the repeats named, then remove the repeated points or leave the slot out."""
+        if self.value is None:
+            return
+        found = repeats(self.value, seen)
+        if not found:
+            return
+        value: T | None = self.value
+        if self._can_retry():
+            value, found = self._retry(self.value, found, seen)
+        self._conclude(value, found)
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _can_retry(self) -> bool:
+        return self.checked and bool(self.task.messages) and not self.retried
+
+    def _ask(self, task: Task[T]) -> tuple[T | None, list[Problem]]:
+        result = self.env.llm.complete(task)
+        for note in result.notes:
+            self.env.journal.note(self.step, note)
+        if result.value is None:
+            self.env.journal.degrade(self.step, result.degraded or "no valid output")
+            return None, []
+        self._result = self._kept = result
+        self._said = json.dumps(result.value.model_dump(), ensure_ascii=False)
+        value: T = tidy(result.value) if self.checked else result.value
+        found: list[Problem] = []
+        if result.truncated and self.checked:  # plans and queries are no sentences: they stay as repaired
+            trimmed = trim_cut(value)
+            if trimmed is None:
+                found.append(Problem("cut", "回答超出长度上限，在中途被截断"))
+            elif trimmed != value:
+                self.env.journal.note(self.step, "reply cut at the token limit: trimmed at its last sentence end")
+                value = trimmed
+        if self.post is not None:
+            value = self.post(value)
+        if self.checked:
+            found += problems(value, self.wording)
+        return value, found
+
+    def _retry(self, value: T, found: list[Problem], seen: list[Seen]) -> tuple[T | None, list[Problem]]:
+        self.retried = True
+        first = self._result
+        shorter = "写得更短，每条要点一句话；" if any(p.kind == "cut" for p in found) else ""
+        ask = RETRY_PROMPT.format(reasons="；".join(p.reason for p in found[:5]), shorter=shorter)
+        messages = [*self.task.messages, {"role": "assistant", "content": self._said}, {"role": "user", "content": ask}]
+        self.env.journal.note(self.step, f"answer failed the content checks, asked again: {'；'.join(p.reason for p in found[:3])}")
+        again, more = self._ask(replace(self.task, messages=messages))
+        if again is None:
+            self._kept = first
+            return value, found
+        more = more + repeats(again, seen)
+        if _weight(more) <= _weight(found):
+            self._reject(first, found)
+            return again, more
+        self._reject(self._result, more)
+        self._kept = first
+        return value, found
+
+    def _conclude(self, value: T | None, found: list[Problem]) -> None:
+        if value is None or not found:
+            self.value = value
+            return
+        why = "；".join(p.reason for p in found[:4]) + (f"等{len(found)}处" if len(found) > 4 else "")
+        drops = [d for p in found for d in p.drop]
+        if all(p.drop for p in found):
+            kept = drop_points(value, drops)
+            if kept is not None:
+                self.value = kept
+                self.env.journal.degrade(self.step, f"删去了未通过内容检查的{len(set(drops))}处：{why}")
+                return
+        self.value = None
+        self.env.journal.degrade(self.step, f"回答未通过内容检查{'（已重试一次）' if self.retried else ''}：{why}")
+        self._reject(self._kept, found)
+
+    def _reject(self, result: Completion | None, found: list[Problem]) -> None:
+        """Tell the run that this answer was not used (its model-failure count, `runner.model_failure`)."""
+        mark = getattr(self.env.llm, "reject", None)
+        if result is not None and mark is not None:
+            mark(result, "；".join(p.reason for p in found[:3]))
+
+
+def _weight(found: list[Problem]) -> tuple[int, int]:
+    """How bad a list of problems is: those no removal cures first, then how many."""
+    return sum(1 for p in found if not p.drop), len(found)
+
+
+class Answers:
+    """The run's slot answers by step (thread-safe), for `settle_repeats`."""
+
+    def __init__(self) -> None:
+        self._by_step: dict[str, Answer] = {}
+        self._lock = threading.Lock()
+
+    def put(self, step: str, answer: Answer) -> None:
+        with self._lock:
+            self._by_step[step] = answer
+
+    def get(self, step: str) -> Answer | None:
+        with self._lock:
+            return self._by_step.get(step)
+
+
+def settle_repeats(env: StageEnv, order: list[tuple[str, str, list[Seen]]]) -> dict[str, Any]:
+    """Walk slots in report order — (step, how the report names it, statements it must not repeat
+    besides the earlier slots') — and make each one stop repeating what comes before it
+    (`Answer.settle_repeats`). Deterministic whatever order the slots were filled in, so a rerun from
+    the cache asks the same retries. Returns each step's final value (None: left out)."""
+    seen: list[Seen] = []
+    out: dict[str, Any] = {}
+    for step, label, prior in order:
+        answer = env.answers.get(step)
+        if answer is None:
+            continue
+        if answer.checked:
+            answer.settle_repeats([*prior, *seen])
+            seen += seen_in(answer.value, label)
+        out[step] = answer.value
+    return out

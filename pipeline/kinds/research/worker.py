@@ -1,0 +1,148 @@
+"""Research worker: exactly `max_loops` rounds of query → search → summarize → reflect.
+
+Every round must earn its keep: its query differs from the earlier ones and only sources not seen
+before are summarized. When the model's follow-up query is missing, repeats an earlier one or only
+echoes the prompt's own labels (`搜索词`, `查询词`, `follow_up_query`: a base model copying its
+prompt), code derives one from what the summary has not covered yet, and the run records that it did.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from pipeline.kinds.citations import keep_valid
+from pipeline.kinds.prompting import StageEnv, ask, echoes, prompt_labels
+from pipeline.models import Doc, Query, Reflection, RunningSummary, SearchResult, TaskContext, WorkerResult
+from pipeline.search.base import SearchError
+from pipeline.search.passages import prewarm
+from pipeline.textutil import tokens
+
+GENERIC_ASPECTS = ("最新数据", "市场规模", "主要企业", "政策监管", "风险挑战", "未来展望", "成本与价格")
+
+
+def normalize_query(q: str) -> str:
+    return re.sub(r"[\s\W_]+", "", q).lower()
+
+
+def clean_query(q: str | None) -> str:
+    return re.sub(r"\s+", " ", (q or "").strip().strip("\"'“”「」"))[:80]
+
+
+def derive_query(subtopic: str, summary: str, sources: list[SearchResult], used: list[str]) -> str:
+    """A follow-up made by code: the sub-topic plus frequent source words the summary lacks."""
+    covered = set(tokens(summary)) | {t for q in used for t in tokens(q)}
+    counts = Counter(t for s in sources for t in tokens(s.title + " " + s.text[:2000]) if len(t) > 1)
+    gaps = [t for t, _ in counts.most_common(60) if t not in covered]
+    seen = {normalize_query(q) for q in used}
+    for k in range(1, 4):
+        for start in range(0, max(1, len(gaps))):
+            words = gaps[start : start + k]
+            candidate = clean_query(f"{subtopic} {' '.join(words)}")
+            if words and normalize_query(candidate) not in seen:
+                return candidate
+    for aspect in GENERIC_ASPECTS:
+        candidate = clean_query(f"{subtopic} {aspect}")
+        if normalize_query(candidate) not in seen:
+            return candidate
+    return clean_query(f"{subtopic} 补充资料 {len(used) + 1}")
+
+
+def _read_pages(env: StageEnv, step: str, results: list[SearchResult]) -> None:
+    """Replace snippets with page text for the top results (web results only; local ones are whole)."""
+    if env.fetcher is None or env.fetch_pages <= 0:
+        return
+    targets = [r for r in results if not r.content and r.url.startswith(("http://", "https://"))][: env.fetch_pages]
+    if not targets:
+        return
+    pages = env.fetcher.fetch_many([r.url for r in targets], step=f"{step}.fetch")
+    for r, page in zip(targets, pages, strict=True):
+        if page.ok:
+            r.content = page.text
+            r.publisher = r.publisher or (page.publisher or "")
+            r.date = r.date or (page.date or "")
+        else:
+            env.extras.setdefault("fetch_errors", []).append({"step": step, "url": r.url, "error": page.error})
+
+
+def run_worker(env: StageEnv, topic: str, index: int, subtopic: str, max_loops: int) -> WorkerResult:
+    w = WorkerResult(index=index, subtopic=subtopic)
+    refs: dict[str, int] = {}  # source id -> the worker's citation number
+    follow_up = ""
+    for loop in range(1, max_loops + 1):
+        step = f"research[{index}].loop{loop}"
+        ctx = TaskContext(topic=topic, subtopic=subtopic, loop=loop, summary=w.summary, queries=list(w.queries))
+        if loop == 1:
+            value = ask(
+                env, kind="query", step=f"{step}.query", schema=Query, context=ctx, prompt="query",
+                variables={"topic": topic, "subtopic": subtopic},
+            )
+            query = clean_query(value.query if value else "")
+            labels = prompt_labels("query", Query)
+        else:
+            query = clean_query(follow_up)
+            labels = prompt_labels("reflect", Reflection)
+        why = ""
+        if not query:
+            why = "no query from the model"
+        elif normalize_query(query) in {normalize_query(q) for q in w.queries}:
+            why = f"model repeated the query “{query}”"
+        elif echoes(query, labels, topic, subtopic):
+            why = f"model's query “{query}” only echoes the prompt's labels"
+        if why:
+            query = derive_query(subtopic, w.summary, w.sources, w.queries)
+            w.derived_queries.append(loop)
+            env.journal.note(step, f"{why}; derived from uncovered terms: “{query}”")
+        w.queries.append(query)
+
+        env.journal.progress(f"研究 {index} · 第 {loop}/{max_loops} 轮 · 检索：{query}")
+        try:
+            # Ask for enough hits that sources already read cannot crowd out new ones: a round must
+            # bring new material, and the top hits of a related query are mostly the ones seen before.
+            results = env.search.search(query, env.results_per_query + len(refs), step=f"{step}.search")
+        except SearchError as exc:
+            if exc.kind in ("network", "config"):
+                raise
+            env.journal.degrade(f"{step}.search", f"search failed ({exc.kind}): {exc}")
+            results = []
+        new = [r for r in results if r.id not in refs][: env.results_per_query]
+        _read_pages(env, step, new)
+        for r in new:
+            refs[r.id] = len(w.sources) + 1
+            w.sources.append(r)
+        if env.llm.provider != "extractive":  # the extractive engine never cuts sources to passages
+            prewarm([r.text for r in new])
+        w.loops = loop
+
+        if not new:
+            env.journal.degrade(step, f"search “{query}” found no new sources; nothing to add to the summary")
+        else:
+            docs = [Doc(ref=refs[r.id], source_id=r.id, title=r.title, url=r.url, text=r.text) for r in new]
+            ctx = TaskContext(
+                topic=topic, subtopic=subtopic, loop=loop, summary=w.summary, queries=list(w.queries), documents=docs
+            )
+            value = ask(
+                env, kind="summarize", step=f"{step}.summarize", schema=RunningSummary, context=ctx,
+                prompt="summarize",
+                variables={"topic": topic, "subtopic": subtopic, "loop": loop, "summary": w.summary,
+                           "query": query, "documents_for_block": docs},
+            )
+            if value is not None:
+                text, dropped = keep_valid(value.summary.strip(), set(refs.values()))
+                if dropped:
+                    env.journal.note(f"{step}.summarize", f"{dropped} citation(s) to unknown sources removed")
+                w.summary = text
+
+        if loop < max_loops:  # the last round's reflection would have no round to steer
+            all_docs = [Doc(ref=refs[r.id], source_id=r.id, title=r.title, url=r.url, text=r.text) for r in w.sources]
+            ctx = TaskContext(
+                topic=topic, subtopic=subtopic, loop=loop, summary=w.summary, queries=list(w.queries),
+                documents=all_docs,
+            )
+            value = ask(
+                env, kind="reflect", step=f"{step}.reflect", schema=Reflection, context=ctx, prompt="reflect",
+                variables={"topic": topic, "subtopic": subtopic, "summary": w.summary or "（暂无）",
+                           "queries": w.queries},
+            )
+            follow_up = value.follow_up_query if value else ""
+    return w
