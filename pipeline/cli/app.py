@@ -11,7 +11,6 @@ Errors are one line on stderr, starting with `yanbao:`.
 
 from __future__ import annotations
 
-import sqlite3
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -19,6 +18,7 @@ from typing import Annotated
 import typer
 
 from pipeline.cli import options as opt
+from pipeline.cli.common import execute, fail, load, print_files
 from pipeline.cli.digest import digest as digest_command
 from pipeline.cli.facts import check as check_command
 from pipeline.cli.facts import facts_app
@@ -77,19 +77,6 @@ def _main(
     """Options of `yanbao` itself (the app's help text is the Typer's)."""
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print one line on stderr and return the Exit to raise."""
-    print(f"yanbao: {message}", file=sys.stderr)
-    return typer.Exit(code)
-
-
-def _settings(flags: dict, config: Path | None):
-    from pipeline.config import ConfigError, load_settings
-
-    try:
-        return load_settings(flags, config)
-    except ConfigError as exc:
-        raise fail(str(exc)) from None
 
 
 ConfigOpt = opt.Config
@@ -143,7 +130,7 @@ def run(
         "formats": formats, "front_matter": front_matter,
         "base_url": base_url,
     }
-    settings, _ = _settings(flags, config)
+    settings, _ = load(flags, config)
 
     from pipeline.kinds.topics import check_topics
     from pipeline.run.runner import BadInput, load_resume
@@ -183,41 +170,6 @@ def run(
         raise typer.Exit(3)
 
 
-def print_files(outcome) -> None:
-    """stdout: every file the run wrote, one per line, the report last (other tools read the last line)."""
-    for path in outcome.files:
-        print(path)
-
-
-def execute(settings, topic: str, **kwargs):
-    """Run one report with progress on stderr; every way it can fail becomes one line and an exit code
-    (2 bad input, 1 the run failed). Shared by `run`, `digest` and the scheduler's CLI."""
-    from pipeline.progress import Progress
-    from pipeline.run.db import StoreError
-    from pipeline.run.runner import BadInput, RunFailed, run_report
-
-    progress = Progress(quiet=settings.quiet)
-    try:
-        with progress:
-            outcome = run_report(
-                settings, topic, progress=progress.line, warn=progress.warn, on_call=progress.call, **kwargs
-            )
-    except BadInput as exc:
-        raise fail(str(exc), 2) from None
-    except RunFailed as exc:
-        if getattr(exc, "outcome", None) is not None:  # the model failed: its report is kept for inspection
-            print_files(exc.outcome)
-        raise fail(str(exc), 1) from None
-    except sqlite3.Error as exc:
-        raise fail(f"run store error ({settings.db_path}): {exc}", 1) from None
-    except StoreError as exc:  # the shared store (PostgreSQL): the message names it, without a password
-        raise fail(str(exc), 1) from None
-    except OSError as exc:
-        raise fail(f"{exc.filename or 'output'}: {exc.strerror or exc}", 1) from None
-    progress.summary(outcome.manifest)
-    return outcome
-
-
 @config_app.command("show")
 def config_show(
     config: ConfigOpt = None,
@@ -228,7 +180,7 @@ def config_show(
 
     from pipeline.run.db import redact
 
-    settings, origin = _settings({}, config)
+    settings, origin = load({}, config)
     values = settings.model_dump(mode="json")
     values["store"] = redact(values["store"]) if values["store"] else ""  # never print a password
     values["broker"] = redact(values["broker"])
@@ -249,7 +201,7 @@ def runs_list(
 ) -> None:
     """Recent runs, newest first: done, running, failed, or interrupted (its process is gone).
     Resume an unfinished one with `yanbao run --resume RUN_ID --out DIR`."""
-    settings, _ = _settings({"out": out}, config)
+    settings, _ = load({"out": out}, config)
     if not settings.run_store_exists():
         raise fail(f"no run store at {settings.db_path}", 1)
     from pipeline.run.db import StoreError

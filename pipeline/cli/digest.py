@@ -40,7 +40,7 @@ def digest(
 
     Items that fail are named in the report and in run.json; the exit code is non-zero only when no item
     could be written. A second digest of the day is numbered -2, -3 ... unless --overwrite."""
-    from pipeline.cli.app import _settings, execute, fail, print_files
+    from pipeline.cli.common import execute, fail, load, print_files
 
     flags = {
         "kind": "digest", "llm": llm, "model": model, "ollama_host": ollama_host, "search": search,
@@ -50,7 +50,7 @@ def digest(
         "cache": False if no_cache else None, "quiet": True if quiet else None,
         "base_url": base_url,
     }
-    settings, _ = _settings(flags, config)
+    settings, _ = load(flags, config)
     items = [i for i in (x.strip() for x in items) if i]
     day = date.today().isoformat()
     if not items:

@@ -23,6 +23,8 @@ from typing import Annotated
 
 import typer
 
+from pipeline.cli.common import fail
+
 DEFAULT_DB = Path("outputs/facts.db")
 EXIT_CONTRADICTED = 1
 EXIT_BAD_INPUT = 2
@@ -39,11 +41,6 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 facts_app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 
-def _fail(message: str) -> typer.Exit:
-    """One line on stderr, exit code 2: the caller raises the returned Exit."""
-    typer.echo(f"yanbao: {message}", err=True)
-    return typer.Exit(EXIT_BAD_INPUT)
-
 
 def _target(facts: str | None) -> str:
     """`--facts`, else the shared store (`store` in yanbao.toml or YANBAO_STORE), else outputs/facts.db."""
@@ -54,7 +51,7 @@ def _target(facts: str | None) -> str:
     try:
         settings, _ = load_settings()
     except ConfigError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     return settings.store or str(DEFAULT_DB)
 
 
@@ -71,7 +68,7 @@ def _open_store(path: str | None):
     try:
         return FactStore(_target(path))
     except FactsError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def _read_report(path: Path) -> str:
@@ -82,11 +79,11 @@ def _read_report(path: Path) -> str:
         doc = read_document(path)  # refuses binary, oversized (without reading) and bad front matter
         text, _ = decode_bytes(path.read_bytes(), str(path))
     except DocumentError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     except OSError as exc:
-        raise _fail(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raise fail(f"{path}: cannot read: {exc.strerror or exc}") from None
     if not doc.body.strip():
-        raise _fail(f"{path}: empty report, there is nothing to check")
+        raise fail(f"{path}: empty report, there is nothing to check")
     return text
 
 
@@ -106,14 +103,14 @@ def check(
 
     text = _read_report(report)
     if sources is not None and not sources.exists():
-        raise _fail(f"{sources}: no such sources folder")
+        raise fail(f"{sources}: no such sources folder")
     store = _open_store(facts)
     try:
         if sources is not None:
             store.import_path(sources)
         result = check_text(text, store)
     except FactsError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     finally:
         store.close()
     if as_json:
@@ -162,7 +159,7 @@ def import_command(
                 total.add(store.import_path(p))
         n_sources, n_facts = store.count()
     except FactsError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     finally:
         store.close()
     typer.echo(

@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from pipeline.cli.common import fail
+from pipeline.cli.common import settings as load_settings
+
 if TYPE_CHECKING:
     from pipeline.config import Settings
     from pipeline.run.worker import Broker
@@ -22,18 +25,6 @@ if TYPE_CHECKING:
 EXTRA_HINT = "install the scale extra: pip install 'yanbao[scale]'"
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    print(f"yanbao: {message}", file=sys.stderr)
-    return typer.Exit(code)
-
-
-def _settings(flags: dict, config: Path | None) -> Settings:
-    from pipeline.config import ConfigError, load_settings
-
-    try:
-        return load_settings(flags, config)[0]
-    except ConfigError as exc:
-        raise _fail(str(exc)) from None
 
 
 def connect(settings: Settings) -> Broker:
@@ -41,14 +32,14 @@ def connect(settings: Settings) -> Broker:
     try:
         from pipeline.run.worker import Broker
     except ImportError as exc:
-        raise _fail(f"workers need Celery and redis ({exc.name} is missing); {EXTRA_HINT}") from None
+        raise fail(f"workers need Celery and redis ({exc.name} is missing); {EXTRA_HINT}") from None
     from pipeline.run.queue import QueueError
 
     broker = Broker(settings)
     try:
         broker.check()
     except QueueError as exc:
-        raise _fail(str(exc), 1) from None
+        raise fail(str(exc), 1) from None
     return broker
 
 
@@ -66,7 +57,7 @@ def queue_report(
         if not resume:
             topic = check_queueable(settings, topic, topics)
     except BadInput as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     broker = connect(settings)
     store = open_store(settings.out, settings.store)
     try:
@@ -78,12 +69,12 @@ def queue_report(
                                    overwrite=overwrite)
             queue = settings.broker_queue
     except BadInput as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     try:
         broker.publish(run_id, settings.out, queue)
     except QueueError as exc:
         store.finish_run(run_id, "failed", error=f"not queued: {exc}")
-        raise _fail(str(exc), 1) from None
+        raise fail(str(exc), 1) from None
     return run_id
 
 
@@ -97,7 +88,7 @@ def worker(
 ) -> None:
     """Run a worker: take queued reports from the broker and write them, until stopped (SIGTERM lets
     the reports in progress finish; a killed worker's reports are resumed by another worker)."""
-    settings = _settings(
+    settings = load_settings(
         {"worker_concurrency": concurrency, "broker_queue": queue, "broker": broker, "out": out}, config
     )
     broker = connect(settings)  # one line and exit 1 when the broker is down, rather than Celery's retry loop
@@ -116,9 +107,9 @@ def wait(
 ) -> None:
     """Follow a run to its end; exit with the run's exit code (0 done, 1 failed, 2 bad input, 3 nothing
     relevant) and print its files like `yanbao run`, the report last."""
-    settings = _settings({"out": out}, config)
+    settings = load_settings({"out": out}, config)
     if not settings.run_store_exists():
-        raise _fail(f"no run store at {settings.db_path}", 1)
+        raise fail(f"no run store at {settings.db_path}", 1)
     from pipeline.run.queue import finished, open_store
     from pipeline.run.runner import BadInput
 
@@ -129,23 +120,23 @@ def wait(
         try:
             end = finished(store, settings.out, run_id, settings.store)
         except BadInput as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         if end is not None:
             break
         row = store.get_run(run_id) or {}
         status = row.get("status", "?")
         if status == "running" and store.load_step(run_id, "queue.task") is None and _interrupted(store, run_id):
-            raise _fail(f"run {run_id} was interrupted; resume it with: yanbao run --resume {run_id} --out {settings.out}", 1)
+            raise fail(f"run {run_id} was interrupted; resume it with: yanbao run --resume {run_id} --out {settings.out}", 1)
         if status != seen and not quiet:
             print(f"run {run_id}: {status}", file=sys.stderr, flush=True)
             seen = status
         if timeout is not None and time.monotonic() - started > timeout:
-            raise _fail(f"run {run_id} is still {status} after {timeout:g} s", 1)
+            raise fail(f"run {run_id} is still {status} after {timeout:g} s", 1)
         time.sleep(interval)
     if end.report_path:
         _print_files(Path(end.report_path))
     if end.exit_code != 0:
-        raise _fail(end.message or f"run {run_id} {end.status}", end.exit_code)
+        raise fail(end.message or f"run {run_id} {end.status}", end.exit_code)
 
 
 def _interrupted(store, run_id: str) -> bool:

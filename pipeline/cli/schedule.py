@@ -15,6 +15,8 @@ from typing import Annotated
 
 import typer
 
+from pipeline.cli.common import fail
+
 schedule_app = typer.Typer(no_args_is_help=True, help="Scheduled jobs from jobs.toml.")
 
 JobsOpt = Annotated[
@@ -27,10 +29,6 @@ AtOpt = Annotated[
 ]
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    print(f"yanbao: {message}", file=sys.stderr)
-    return typer.Exit(code)
-
 
 def _clock(at: str | None):
     if at is None:
@@ -38,7 +36,7 @@ def _clock(at: str | None):
     try:
         fixed = datetime.fromisoformat(at)
     except ValueError:
-        raise _fail(f"--at {at!r} is not an ISO 8601 time such as 2025-06-01T08:00") from None
+        raise fail(f"--at {at!r} is not an ISO 8601 time such as 2025-06-01T08:00") from None
     fixed = fixed if fixed.tzinfo is not None else fixed.astimezone()
     return lambda: fixed
 
@@ -49,7 +47,7 @@ def _load(jobs_file: Path, config: Path | None, check_writable: bool):
     try:
         return load_jobs(jobs_file, config, check_writable=check_writable)
     except JobsError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
 
 
 def _local(ts: str | None) -> str:
@@ -105,7 +103,7 @@ def schedule_run(
 
     names = names or []
     if due == bool(names) or (names and not now_flag) or (due and now_flag):
-        raise _fail("give either --due, or job names with --now: yanbao schedule run --due | yanbao schedule run JOB --now")
+        raise fail("give either --due, or job names with --now: yanbao schedule run --due | yanbao schedule run JOB --now")
     jobs = _load(jobs_file, config, check_writable=True)
     clock = _clock(at)
     now = clock()
@@ -119,7 +117,7 @@ def schedule_run(
         try:
             chosen = select(jobs, names, jobs_file)
         except JobsError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
 
     def report(res) -> None:
         at_ = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
@@ -180,7 +178,7 @@ def diff(
     try:
         result = diff_files(old, new)
     except DiffError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     if json_out:
         print(json.dumps(result, ensure_ascii=False, indent=2))
     else:

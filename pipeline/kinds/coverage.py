@@ -98,7 +98,7 @@ def _jieba():
     return mod
 
 
-def _words(text: str) -> list[str]:
+def words(text: str) -> list[str]:
     """Precise-mode words, lone characters glued to a neighbour, stop words and punctuation dropped."""
     raw = [w.strip().lower() for w in _jieba().lcut(text)]
     raw = [w for w in raw if w and re.search(r"[\w\u3400-\u9fff]", w)]
@@ -168,7 +168,7 @@ def _forms(word: str) -> tuple[str, ...]:
 def topic_units(text: str) -> tuple[Unit, ...]:
     """The weighted words of a topic (or sub-topic) text."""
     units = []
-    for w in _words(text):
+    for w in words(text):
         parts = _parts(w)
         generic = w in GENERIC or (bool(parts) and all(p in GENERIC for p in parts))
         aspect = not generic and (w in ASPECT or (bool(parts) and all(p in GENERIC | ASPECT for p in parts)))

@@ -35,7 +35,7 @@ def batch_topics(run: RunContext) -> list[str]:
 def search_material(env: StageEnv, query: str, step: str) -> list[SearchResult]:
     """One search, handled as the research worker does: a dead network or a bad configuration stops
     the run; any other search failure is journaled and yields no results. Web hits get their pages read."""
-    from pipeline.kinds.research.worker import _read_pages
+    from pipeline.kinds.research.worker import read_pages
 
     env.journal.progress(f"检索：{query}")
     try:
@@ -45,7 +45,7 @@ def search_material(env: StageEnv, query: str, step: str) -> list[SearchResult]:
             raise
         env.journal.degrade(step, f"search failed ({exc.kind}): {exc}")
         return []
-    _read_pages(env, step, results)
+    read_pages(env, step, results)
     return results
 
 

@@ -624,9 +624,9 @@ def _referent_words(text: str) -> list[str]:
     """The words that say what a number is about: precise-mode words (人工智能 stays one word, so its
     pieces do not make two unrelated figures look alike), without figures, generic and framing words."""
     from pipeline.kinds.coverage import GENERIC as FRAMING
-    from pipeline.kinds.coverage import _words
+    from pipeline.kinds.coverage import words
 
-    return [w for w in _words(text) if len(w) >= 2 and w not in GENERIC and w not in FRAMING
+    return [w for w in words(text) if len(w) >= 2 and w not in GENERIC and w not in FRAMING
             and w not in _FACT_SKIP and not (_DIGIT.search(w) and not _HAS_LETTER.search(w))]
 
 

@@ -145,7 +145,7 @@ def _fetcher(run: RunContext):
     from pipeline.search.fetch import Fetcher
 
     fetcher = Fetcher(allow_private=run.settings.allow_private, cache=run.store if run.settings.cache else None)
-    run.env.fetcher = fetcher  # one per run; research._read_pages only uses it when fetch_pages > 0
+    run.env.fetcher = fetcher  # one per run; research.worker.read_pages only uses it when fetch_pages > 0
     return fetcher
 
 

@@ -48,7 +48,7 @@ def derive_query(subtopic: str, summary: str, sources: list[SearchResult], used:
     return clean_query(f"{subtopic} 补充资料 {len(used) + 1}")
 
 
-def _read_pages(env: StageEnv, step: str, results: list[SearchResult]) -> None:
+def read_pages(env: StageEnv, step: str, results: list[SearchResult]) -> None:
     """Replace snippets with page text for the top results (web results only; local ones are whole)."""
     if env.fetcher is None or env.fetch_pages <= 0:
         return
@@ -106,7 +106,7 @@ def run_worker(env: StageEnv, topic: str, index: int, subtopic: str, max_loops: 
             env.journal.degrade(f"{step}.search", f"search failed ({exc.kind}): {exc}")
             results = []
         new = [r for r in results if r.id not in refs][: env.results_per_query]
-        _read_pages(env, step, new)
+        read_pages(env, step, new)
         for r in new:
             refs[r.id] = len(w.sources) + 1
             w.sources.append(r)
