@@ -138,8 +138,10 @@ class Sweeper(threading.Thread):
 
 def run_worker(settings: Settings, broker: Broker, loglevel: str = "INFO") -> None:
     """`yanbao worker`: run a Celery worker (threads pool) on `broker` (checked) until stopped."""
+    from pipeline.llm.pool import share_through
     from pipeline.run.schedule import warm_up
 
+    share_through(settings.broker)  # Ollama hosts balanced and capped across every worker of the fleet
     known_stores.add(settings.out)
     warm_up()  # load the tokenizers once, before several reports start together
     sweeper = Sweeper(broker, settings)
