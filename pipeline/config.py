@@ -24,7 +24,7 @@ class ConfigError(Exception):
 
 class Settings(BaseModel):
     kind: Literal["research", "digest", "commentary"] = "research"
-    llm: Literal["auto", "ollama", "extractive", "openai", "langchain"] = "auto"
+    llm: str = "auto"  # a name in pipeline.run.engines.LLM_ENGINES (built-ins and yanbao.engines plugins)
     model: str = "qwen2.5:7b"
     # --llm langchain: LangChain's `init_chat_model` spec, "provider:model" (pipeline/llm/langchain_engine.py)
     langchain_model: str = ""
@@ -32,7 +32,7 @@ class Settings(BaseModel):
     ollama_host: str = "http://127.0.0.1:11434"  # one URL, or several: a TOML list or comma separated
     ollama_concurrency: int = Field(0, ge=0, le=1024)  # requests at once per Ollama host (0: no cap)
     ollama_down_s: float = Field(30.0, gt=0, le=86400)  # how long a failing host gets no requests
-    search: Literal["auto", "duckduckgo", "local"] = "auto"
+    search: str = "auto"  # a name in pipeline.run.engines.SEARCH_ENGINES (yanbao.search plugins too)
     region: str = "cn-zh"
     sources: Path = Field(default_factory=lambda: default_sources())
     out: Path = Path("outputs")
@@ -42,6 +42,7 @@ class Settings(BaseModel):
     results_per_query: int = Field(5, ge=1, le=20)
     fetch_pages: int = Field(3, ge=0, le=10)
     allow_private: bool = False
+    fetcher: str = "web"  # reads the pages of web results: a name in pipeline.run.engines.FETCHERS
     num_ctx: int = Field(8192, ge=512, le=262144)
     num_predict: int = Field(1024, ge=16, le=32768)
     temperature: float = Field(0.3, ge=0.0, le=2.0)
@@ -85,6 +86,28 @@ class Settings(BaseModel):
             if name not in out:
                 out.append(name)
         return ["md", *(f for f in out if f != "md")]
+
+    @field_validator("llm")
+    @classmethod
+    def _llm(cls, v: str) -> str:
+        """A registered engine (not imported here: a plugin loads when its engine is built)."""
+        from pipeline.run.engines import LLM_ENGINES
+
+        return LLM_ENGINES.check(v.strip())
+
+    @field_validator("search")
+    @classmethod
+    def _search(cls, v: str) -> str:
+        from pipeline.run.engines import SEARCH_ENGINES
+
+        return SEARCH_ENGINES.check(v.strip())
+
+    @field_validator("fetcher")
+    @classmethod
+    def _fetcher(cls, v: str) -> str:
+        from pipeline.run.engines import FETCHERS
+
+        return FETCHERS.check(v.strip())
 
     @field_validator("ollama_host", mode="before")
     @classmethod

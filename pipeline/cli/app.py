@@ -190,6 +190,21 @@ def config_show(
     width = max(len(k) for k in values)
     for key, value in values.items():
         print(f"{key.replace('_', '-'):<{width}}  {value!s:<40}  ({origin[key]})")
+    print_engines()
+
+
+def print_engines() -> None:
+    """The engines `llm`, `search` and `fetcher` may name (pipeline.run.engines: built-ins and the
+    plugins installed), each with its one-line help."""
+    from pipeline.run.engines import FETCHERS, LLM_ENGINES, SEARCH_ENGINES
+
+    for title, registry in (("llm engines (--llm)", LLM_ENGINES), ("search engines (--search)", SEARCH_ENGINES),
+                            ("fetchers (setting fetcher)", FETCHERS)):
+        rows = registry.described()
+        width = max(len(name) for name, _ in rows)
+        print(f"\n{title}:")
+        for name, help_line in rows:
+            print(f"  {name:<{width}}  {help_line}")
 
 
 @runs_app.command("list")

@@ -3,7 +3,8 @@
 One declaration per flag keeps the names and help identical everywhere: other tools call these
 names, so they must not drift between commands. Light at import (typer only).
 
-Help shows each flag's built-in default and, for choice flags, the allowed values. Settings may come
+Help shows each flag's built-in default and, for choice flags, the allowed values (`--llm` and
+`--search`: the engines pipeline.run.engines registers, plugins included). Settings may come
 from yanbao.toml or YANBAO_* as well (see `yanbao config show`), so a flag's value is `None` when it is
 not given and the defaults shown here are text. They repeat `pipeline.config.Settings`, which is not
 imported here (pydantic would slow `yanbao --help`); tests/unit/test_cli_options.py keeps them equal.
@@ -16,9 +17,36 @@ from typing import Annotated, Literal
 
 import typer
 
+from pipeline.run.engines import LLM_ENGINES, SEARCH_ENGINES, Registry
+
 KindChoice = Literal["research", "digest", "commentary"]
-LlmChoice = Literal["auto", "ollama", "extractive", "openai", "langchain"]
-SearchChoice = Literal["auto", "duckduckgo", "local"]
+
+
+def _engine_choice(registry: Registry) -> dict:
+    """`--llm`/`--search` accept the names the registry holds (pipeline.run.engines: built-ins and
+    plugins' entry points), shown in help as `<auto|ollama|...>` and refused with the list, as typer
+    shows a Literal. The names are read when help is drawn or a value is checked, not at import: the
+    entry-point scan is left to the commands that need it."""
+    try:
+        from typer._types import TyperChoice  # typer's own choice type: same help and error text
+    except ImportError:  # a typer without it: the names now, as a Literal
+        return {}
+
+    class RegistryChoice(TyperChoice):
+        def __init__(self) -> None:  # noqa: D107 - no stored choices: the registry's, when asked
+            self.case_sensitive = True
+
+        @property
+        def choices(self) -> tuple[str, ...]:  # type: ignore[override]
+            return tuple(registry.names())
+
+    return {"click_type": RegistryChoice()}
+
+
+_LLM_TYPE = _engine_choice(LLM_ENGINES)
+_SEARCH_TYPE = _engine_choice(SEARCH_ENGINES)
+LlmChoice = str if _LLM_TYPE else Literal[tuple(LLM_ENGINES.names())]  # type: ignore[valid-type]
+SearchChoice = str if _SEARCH_TYPE else Literal[tuple(SEARCH_ENGINES.names())]  # type: ignore[valid-type]
 
 # The built-in default of each setting, as help shows it (`[default: …]`).
 DEFAULTS = {
@@ -48,11 +76,11 @@ def _opt(name: str, *decls: str, help: str, **kw) -> typer.models.OptionInfo:  #
 
 
 Kind = Annotated[KindChoice | None, _opt("kind", help="Report kind.")]
-Llm = Annotated[LlmChoice | None, _opt("llm", help="Engine: auto (Ollama if it answers, else extractive), ollama, extractive, openai (any OpenAI-compatible server at --base-url), langchain (setting langchain_model).")]
+Llm = Annotated[LlmChoice | None, _opt("llm", **_LLM_TYPE, help="Engine: auto (Ollama if it answers, else extractive), ollama, extractive, openai (any OpenAI-compatible server at --base-url), langchain (setting langchain_model).")]
 Model = Annotated[str | None, _opt("model", help="Model: an Ollama tag (qwen2.5:7b), or the id an OpenAI-compatible server serves.")]
 OllamaHost = Annotated[str | None, _opt("ollama_host", help="Ollama URL, or several comma separated (a pool: least busy healthy host).")]
 BaseUrl = Annotated[str | None, _opt("base_url", help="--llm openai: the server's OpenAI API address, ending in /v1 (the key is read from $OPENAI_API_KEY, or the variable api_key_env names).")]
-SearchEngine = Annotated[SearchChoice | None, _opt("search", help="auto (DuckDuckGo, else local), duckduckgo or local.")]
+SearchEngine = Annotated[SearchChoice | None, _opt("search", **_SEARCH_TYPE, help="auto (DuckDuckGo, else local), duckduckgo or local.")]
 Sources = Annotated[Path | None, _opt("sources", help="Folder of local source documents.")]
 Out = Annotated[Path | None, _opt("out", help="Output folder (report, run.json, run store).")]
 MaxLoops = Annotated[int | None, _opt("max_loops", help="Search rounds per research worker (1-10).")]

@@ -42,7 +42,7 @@ from pipeline.kinds.slotcheck import (
     tidy,
     trim_cut,
 )
-from pipeline.llm.base import LLM, Completion, T, Task
+from pipeline.llm.base import LLM, Completion, T, Task, capabilities
 from pipeline.llm.budget import clip_to_tokens, estimate_tokens
 from pipeline.models import Doc, TaskContext
 
@@ -324,9 +324,9 @@ def ask(
     """Fill one slot. Returns None (and journals why) when the engine could not fill it, or when its
     answer failed the content checks after one retry and no point could be saved. `post` (e.g. removing
     citations to unknown sources) is applied to every answer before it is checked."""
-    # The extractive engine reads the structured context, never the prompt: rendering (and budgeting)
-    # one for it would only fill the journal with notes about prompts nobody reads.
-    if env.llm.provider == "extractive":
+    # An engine that is not generative (the extractive one) reads the structured context, never the
+    # prompt: rendering (and budgeting) one for it would only fill the journal with notes nobody reads.
+    if not capabilities(env.llm).generative:
         messages: list[dict] = []
     else:
         messages = render_messages(prompt, step, env.journal, env.prompt_tokens, variables)

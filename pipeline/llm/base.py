@@ -8,7 +8,7 @@ outside (`pipeline.run.store.RecordingLLM`), so engines stay simple.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
@@ -77,8 +77,28 @@ class LLMError(Exception):
     The message is one line meant for the user and names the cause."""
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine can do, asked instead of its name (`pipeline.run.engines` registers the engines).
+
+    An engine declares the ones that differ from a generative chat model as class attributes of the
+    same names; `capabilities(engine)` fills in the rest, so a plugin engine needs to declare nothing.
+    """
+
+    generative: bool = True  # writes text from a prompt: prompts are rendered, answers can fail validation
+    sequential: bool = False  # its steps must run in order, one at a time (it keeps state across calls)
+    passages: bool = True  # it reads sources cut into passages (worth pre-computing as sources arrive)
+    cacheable: bool = True  # a recorded answer may be replayed from the run store's cache
+
+
+def capabilities(engine: object) -> Capabilities:
+    """`engine`'s capabilities: those it declares (class attributes named as `Capabilities`' fields), the
+    generative defaults for the others. Wrappers (`RecordingLLM`) declare their inner engine's."""
+    return Capabilities(**{f.name: bool(getattr(engine, f.name, f.default)) for f in fields(Capabilities)})
+
+
 class LLM(Protocol):
-    provider: str  # "ollama" | "extractive" | "openai"
+    provider: str  # the engine's name, as recorded in run.json and the run store: never compared by callers
     model: str
 
     def complete(self, task: Task[T]) -> Completion[T]: ...

@@ -341,6 +341,13 @@ class ExtractiveLLM:
     # It remembers which sentences it used, so a replayed answer would desynchronize that memory:
     # calls are recorded in the run store but never served from its cache.
     cacheable = False
+    # It fills slots from the structured context, never from a prompt, and its answers are its sources'
+    # own sentences: prompts are not rendered for it and its answers cannot fail a model's validation.
+    generative = False
+    # Its memory of used sentences makes the report depend on call order: steps run in a fixed order.
+    sequential = True
+    # It ranks whole source sentences, never passages cut from the sources.
+    passages = False
 
     def __init__(self, ref_year: int | None = None) -> None:
         # Outlook sorts years into 12–24 months vs 3–5 years relative to this year; fixed per instance (and

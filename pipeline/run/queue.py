@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import Settings
+from pipeline.run.engines import SEARCH_ENGINES, EngineSetupError
 from pipeline.run.locks import Exclusive
 from pipeline.run.store import RunStore
 
@@ -92,7 +93,11 @@ def check_queueable(settings: Settings, topic: str, topics: list[str] | None = N
         raise BadInput(f"--kind {settings.kind} takes one topic, got {len(topics)}; several topics are for --kind commentary")
     composer(settings.kind)
     check_output_folder(settings.out)
-    if settings.search in ("local", "auto") and not settings.sources.is_dir():
+    try:
+        needs_sources = SEARCH_ENGINES.get(settings.search).needs_sources
+    except EngineSetupError as exc:  # a plugin that cannot be loaded
+        raise BadInput(str(exc)) from None
+    if needs_sources and not settings.sources.is_dir():
         raise BadInput(f"sources folder not found: {settings.sources}")
     return topic
 

@@ -20,10 +20,11 @@ from pathlib import Path
 from pipeline.config import Settings
 from pipeline.kinds.contract import KindFailed, RunContext
 from pipeline.kinds.prompting import Journal, StageEnv
-from pipeline.llm.base import LLM, LLMError, Options
+from pipeline.llm.base import LLM, LLMError, capabilities
 from pipeline.llm.budget import prompt_budget
 from pipeline.run.data_check import appendix, evidence_name
 from pipeline.run.db import StoreUnavailable, redact
+from pipeline.run.engines import SEARCH_ENGINES, llm_config
 from pipeline.run.locks import Exclusive
 from pipeline.run.publish import publish_report
 from pipeline.run.render import render, slugify, write_atomic
@@ -100,18 +101,22 @@ def check_output_folder(out: Path) -> None:
 
 
 def make_search(settings: Settings):
-    from pipeline.search import make_search as factory
+    """The search engine `settings.search` names (pipeline.run.engines), its sources folder checked
+    first when it reads one."""
+    from pipeline.run.engines import SEARCH_ENGINES, EngineSetupError
 
-    if settings.search in ("local", "auto"):
+    try:
+        spec = SEARCH_ENGINES.get(settings.search)
+    except EngineSetupError as exc:
+        raise BadInput(str(exc)) from None
+    if spec.needs_sources:
         src = settings.sources
         if not src.exists():
             raise BadInput(f"sources folder not found: {src}")
         if not src.is_dir():
             raise BadInput(f"sources path is not a folder: {src}")
     try:
-        return factory(
-            settings.search, sources=settings.sources, index_path=settings.out / "index.db", region=settings.region
-        )
+        return spec.build(settings)
     except SearchError as exc:
         raise BadInput(str(exc)) from None
 
@@ -131,79 +136,27 @@ def make_verifier(settings: Settings, journal: Journal) -> Verifier:
 
 
 def make_llm(settings: Settings, journal: Journal, warn) -> LLM:
-    """Pick the engine. `auto` uses Ollama when it answers and has the model, else the extractive
-    engine, saying so on stderr and in the manifest."""
-    if settings.llm == "extractive":
-        from pipeline.llm.extractive import ExtractiveLLM
-
-        return ExtractiveLLM()
-    from pipeline.llm.ollama import OllamaLLM
-    from pipeline.llm.pool import shared_pool
-
-    options = Options(
-        num_ctx=settings.num_ctx,
-        num_predict=settings.num_predict,
-        temperature=settings.temperature,
-        seed=settings.seed,
-        timeout_s=settings.timeout_s,
-    )
-    if settings.llm == "openai":
-        return _openai_engine(settings, options)
-    if settings.llm == "langchain":
-        return make_langchain(settings, options, journal)
-    pool = shared_pool(settings.ollama_hosts, limit=settings.ollama_concurrency, down_s=settings.ollama_down_s)
-    engine = OllamaLLM(
-        settings.ollama_host, settings.model, options, stream=settings.stream, max_retries=settings.max_retries,
-        pool=pool,
-    )
-    try:
-        engine.check_model()
-        for why in engine.unusable.values():  # several hosts: the others carry the run
-            journal.note("llm", f"host set aside: {why}")
-            warn(f"yanbao: warning: {why}; using the other Ollama hosts")
-        return engine
-    except LLMError as exc:
-        if settings.llm == "ollama":
-            raise RunFailed(str(exc)) from None
-        from pipeline.llm.extractive import ExtractiveLLM
-
-        reason = f"Ollama not usable ({exc}); using the extractive engine"
-        journal.degrade("llm", reason)
-        warn(f"yanbao: {reason}")
-        return ExtractiveLLM()
-
-
-def _openai_engine(settings: Settings, options: Options) -> LLM:
-    """`--llm openai`: an OpenAI-compatible server, checked before the run starts (reachable, key
-    accepted, model served). Never a silent fallback: the user asked for this server."""
-    from pipeline.llm.openai_compat import OpenAICompatLLM
-
-    engine = OpenAICompatLLM(
-        settings.base_url, settings.model, options, api_key_env=settings.api_key_env,
-        context_tokens=settings.context_tokens, stream=settings.stream, max_retries=settings.max_retries,
-    )
-    try:
-        engine.check_model()
-    except LLMError as exc:
-        raise RunFailed(str(exc)) from None
-    return engine
-
-
-def make_langchain(settings: Settings, options: Options, journal: Journal) -> LLM:
-    """`--llm langchain`: a setup problem (the extra or the provider's package missing, no
-    langchain_model, no API key) is bad input: one line, exit 2, nothing written."""
-    from pipeline.llm.langchain_engine import EngineSetupError, make_langchain_llm
+    """The engine `settings.llm` names (pipeline.run.engines: `auto` uses Ollama when it answers and
+    has the model, else the extractive engine, saying so on stderr and in the manifest). A set-up
+    problem is bad input (exit 2), an engine asked for by name that does not answer fails the run."""
+    from pipeline.run.engines import LLM_ENGINES, EngineSetupError, EngineUnavailable
 
     try:
-        engine = make_langchain_llm(
-            settings.langchain_model, options, method=settings.langchain_method,
-            max_retries=settings.max_retries, ollama_host=settings.ollama_host,
-        )
+        return LLM_ENGINES.get(settings.llm).build(settings, journal, warn)
     except EngineSetupError as exc:
         raise BadInput(str(exc)) from None
-    if engine.unsupported:
-        journal.note("llm", f"{engine.model} takes no {', '.join(engine.unsupported)}: not sent")
-    return engine
+    except EngineUnavailable as exc:
+        raise RunFailed(str(exc)) from None
+
+
+def make_fetcher(settings: Settings, store: RunStore):
+    """The page fetcher `settings.fetcher` names, caching in the run store unless `--no-cache`."""
+    from pipeline.run.engines import FETCHERS, EngineSetupError
+
+    try:
+        return FETCHERS.get(settings.fetcher).build(settings, store if settings.cache else None)
+    except EngineSetupError as exc:
+        raise BadInput(str(exc)) from None
 
 
 def recorded_settings(settings: Settings) -> dict:
@@ -230,6 +183,9 @@ class _Timed:
         self.inner = inner
         self.provider = inner.provider
         self.model = inner.model
+        caps = capabilities(inner)
+        self.generative, self.sequential, self.passages, self.cacheable = (
+            caps.generative, caps.sequential, caps.passages, caps.cacheable)
         self.intervals: list[tuple[float, float]] = []
         self.invalid: list[str | None] = []  # per task: why its answer failed validation, or None
         self._where: dict[int, int] = {}  # id of a task's Completion -> its place in `invalid`
@@ -267,7 +223,7 @@ def model_failure(engine, llm: _Timed, composed) -> dict | None:
     from pipeline.llm.validate import failure_kind
 
     invalid = [why for why in llm.invalid if why is not None]
-    if engine.provider == "extractive" or not invalid:
+    if not capabilities(engine).generative or not invalid:  # an engine that writes nothing cannot fail so
         return None
     # Material found: the workers' sources, less those a coverage check (when the kind reports one)
     # judged not to cover their sub-topic: those are "nothing relevant", whatever the model did.
@@ -452,8 +408,7 @@ def _run_locked(
         "llm_requested": settings.llm,
         "model": engine.model,
         "ollama_host": settings.ollama_host,
-        **({"base_url": engine.base_url, "api_key_env": settings.api_key_env, "context_tokens": settings.context_tokens}
-           if engine.provider == "openai" else {}),
+        **llm_config(settings, engine),  # the engine's own fields (an OpenAI-compatible server's address)
         "search_engine": settings.search,
         "max_loops": settings.max_loops,
         "breadth": settings.breadth,
@@ -473,12 +428,8 @@ def _run_locked(
     llm = _Timed(RecordingLLM(engine, store, run_id, use_cache=settings.cache, on_call=on_call))
     search = RecordingSearch(search_backend, store, run_id, use_cache=settings.cache, day=day)
     fetcher = None
-    if settings.fetch_pages > 0 and settings.search in ("duckduckgo", "auto"):
-        from pipeline.search.fetch import Fetcher
-
-        fetcher = RecordingFetcher(
-            Fetcher(allow_private=settings.allow_private, cache=store if settings.cache else None), store, run_id
-        )
+    if settings.fetch_pages > 0 and SEARCH_ENGINES.get(settings.search).reads_pages:
+        fetcher = RecordingFetcher(make_fetcher(settings, store), store, run_id)
     env = StageEnv(
         llm=llm,
         journal=journal,
@@ -490,7 +441,7 @@ def _run_locked(
     )
     # The extractive engine remembers which sentences it used; running its steps in order keeps the
     # report identical from run to run. It is CPU-bound, so concurrency would buy nothing anyway.
-    pool = 1 if engine.provider == "extractive" else settings.concurrency
+    pool = 1 if capabilities(engine).sequential else settings.concurrency
     run = RunContext(topic, settings, env, engine, store, run_id, verifier, pool, topics=list(topics), day=day)
     try:
         composed = compose(run)

@@ -46,6 +46,7 @@ from croniter import croniter
 from pydantic import ValidationError
 
 from pipeline.config import NOT_ECHOED, ConfigError, Settings, load_settings
+from pipeline.run.engines import SEARCH_ENGINES, EngineSetupError
 from pipeline.run.locks import Exclusive
 
 NEW_JOB_WINDOW = timedelta(hours=24)
@@ -441,7 +442,11 @@ def queue_job(job: Job, now: datetime, publish_for: Callable[[Settings], Any], t
                 if not is_due(job.cron, now, parse_iso(last["started_at"]) if last else None):
                     result.note = f"already ran at {last['started_at'] if last else '?'}"
                     return result
-            if job.settings.search in ("local", "auto") and not job.settings.sources.is_dir():
+            try:
+                needs_sources = SEARCH_ENGINES.get(job.settings.search).needs_sources
+            except EngineSetupError as exc:  # a plugin that cannot be loaded
+                raise JobsError(str(exc)) from None
+            if needs_sources and not job.settings.sources.is_dir():
                 raise JobsError(f"sources folder not found: {job.settings.sources}")
             publish = publish_for(job.settings)
             row = store.start_job_run(job.name, iso(now), trigger, status="queued")

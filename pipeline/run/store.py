@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from pipeline.llm.base import LLM, Completion, LLMError, T, Task
+from pipeline.llm.base import LLM, Completion, LLMError, T, Task, capabilities
 from pipeline.models import SearchResult
 from pipeline.run.db import PgConnection, StoreError, is_url
 from pipeline.run.locks import SessionLocks, held
@@ -431,7 +431,11 @@ class RecordingLLM:
         self.on_call = on_call
         self.store = store
         self.run_id = run_id
-        self.cacheable = getattr(inner, "cacheable", True)
+        caps = capabilities(inner)  # declared again here: callers ask the wrapper what its engine can do
+        self.cacheable = caps.cacheable
+        self.generative = caps.generative
+        self.sequential = caps.sequential
+        self.passages = caps.passages
         self.use_cache = use_cache and self.cacheable
         self.provider = inner.provider
         self.model = inner.model

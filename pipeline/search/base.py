@@ -21,7 +21,7 @@ class SearchError(Exception):
 
 
 class Search(Protocol):
-    engine: str  # "duckduckgo" | "local"
+    engine: str  # the backend's name, as recorded in run.json and the report: never compared by callers
 
     def search(self, query: str, max_results: int = 5) -> list[SearchResult]: ...
 

@@ -7,13 +7,23 @@ import typing
 
 from pipeline.cli import options as opt
 from pipeline.config import Settings
+from pipeline.run.engines import LLM_ENGINES, SEARCH_ENGINES
 
 
 def test_choices_are_the_settings_literals():
     fields = Settings.model_fields
     assert typing.get_args(opt.KindChoice) == typing.get_args(fields["kind"].annotation)
-    assert typing.get_args(opt.LlmChoice) == typing.get_args(fields["llm"].annotation)
-    assert typing.get_args(opt.SearchChoice) == typing.get_args(fields["search"].annotation)
+
+
+def test_engine_choices_are_the_registries_names():
+    """`--llm`/`--search` accept what the settings accept: the registries' names, read when asked."""
+    for option, registry in ((opt.Llm, LLM_ENGINES), (opt.SearchEngine, SEARCH_ENGINES)):
+        info = next(a for a in typing.get_args(option) if hasattr(a, "click_type"))
+        names = tuple(registry.names())
+        assert {"auto"} < set(names)
+        assert tuple(info.click_type.choices) == names
+        for name in names:
+            assert info.click_type.convert(name, None, None) == name
 
 
 def test_defaults_shown_are_the_settings_defaults():

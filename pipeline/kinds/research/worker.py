@@ -13,6 +13,7 @@ from collections import Counter
 
 from pipeline.kinds.citations import keep_valid
 from pipeline.kinds.prompting import StageEnv, ask, echoes, prompt_labels
+from pipeline.llm.base import capabilities
 from pipeline.models import Doc, Query, Reflection, RunningSummary, SearchResult, TaskContext, WorkerResult
 from pipeline.search.base import SearchError
 from pipeline.search.passages import prewarm
@@ -110,7 +111,7 @@ def run_worker(env: StageEnv, topic: str, index: int, subtopic: str, max_loops: 
         for r in new:
             refs[r.id] = len(w.sources) + 1
             w.sources.append(r)
-        if env.llm.provider != "extractive":  # the extractive engine never cuts sources to passages
+        if capabilities(env.llm).passages:  # the engine reads passages (the extractive one never cuts sources)
             prewarm([r.text for r in new])
         w.loops = loop
 
