@@ -212,10 +212,10 @@ def _entry_points(group: str) -> Mapping[str, _EntryPoint]:
 
         every = entry_points()  # one scan; `select` on it reads no files again
         found: dict[str, dict[str, _EntryPoint]] = {}
-        for group in (LLM_GROUP, SEARCH_GROUP, FETCHER_GROUP):
-            found[group] = {}
-            for point in every.select(group=group):
-                found[group].setdefault(point.name, point)
+        for name in (LLM_GROUP, SEARCH_GROUP, FETCHER_GROUP):
+            found[name] = {}
+            for point in every.select(group=name):
+                found[name].setdefault(point.name, point)
         _SCANNED.clear()
         _SCANNED[key] = scanned = found
     return scanned.get(group, {})
