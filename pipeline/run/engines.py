@@ -98,14 +98,6 @@ class FetcherEngine:
     build: Callable[[Settings, Cache | None], Fetcher]
 
 
-class _Spec(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def help(self) -> str: ...
-
-
 S = TypeVar("S", LLMEngine, SearchEngine, FetcherEngine)
 
 

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.config import Settings
 from pipeline.kinds.contract import KindFailed, RunContext
@@ -31,6 +32,10 @@ from pipeline.run.render import render, slugify, write_atomic
 from pipeline.run.store import RecordingFetcher, RecordingLLM, RecordingSearch, RunStore
 from pipeline.run.verify import RUN_FACTS, Verifier
 from pipeline.search.base import SearchError
+
+if TYPE_CHECKING:
+    from pipeline.search.base import Search
+    from pipeline.search.fetch import Fetcher
 
 MAX_TOPIC_CHARS = 500
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -100,7 +105,7 @@ def check_output_folder(out: Path) -> None:
         raise BadInput(f"output folder {out} is not writable: {exc.strerror or exc}") from None
 
 
-def make_search(settings: Settings):
+def make_search(settings: Settings) -> Search:
     """The search engine `settings.search` names (pipeline.run.engines), its sources folder checked
     first when it reads one."""
     from pipeline.run.engines import SEARCH_ENGINES, EngineSetupError
@@ -149,7 +154,7 @@ def make_llm(settings: Settings, journal: Journal, warn) -> LLM:
         raise RunFailed(str(exc)) from None
 
 
-def make_fetcher(settings: Settings, store: RunStore):
+def make_fetcher(settings: Settings, store: RunStore) -> Fetcher:
     """The page fetcher `settings.fetcher` names, caching in the run store unless `--no-cache`."""
     from pipeline.run.engines import FETCHERS, EngineSetupError
 
