@@ -11,12 +11,19 @@ imported here (pydantic would slow `yanbao --help`); tests/unit/test_cli_options
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
-KindChoice = Literal["research", "digest", "commentary"]
+try:  # the class typer makes its choices with (it vendors click from 0.26 on)
+    from typer._types import TyperChoice as _Choice
+except ImportError:  # an older typer builds its commands with the click package it depends on
+    import typer.core
+
+    _Choice = typer.core.click.Choice  # type: ignore[attr-defined,misc]
+
 LlmChoice = Literal["auto", "ollama", "extractive", "openai", "langchain"]
 SearchChoice = Literal["auto", "duckduckgo", "local"]
 
@@ -43,11 +50,33 @@ DEFAULTS = {
 }
 
 
+class KindChoice(_Choice):
+    """`--kind`'s values: the registered kinds (`pipeline.kinds`), read when help or a given value needs
+    them, so `yanbao --help` loads no kind and a kind a plugin adds is a valid choice. Typer's own
+    choice class (it offers no public one) keeps the help and the error text those of a Literal."""
+
+    def __init__(self) -> None:
+        super().__init__((), case_sensitive=True)
+
+    @property
+    def choices(self) -> Sequence[str]:
+        from pipeline import kinds
+
+        try:
+            return kinds.names()
+        except kinds.KindError as exc:  # a broken plugin: one line, before anything runs
+            raise typer.BadParameter(str(exc)) from None
+
+    @choices.setter
+    def choices(self, value: Sequence[str]) -> None:
+        """The registry is the one list; what the base class sets is ignored."""
+
+
 def _opt(name: str, *decls: str, help: str, **kw) -> typer.models.OptionInfo:  # noqa: A002 - typer's name
     return typer.Option(*decls, help=help, show_default=DEFAULTS[name], **kw)
 
 
-Kind = Annotated[KindChoice | None, _opt("kind", help="Report kind.")]
+Kind = Annotated[str | None, _opt("kind", help="Report kind.", click_type=KindChoice())]
 Llm = Annotated[LlmChoice | None, _opt("llm", help="Engine: auto (Ollama if it answers, else extractive), ollama, extractive, openai (any OpenAI-compatible server at --base-url), langchain (setting langchain_model).")]
 Model = Annotated[str | None, _opt("model", help="Model: an Ollama tag (qwen2.5:7b), or the id an OpenAI-compatible server serves.")]
 OllamaHost = Annotated[str | None, _opt("ollama_host", help="Ollama URL, or several comma separated (a pool: least busy healthy host).")]

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import typing
 
+import pytest
+
 from pipeline.cli import options as opt
 from pipeline.config import Settings
 
 
 def test_choices_are_the_settings_literals():
     fields = Settings.model_fields
-    assert typing.get_args(opt.KindChoice) == typing.get_args(fields["kind"].annotation)
     assert typing.get_args(opt.LlmChoice) == typing.get_args(fields["llm"].annotation)
     assert typing.get_args(opt.SearchChoice) == typing.get_args(fields["search"].annotation)
 
@@ -27,3 +28,15 @@ def test_defaults_shown_are_the_settings_defaults():
             assert str(value) in shown or name == "sources", (name, shown)
         else:
             assert shown == str(value), (name, shown, value)
+
+
+def test_kind_choices_are_the_registered_kinds():
+    """`--kind` offers what `pipeline.kinds` holds, and the settings accept exactly those."""
+    from pipeline import kinds
+
+    assert tuple(opt.KindChoice().choices) == kinds.names()
+    assert kinds.names()[:3] == ("research", "digest", "commentary")
+    for name in kinds.names():
+        assert Settings(kind=name).kind == name
+    with pytest.raises(ValueError, match="Input should be 'research', 'digest' or 'commentary'"):
+        Settings(kind="weekly-news")
