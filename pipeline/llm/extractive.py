@@ -29,9 +29,39 @@ from datetime import date
 
 from pydantic import BaseModel, ValidationError
 
+from pipeline.kinds.commentary.slots import (
+    CommentaryClosing,
+    CommentaryLead,
+    CommentaryOutline,
+    CommentarySection,
+    CommentaryTitle,
+)
 from pipeline.kinds.coverage import THRESHOLD as COVERED
 from pipeline.kinds.coverage import best_share, mentions, subject_units, topic_units
 from pipeline.kinds.coverage import share as topic_share
+from pipeline.kinds.digest.slots import (
+    DigestConclusion,
+    DigestFrame,
+    DigestJudgements,
+    DigestMetrics,
+    DigestPart,
+    DigestQuestion,
+    KeyMetric,
+)
+from pipeline.kinds.research.slots import (
+    Advice,
+    Assessment,
+    DetailedAnalysis,
+    ExecutiveSummary,
+    Findings,
+    KeyFindings,
+    Outlook,
+    Plan,
+    Query,
+    Reflection,
+    RunningSummary,
+    Trends,
+)
 from pipeline.llm.base import Completion, Task
 from pipeline.llm.extractive_rank import (
     Cand,
@@ -57,35 +87,7 @@ from pipeline.llm.extractive_rank import (
     textrank,
     whole_words,
 )
-from pipeline.models import (
-    Advice,
-    Assessment,
-    CommentaryClosing,
-    CommentaryLead,
-    CommentaryOutline,
-    CommentarySection,
-    CommentaryTitle,
-    DetailedAnalysis,
-    DigestConclusion,
-    DigestFrame,
-    DigestJudgements,
-    DigestMetrics,
-    DigestPart,
-    DigestQuestion,
-    Doc,
-    ExecutiveSummary,
-    Findings,
-    Group,
-    KeyFindings,
-    KeyMetric,
-    Outlook,
-    Plan,
-    Query,
-    Reflection,
-    RunningSummary,
-    TaskContext,
-    Trends,
-)
+from pipeline.models import Doc, Group, TaskContext
 from pipeline.textutil import strip_citations, tokens, word_tag
 
 VERSION = "2"

@@ -7,12 +7,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pipeline.llm.base import Completion, Task
-from pipeline.models import (
+from pipeline.kinds.research.slots import (
     Advice,
     Assessment,
     DetailedAnalysis,
-    Doc,
     ExecutiveSummary,
     Findings,
     KeyFindings,
@@ -21,9 +19,10 @@ from pipeline.models import (
     Query,
     Reflection,
     RunningSummary,
-    TaskContext,
     Trends,
 )
+from pipeline.llm.base import Completion, Task
+from pipeline.models import Doc, TaskContext
 from pipeline.textutil import tokens
 
 ANALYSES = (

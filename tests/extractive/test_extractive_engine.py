@@ -16,6 +16,7 @@ from extractive_corpus import docs
 from extractive_driver import ANALYSES, SYNTHESES, Run, cited_sentences, drive, strings
 
 from pipeline.kinds.coverage import mentions, subject_units
+from pipeline.kinds.research.slots import Findings, RunningSummary
 from pipeline.llm.base import Task
 from pipeline.llm.extractive import (
     AUDIENCES,
@@ -27,7 +28,7 @@ from pipeline.llm.extractive import (
     normalize_query,
 )
 from pipeline.llm.extractive_rank import document_sentences, norm_key, pieces
-from pipeline.models import Findings, RunningSummary, TaskContext
+from pipeline.models import TaskContext
 
 TOPIC = "人工智能发展趋势"
 UNRELATED = "足球联赛转会"
@@ -250,7 +251,7 @@ def test_unrelated_topic_degrades_plainly() -> None:
     assert plan.value is None and plan.degraded == f"未找到与“{UNRELATED}”相关的资料，无法填写子主题"
     kinds = [k for k, _ in (*ANALYSES, *SYNTHESES)] + ["summarize", "reflect"]
     schemas = dict((*ANALYSES, *SYNTHESES, ("summarize", RunningSummary)))
-    from pipeline.models import Reflection
+    from pipeline.kinds.research.slots import Reflection
 
     schemas["reflect"] = Reflection
     for kind in kinds:

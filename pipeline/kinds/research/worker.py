@@ -13,7 +13,8 @@ from collections import Counter
 
 from pipeline.kinds.citations import keep_valid
 from pipeline.kinds.prompting import StageEnv, ask, echoes, prompt_labels
-from pipeline.models import Doc, Query, Reflection, RunningSummary, SearchResult, TaskContext, WorkerResult
+from pipeline.kinds.research.slots import Query, Reflection, RunningSummary
+from pipeline.models import Doc, SearchResult, TaskContext, WorkerResult
 from pipeline.search.base import SearchError
 from pipeline.search.passages import prewarm
 from pipeline.textutil import tokens
