@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from pipeline import kinds
 from pipeline.kinds.research.slots import (
     Advice,
     Assessment,
@@ -38,6 +39,8 @@ SYNTHESES = (
     ("synthesis.findings", KeyFindings),
     ("synthesis.advice", Advice),
 )
+# The research kind's handlers reach the extractive engine through the kinds registry.
+kinds.get("research")
 _REF = re.compile(r"\[(\d{1,3})\]")
 
 

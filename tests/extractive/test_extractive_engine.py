@@ -16,17 +16,10 @@ from extractive_corpus import docs
 from extractive_driver import ANALYSES, SYNTHESES, Run, cited_sentences, drive, strings
 
 from pipeline.kinds.coverage import mentions, subject_units
+from pipeline.kinds.research.extractive import AUDIENCES, NAMES, TREND_DIMENSIONS, normalize_query
 from pipeline.kinds.research.slots import Findings, RunningSummary
 from pipeline.llm.base import Task
-from pipeline.llm.extractive import (
-    AUDIENCES,
-    CONCLUSION,
-    RECOMMEND,
-    SLOT_NAMES,
-    TREND_DIMENSIONS,
-    ExtractiveLLM,
-    normalize_query,
-)
+from pipeline.llm.extractive import CONCLUSION, RECOMMEND, ExtractiveLLM
 from pipeline.llm.extractive_rank import document_sentences, norm_key, pieces
 from pipeline.models import TaskContext
 
@@ -258,7 +251,7 @@ def test_unrelated_topic_degrades_plainly() -> None:
         ctx = TaskContext(topic=UNRELATED, subtopic=UNRELATED, documents=corpus, queries=[UNRELATED])
         done = eng.complete(Task(step=kind, kind=kind, schema=schemas[kind], messages=[], context=ctx))
         assert done.value is None
-        assert done.degraded == f"未找到与“{UNRELATED}”相关的资料，无法填写{SLOT_NAMES[kind]}"
+        assert done.degraded == f"未找到与“{UNRELATED}”相关的资料，无法填写{NAMES[kind]}"
 
 
 def test_exhausted_pool_is_degraded_not_padded() -> None:
