@@ -16,9 +16,6 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from pipeline.config import PROJECT_ROOT
-
-TEMPLATES_DIR = PROJECT_ROOT / "templates"
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|!])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
 
@@ -56,10 +53,17 @@ def md_line(text: object) -> str:
     return re.sub(r"\s*\n\s*", " ", md_text(text))
 
 
-@lru_cache(maxsize=1)
 def environment() -> Environment:
+    """The report templates: the project's `templates/`, then each registered kind's own folder."""
+    from pipeline import kinds
+
+    return _environment(kinds.template_dirs())
+
+
+@lru_cache(maxsize=4)
+def _environment(dirs: tuple[Path, ...]) -> Environment:
     env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES_DIR)),
+        loader=FileSystemLoader([str(d) for d in dirs]),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
