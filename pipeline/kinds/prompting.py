@@ -30,8 +30,7 @@ import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pydantic import BaseModel
 
-from pipeline import kinds as registry
-from pipeline.kinds import PROMPTS_DIR
+from pipeline.kinds.folders import PROMPTS_DIR, prompt_dirs
 from pipeline.kinds.slotcheck import (
     Problem,
     Seen,
@@ -91,7 +90,7 @@ class StageEnv:
 
 
 def _env() -> Environment:
-    return _environment(registry.prompt_dirs())
+    return _environment(prompt_dirs())
 
 
 @lru_cache(maxsize=4)
@@ -107,7 +106,7 @@ def _environment(dirs: tuple[Path, ...]) -> Environment:
 
 def prompt_path(name: str) -> Path:
     """The file of prompt `name` (`commentary.md.j2`): the first prompt folder that has it."""
-    for folder in registry.prompt_dirs():
+    for folder in prompt_dirs():
         if (folder / name).is_file():
             return folder / name
     return PROMPTS_DIR / name  # reading it says what is missing
@@ -115,7 +114,7 @@ def prompt_path(name: str) -> Path:
 
 def slot_prompts() -> dict[str, dict[str, str]]:
     """Every slot's instruction and JSON shape (`<prompt>.<slot>`): `slots.yaml` of each prompt folder."""
-    return _slot_prompts(registry.prompt_dirs())
+    return _slot_prompts(prompt_dirs())
 
 
 @lru_cache(maxsize=4)
@@ -133,10 +132,6 @@ def slot_families() -> frozenset[str]:
     return frozenset(k.split(".", 1)[0] for k in slot_prompts())
 
 
-def checked() -> tuple[str, ...]:
-    """Task kinds whose answers are checked for content (`pipeline.kinds.slotcheck`): the report's slots,
-    as each registered kind declares them (`Kind.checked`)."""
-    return registry.checked_tasks()
 
 
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
@@ -350,6 +345,7 @@ def ask(
     prompt: str,
     variables: dict[str, Any],
     post: Callable[[T], T] | None = None,
+    checked: bool | None = None,
 ) -> T | None:
     """Fill one slot. Returns None (and journals why) when the engine could not fill it, or when its
     answer failed the content checks after one retry and no point could be saved. `post` (e.g. removing
@@ -361,7 +357,9 @@ def ask(
     else:
         messages = render_messages(prompt, step, env.journal, env.prompt_tokens, variables)
     wording = None
-    checks = kind.startswith(checked())
+    # The report's slots get the content checks (`pipeline.kinds.slotcheck`): every slot of a slots.yaml
+    # family (analysis.…, digest.…), and what a stage asks for (`checked=True`: the running summary).
+    checks = checked if checked is not None else kind.split(".", 1)[0] in slot_families() and "." in kind
     if checks:
         subject = tuple(str(variables.get(k) or "") for k in ("topic", "subtopic", "item", "section"))
         wording = replace(slot_wording(prompt, schema, str(variables.get("instruction", "")),

@@ -20,8 +20,8 @@ instead of padding it with unrelated sentences.
 
 This module is the engine and what every kind's handlers share (sentence pools, `Work`, the role tests
 `is_finding`, `recommends` …, `keyword_slot`). The handlers that fill a kind's slots live with the kind
-(`pipeline/kinds/<kind>/extractive.py`) and reach the engine through `pipeline.llm.extractive_registry`;
-this module imports no kind.
+(`pipeline/kinds/<kind>/extractive.py`) as `ExtractiveSlots`, handed over through
+`pipeline.llm.extractive_loaders` when a kind is registered; this module imports no kind.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 
 from pydantic import BaseModel, ValidationError
@@ -37,6 +38,7 @@ from pydantic import BaseModel, ValidationError
 from pipeline.kinds.coverage import THRESHOLD as COVERED
 from pipeline.kinds.coverage import best_share, topic_units
 from pipeline.kinds.coverage import share as topic_share
+from pipeline.llm import extractive_loaders
 from pipeline.llm.base import Completion, Task
 from pipeline.llm.extractive_rank import (
     Cand,
@@ -57,7 +59,6 @@ from pipeline.llm.extractive_rank import (
     sentence_keys,
     textrank,
 )
-from pipeline.llm.extractive_registry import handler_for, slot_name
 from pipeline.models import Doc, Group, TaskContext
 from pipeline.textutil import strip_citations, word_tag
 
@@ -96,6 +97,49 @@ RISK = re.compile(
 )
 FINDING = re.compile(r"\d|显示|表明|发现|披露|统计|数据|报告|宣布|发布|达到|占")
 CONCLUSION = re.compile(r"意味着|表明|说明|标志|总体|关键在于|核心|决定|取决于|归根结底|本质")
+
+
+#: Fills one slot: (engine, the task's context, the slot model) -> (value, the sentences it used).
+Handler = Callable[["ExtractiveLLM", TaskContext, type[BaseModel]], tuple[BaseModel, list[Cand]]]
+
+
+@dataclass(frozen=True)
+class ExtractiveSlots:
+    """A kind's handlers by task kind (`digest.frame` …), and each slot's name as the reader knows it
+    (`标题与分类`), used in the reasons a slot is left empty."""
+
+    handlers: Mapping[str, Handler]
+    names: Mapping[str, str] = field(default_factory=dict)
+
+
+_registry_lock = threading.Lock()
+_handlers: dict[str, Handler] = {}
+_names: dict[str, str] = {}
+
+
+def _load_handlers() -> None:
+    """Take the handlers of the kinds registered since the last look-up."""
+    with _registry_lock:
+        for loader in extractive_loaders.take():
+            slots = loader()
+            if not isinstance(slots, ExtractiveSlots):
+                raise TypeError(f"{loader!r} gave {type(slots).__name__}, not ExtractiveSlots")
+            for task_kind, handler in slots.handlers.items():
+                if _handlers.get(task_kind, handler) is not handler:
+                    raise ValueError(f"two report kinds fill the extractive task '{task_kind}'")
+                _handlers[task_kind] = handler
+            _names.update(slots.names)
+
+
+def handler_for(task_kind: str) -> Handler | None:
+    _load_handlers()
+    return _handlers.get(task_kind)
+
+
+def slot_name(task_kind: str) -> str:
+    """The slot's name for the reader (`关键发现与洞察`), else the task kind itself."""
+    _load_handlers()
+    return _names.get(task_kind, task_kind)
 
 
 class Degraded(Exception):

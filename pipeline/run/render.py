@@ -16,6 +16,10 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from pipeline.kinds.folders import TEMPLATES_DIR, template_dirs
+
+__all__ = ["TEMPLATES_DIR", "environment", "md_inline", "md_line", "md_text", "md_url", "render", "slugify", "write_atomic"]
+
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|!])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
 
@@ -55,9 +59,7 @@ def md_line(text: object) -> str:
 
 def environment() -> Environment:
     """The report templates: the project's `templates/`, then each registered kind's own folder."""
-    from pipeline import kinds
-
-    return _environment(kinds.template_dirs())
+    return _environment(template_dirs())
 
 
 @lru_cache(maxsize=4)

@@ -411,7 +411,7 @@ def run_report(
         raise BadInput(f"report name '{stem}' cannot be a file name: use letters, digits, '-', '_' or '.'")
     if resume and stem is None and settings.run_store_exists():  # a resume is not a rerun: same files
         stem = (RunStore(settings.run_store).get_run(resume) or {}).get("stem")
-    base = stem or kind.file_stem(day, topic)
+    base = stem or kinds.file_stem(kind, day, topic)
     store = settings.store or None
     with claim_report(settings.out, base, overwrite=overwrite, run_id=resume, store=store) as stem:
         if stem != base:

@@ -61,10 +61,10 @@ def template_literals() -> frozenset[str]:
     """The lines the report templates write themselves (their literal text and the string constants
     they pass to macros, e.g. `label("12–24个月")`), decoration removed; only those with a numeral."""
 
-    from pipeline import kinds
+    from pipeline.kinds.folders import template_dirs
     from pipeline.run.render import environment
 
-    return _template_literals(kinds.template_dirs(), environment())
+    return _template_literals(template_dirs(), environment())
 
 
 @lru_cache(maxsize=4)

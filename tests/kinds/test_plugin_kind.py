@@ -90,6 +90,7 @@ def test_register_adds_a_kind_in_process(monkeypatch):
     """`pipeline.kinds.register` (tests, programs embedding yanbao): the kind, its template folder and
     its prompt folder join the registry's lists; a second kind of the same name is refused."""
     from pipeline import kinds
+    from pipeline.kinds.folders import prompt_dirs, template_dirs
     from pipeline.kinds.prompting import slot_prompts
 
     monkeypatch.syspath_prepend(str(FIXTURE_KINDS))
@@ -98,9 +99,8 @@ def test_register_adds_a_kind_in_process(monkeypatch):
         kinds.register(weekly)
     try:
         assert kinds.get("weekly") is weekly and "weekly" in kinds.names()
-        assert weekly.templates in kinds.template_dirs() and weekly.prompts in kinds.prompt_dirs()
+        assert weekly.templates in template_dirs() and weekly.prompts in prompt_dirs()
         assert "weekly.points" in slot_prompts() and "analysis.findings" in slot_prompts()
-        assert "weekly." in kinds.checked_tasks()
         with pytest.raises(kinds.KindError, match="registered twice"):
             kinds.register(type(weekly)(name="weekly", help="", compose=weekly.compose, template="x.md.j2"))
     finally:
@@ -114,8 +114,8 @@ def test_builtin_kinds_declare_what_the_rooms_used_to_hard_code():
     from pipeline import kinds
 
     research, digest, commentary = (kinds.get(n) for n in ("research", "digest", "commentary"))
-    assert research.file_stem("2026-01-02", "AI 趋势") == "2026-01-02-ai-趋势"
-    assert digest.file_stem("2026-01-02", "H20") == "2026-01-02-digest-h20"
+    assert kinds.file_stem(research, "2026-01-02", "AI 趋势") == "2026-01-02-ai-趋势"
+    assert kinds.file_stem(digest, "2026-01-02", "H20") == "2026-01-02-digest-h20"
     assert (research.batch, digest.batch, commentary.batch) == (False, True, True)
     assert kinds.run_batch_names() == ("commentary",)  # `yanbao digest` takes the digest's several items
     assert [k.template for k in (research, digest, commentary)] == ["research.md.j2", "digest.md.j2", "commentary.md.j2"]

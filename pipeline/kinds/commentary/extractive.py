@@ -23,6 +23,7 @@ from pipeline.llm.extractive import (
     UNIT_WORDS,
     Degraded,
     ExtractiveLLM,
+    ExtractiveSlots,
     advice_reserved,
     is_finding,
     lines,
@@ -38,7 +39,6 @@ from pipeline.llm.extractive_rank import (
     label,
     overlaps,
 )
-from pipeline.llm.extractive_registry import ExtractiveSlots
 from pipeline.models import TaskContext
 
 CLOSING_CUES = ("将", "预计", "未来", "长期", "有望", "应", "需要", "仍", "成为", "关键")

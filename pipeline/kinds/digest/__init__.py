@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pipeline.kinds import Kind
+from pipeline.kinds.spec import Kind
 
 if TYPE_CHECKING:
     from pipeline.kinds.contract import Composed, RunContext
-    from pipeline.llm.extractive_registry import ExtractiveSlots
+    from pipeline.llm.extractive import ExtractiveSlots
 
 
 def compose(run: RunContext) -> Composed:
@@ -36,5 +36,4 @@ KIND = Kind(
     batch=True,
     several_hint="use `yanbao digest ITEM...` for several items",
     extractive=extractive,
-    checked=("digest.",),
 )

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
@@ -29,6 +28,8 @@ from pipeline.llm.extractive import (
     RISK_CUES,
     Degraded,
     ExtractiveLLM,
+    ExtractiveSlots,
+    Handler,
     advice_reserved,
     is_finding,
     is_forward,
@@ -51,12 +52,8 @@ from pipeline.llm.extractive_rank import (
     keyword_scores,
     label,
 )
-from pipeline.llm.extractive_registry import ExtractiveSlots
 from pipeline.models import TaskContext
 from pipeline.textutil import strip_citations, tokens
-
-if TYPE_CHECKING:
-    from pipeline.llm.extractive_registry import Handler
 
 METRICS_MAX, METRICS_PER_SENTENCE = 6, 2
 JUDGEMENT_CUES = ("将", "预计", "有望", "可能", "应", "需要", "意味着", "必须", "关键", "决定")

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pipeline.kinds import Kind
+from pipeline.kinds.spec import Kind
 
 if TYPE_CHECKING:
     from pipeline.kinds.contract import Composed, RunContext
-    from pipeline.llm.extractive_registry import ExtractiveSlots
+    from pipeline.llm.extractive import ExtractiveSlots
 
 
 def compose(run: RunContext) -> Composed:
@@ -42,5 +42,4 @@ KIND = Kind(
     template="research.md.j2",
     stem=file_stem,
     extractive=extractive,
-    checked=("summarize", "analysis.", "synthesis."),
 )

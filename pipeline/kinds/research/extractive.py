@@ -35,6 +35,7 @@ from pipeline.llm.extractive import (
     RISK_CUES,
     Degraded,
     ExtractiveLLM,
+    ExtractiveSlots,
     Work,
     advice_reserved,
     is_finding,
@@ -63,7 +64,6 @@ from pipeline.llm.extractive_rank import (
     pieces,
     whole_words,
 )
-from pipeline.llm.extractive_registry import ExtractiveSlots
 from pipeline.models import Group, TaskContext
 from pipeline.textutil import strip_citations, tokens
 

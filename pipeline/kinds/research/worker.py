@@ -127,6 +127,7 @@ def run_worker(env: StageEnv, topic: str, index: int, subtopic: str, max_loops: 
                 prompt="summarize",
                 variables={"topic": topic, "subtopic": subtopic, "loop": loop, "summary": w.summary,
                            "query": query, "documents_for_block": docs},
+                checked=True,  # the summary is report text: its answer gets the slots' content checks
             )
             if value is not None:
                 text, dropped = keep_valid(value.summary.strip(), set(refs.values()))
