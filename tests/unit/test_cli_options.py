@@ -38,3 +38,18 @@ def test_kind_choices_are_the_registered_kinds():
     assert kinds.names()[:3] == ("research", "digest", "commentary")
     with pytest.raises(kinds.KindError, match="choose one of: research, digest, commentary"):
         kinds.get("weekly-news")
+
+
+def test_an_unknown_kind_setting_is_one_line_naming_its_origin(capsys):
+    """The kind is checked against the registry where settings are loaded for a command (not in
+    pipeline.config: the registry imports the kinds, which import the settings)."""
+    import typer
+
+    from pipeline.cli.common import load
+
+    with pytest.raises(typer.Exit) as done:
+        load({"kind": "weekly"}, None)
+    assert done.value.exit_code == 2
+    err = capsys.readouterr().err
+    assert err == "yanbao: invalid kind = 'weekly' (from flag): Input should be 'research', 'digest' or 'commentary'\n"
+    assert load({"kind": "digest"}, None)[0].kind == "digest"
