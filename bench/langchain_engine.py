@@ -28,9 +28,10 @@ sys.path.insert(0, str(ROOT))
 
 from fake_langchain import ScriptedChatModel  # noqa: E402
 
+from pipeline.kinds.research.slots import Findings  # noqa: E402
 from pipeline.llm.base import Options, Task  # noqa: E402
 from pipeline.llm.langchain_engine import make_langchain_llm  # noqa: E402
-from pipeline.models import Findings, TaskContext  # noqa: E402
+from pipeline.models import TaskContext  # noqa: E402
 
 SOURCES = sorted((ROOT / "sources").glob("*.md"))[:3]
 

@@ -23,7 +23,7 @@ class ConfigError(Exception):
 
 
 class Settings(BaseModel):
-    kind: Literal["research", "digest", "commentary"] = "research"
+    kind: str = "research"  # a registered report kind: checked against pipeline.kinds by the CLI and the runner
     llm: str = "auto"  # a name in pipeline.run.engines.LLM_ENGINES (built-ins and yanbao.engines plugins)
     model: str = "qwen2.5:7b"
     # --llm langchain: LangChain's `init_chat_model` spec, "provider:model" (pipeline/llm/langchain_engine.py)

@@ -29,9 +29,26 @@ def load(flags: dict[str, object], config: Path | None) -> tuple[Settings, dict[
     from pipeline.config import ConfigError, load_settings
 
     try:
-        return load_settings(flags, config)
+        loaded, origin = load_settings(flags, config)
     except ConfigError as exc:
         raise fail(str(exc)) from None
+    check_kind(loaded.kind, origin.get("kind", "default"))
+    return loaded, origin
+
+
+def check_kind(kind: str, origin: str) -> None:
+    """The `kind` setting names a registered kind (`pipeline.kinds`); worded as the other settings' errors.
+    Checked here, not in `pipeline.config`: the registry imports the kinds, which import the settings."""
+    from pipeline import kinds
+
+    try:
+        known = kinds.names()
+    except kinds.KindError as exc:  # a broken plugin
+        raise fail(str(exc)) from None
+    if kind not in known:
+        quoted = [f"'{n}'" for n in known]
+        expected = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+        raise fail(f"invalid kind = {kind!r} (from {origin}): Input should be {expected}")
 
 
 def settings(flags: dict[str, object], config: Path | None) -> Settings:

@@ -12,41 +12,18 @@ imported here (pydantic would slow `yanbao --help`); tests/unit/test_cli_options
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
-from pipeline.run.engines import LLM_ENGINES, SEARCH_ENGINES, Registry
+try:  # the class typer makes its choices with (it vendors click from 0.26 on)
+    from typer._types import TyperChoice as _Choice
+except ImportError:  # an older typer builds its commands with the click package it depends on
+    import typer.core
 
-KindChoice = Literal["research", "digest", "commentary"]
-
-
-def _engine_choice(registry: Registry) -> dict:
-    """`--llm`/`--search` accept the names the registry holds (pipeline.run.engines: built-ins and
-    plugins' entry points), shown in help as `<auto|ollama|...>` and refused with the list, as typer
-    shows a Literal. The names are read when help is drawn or a value is checked, not at import: the
-    entry-point scan is left to the commands that need it."""
-    try:
-        from typer._types import TyperChoice  # typer's own choice type: same help and error text
-    except ImportError:  # a typer without it: the names now, as a Literal
-        return {}
-
-    class RegistryChoice(TyperChoice):
-        def __init__(self) -> None:  # noqa: D107 - no stored choices: the registry's, when asked
-            self.case_sensitive = True
-
-        @property
-        def choices(self) -> tuple[str, ...]:  # type: ignore[override]
-            return tuple(registry.names())
-
-    return {"click_type": RegistryChoice()}
-
-
-_LLM_TYPE = _engine_choice(LLM_ENGINES)
-_SEARCH_TYPE = _engine_choice(SEARCH_ENGINES)
-LlmChoice = str if _LLM_TYPE else Literal[tuple(LLM_ENGINES.names())]  # type: ignore[valid-type]
-SearchChoice = str if _SEARCH_TYPE else Literal[tuple(SEARCH_ENGINES.names())]  # type: ignore[valid-type]
+    _Choice = typer.core.click.Choice  # type: ignore[attr-defined,misc]
 
 # The built-in default of each setting, as help shows it (`[default: …]`).
 DEFAULTS = {
@@ -71,16 +48,56 @@ DEFAULTS = {
 }
 
 
+class RegistryChoice(_Choice):
+    """A choice flag whose values are a registry's names (`--kind`: pipeline.kinds; `--llm`, `--search`:
+    pipeline.run.engines), read when help or a given value needs them, so `yanbao --help` loads no kind
+    and no engine, and what a plugin adds is a valid choice. Typer's own choice class (it offers no
+    public one) keeps the help and the error text those of a Literal."""
+
+    def __init__(self, names: Callable[[], Sequence[str]]) -> None:
+        super().__init__((), case_sensitive=True)
+        self._names = names
+
+    @property
+    def choices(self) -> Sequence[str]:
+        return tuple(self._names())
+
+    @choices.setter
+    def choices(self, value: Sequence[str]) -> None:
+        """The registry is the one list; what the base class sets is ignored."""
+
+
+def kind_names() -> Sequence[str]:
+    from pipeline import kinds
+
+    try:
+        return kinds.names()
+    except kinds.KindError as exc:  # a broken plugin: one line, before anything runs
+        raise typer.BadParameter(str(exc)) from None
+
+
+def llm_names() -> Sequence[str]:
+    from pipeline.run.engines import LLM_ENGINES
+
+    return LLM_ENGINES.names()
+
+
+def search_names() -> Sequence[str]:
+    from pipeline.run.engines import SEARCH_ENGINES
+
+    return SEARCH_ENGINES.names()
+
+
 def _opt(name: str, *decls: str, help: str, **kw) -> typer.models.OptionInfo:  # noqa: A002 - typer's name
     return typer.Option(*decls, help=help, show_default=DEFAULTS[name], **kw)
 
 
-Kind = Annotated[KindChoice | None, _opt("kind", help="Report kind.")]
-Llm = Annotated[LlmChoice | None, _opt("llm", **_LLM_TYPE, help="Engine: auto (Ollama if it answers, else extractive), ollama, extractive, openai (any OpenAI-compatible server at --base-url), langchain (setting langchain_model).")]
+Kind = Annotated[str | None, _opt("kind", help="Report kind.", click_type=RegistryChoice(kind_names))]
+Llm = Annotated[str | None, _opt("llm", click_type=RegistryChoice(llm_names), help="Engine: auto (Ollama if it answers, else extractive), ollama, extractive, openai (any OpenAI-compatible server at --base-url), langchain (setting langchain_model).")]
 Model = Annotated[str | None, _opt("model", help="Model: an Ollama tag (qwen2.5:7b), or the id an OpenAI-compatible server serves.")]
 OllamaHost = Annotated[str | None, _opt("ollama_host", help="Ollama URL, or several comma separated (a pool: least busy healthy host).")]
 BaseUrl = Annotated[str | None, _opt("base_url", help="--llm openai: the server's OpenAI API address, ending in /v1 (the key is read from $OPENAI_API_KEY, or the variable api_key_env names).")]
-SearchEngine = Annotated[SearchChoice | None, _opt("search", **_SEARCH_TYPE, help="auto (DuckDuckGo, else local), duckduckgo or local.")]
+SearchEngine = Annotated[str | None, _opt("search", click_type=RegistryChoice(search_names), help="auto (DuckDuckGo, else local), duckduckgo or local.")]
 Sources = Annotated[Path | None, _opt("sources", help="Folder of local source documents.")]
 Out = Annotated[Path | None, _opt("out", help="Output folder (report, run.json, run store).")]
 MaxLoops = Annotated[int | None, _opt("max_loops", help="Search rounds per research worker (1-10).")]

@@ -23,13 +23,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Generic
 
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pydantic import BaseModel
 
-from pipeline.config import PROJECT_ROOT
+from pipeline.kinds.folders import PROMPTS_DIR, prompt_dirs
 from pipeline.kinds.slotcheck import (
     Problem,
     Seen,
@@ -46,7 +47,6 @@ from pipeline.llm.base import LLM, Completion, T, Task, capabilities
 from pipeline.llm.budget import clip_to_tokens, estimate_tokens
 from pipeline.models import Doc, TaskContext
 
-PROMPTS_DIR = PROJECT_ROOT / "prompts"
 MIN_DOC_TOKENS = 120  # below this a source says nothing useful; drop it instead (and say so)
 
 
@@ -89,20 +89,49 @@ class StageEnv:
     answers: Answers = field(default_factory=lambda: Answers())  # every slot answer of the run, by step
 
 
-@lru_cache(maxsize=1)
 def _env() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(str(PROMPTS_DIR)),
+    return _environment(prompt_dirs())
+
+
+@lru_cache(maxsize=4)
+def _environment(dirs: tuple[Path, ...]) -> Environment:
+    """Prompts from the project's `prompts/`, then from each registered kind's own prompt folder."""
+    return Environment(
+        loader=FileSystemLoader([str(d) for d in dirs]),
         undefined=StrictUndefined,
         keep_trailing_newline=False,
         autoescape=False,
     )
-    return env
 
 
-@lru_cache(maxsize=1)
+def prompt_path(name: str) -> Path:
+    """The file of prompt `name` (`commentary.md.j2`): the first prompt folder that has it."""
+    for folder in prompt_dirs():
+        if (folder / name).is_file():
+            return folder / name
+    return PROMPTS_DIR / name  # reading it says what is missing
+
+
 def slot_prompts() -> dict[str, dict[str, str]]:
-    return yaml.safe_load((PROMPTS_DIR / "slots.yaml").read_text(encoding="utf-8"))
+    """Every slot's instruction and JSON shape (`<prompt>.<slot>`): `slots.yaml` of each prompt folder."""
+    return _slot_prompts(prompt_dirs())
+
+
+@lru_cache(maxsize=4)
+def _slot_prompts(dirs: tuple[Path, ...]) -> dict[str, dict[str, str]]:
+    merged: dict[str, dict[str, str]] = {}
+    for folder in dirs:
+        path = folder / "slots.yaml"
+        if path.is_file():
+            merged.update(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    return merged
+
+
+def slot_families() -> frozenset[str]:
+    """Prompts whose slots are listed in a `slots.yaml` as `<prompt>.<slot>`: their instruction comes last."""
+    return frozenset(k.split(".", 1)[0] for k in slot_prompts())
+
+
 
 
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
@@ -127,7 +156,7 @@ class Labels:
 def prompt_labels(prompt: str, *schemas: type) -> Labels:
     """The labels of `prompts/<prompt>.md.j2` (its literal text, without the Jinja variables) and of
     the pydantic `schemas` the prompt asks for."""
-    literal = _JINJA.sub(" ", (PROMPTS_DIR / f"{prompt}.md.j2").read_text(encoding="utf-8"))
+    literal = _JINJA.sub(" ", prompt_path(f"{prompt}.md.j2").read_text(encoding="utf-8"))
     texts = _LABEL_HEAD.findall(literal) + _MARKER.findall(literal) + _QUOTED.findall(literal)
     for schema in schemas:
         for name, prop in schema.model_json_schema().get("properties", {}).items():
@@ -142,14 +171,10 @@ def _compact(text: str) -> str:
     return re.sub(r"[\s\W_]+", "", text).lower()
 
 
-#: Prompts whose slots are listed in slots.yaml as `<prompt>.<slot>`: their instruction comes last.
-SLOT_PROMPTS = ("analysis", "synthesis", "digest", "commentary")
 #: Variables of a slot prompt that differ between the slots of one worker: rendered after the shared part.
 TAIL_VARIABLES = ("instruction", "shape", "outline", "section")
 #: Room kept for the slot's own part beyond the longest instruction and shape (outline, section title).
 TAIL_SLACK = 200
-#: Task kinds whose answers are checked for content (`pipeline.kinds.slotcheck`): the report's slots.
-CHECKED = ("summarize", "analysis.", "synthesis.", "digest.", "commentary.")
 
 
 def _schema_texts(schema: type[BaseModel]) -> list[str]:
@@ -193,8 +218,8 @@ def slot_wording(prompt: str, schema: type[BaseModel], instruction: str = "", sh
     texts = _schema_texts(schema) + shown + re.findall(r'"([^"]+)"\s*:', shape)
     chars = set(base.chars) | {c for t in texts for c in _CJK_CHAR.findall(t)}
     words = set(base.words) | {w.lower() for t in texts for w in _OTHER_WORD.findall(t)}
-    literal = _JINJA.sub(" ", (PROMPTS_DIR / f"{prompt}.md.j2").read_text(encoding="utf-8"))
-    system = (PROMPTS_DIR / "system.md.j2").read_text(encoding="utf-8")
+    literal = _JINJA.sub(" ", prompt_path(f"{prompt}.md.j2").read_text(encoding="utf-8"))
+    system = prompt_path("system.md.j2").read_text(encoding="utf-8")
     generic = (set(shown) - _offered(shown, instruction)) | set(_generic_placeholders())
     return Wording(
         chars=frozenset(chars), words=frozenset(words),
@@ -275,7 +300,7 @@ def documents_block(docs: list[Doc], budget: int, query: str, step: str, journal
 def tail_reserve(name: str) -> int:
     """Tokens kept for the slot's own part of prompt `name`: its family's longest instruction and
     shape (slots.yaml) plus `TAIL_SLACK`; 0 for a prompt without slots."""
-    if name not in SLOT_PROMPTS:
+    if name not in slot_families():
         return 0
     family = [v for k, v in slot_prompts().items() if k.startswith(f"{name}.")]
     return max(estimate_tokens(v["instruction"]) + estimate_tokens(v["shape"]) for v in family) + TAIL_SLACK
@@ -320,6 +345,7 @@ def ask(
     prompt: str,
     variables: dict[str, Any],
     post: Callable[[T], T] | None = None,
+    checked: bool | None = None,
 ) -> T | None:
     """Fill one slot. Returns None (and journals why) when the engine could not fill it, or when its
     answer failed the content checks after one retry and no point could be saved. `post` (e.g. removing
@@ -331,12 +357,15 @@ def ask(
     else:
         messages = render_messages(prompt, step, env.journal, env.prompt_tokens, variables)
     wording = None
-    if kind.startswith(CHECKED):
+    # The report's slots get the content checks (`pipeline.kinds.slotcheck`): every slot of a slots.yaml
+    # family (analysis.…, digest.…), and what a stage asks for (`checked=True`: the running summary).
+    checks = checked if checked is not None else kind.split(".", 1)[0] in slot_families() and "." in kind
+    if checks:
         subject = tuple(str(variables.get(k) or "") for k in ("topic", "subtopic", "item", "section"))
         wording = replace(slot_wording(prompt, schema, str(variables.get("instruction", "")),
                                        str(variables.get("shape", ""))), subject=subject)
     answer = Answer(env, Task(step=step, kind=kind, schema=schema, messages=messages, context=context),
-                    wording if kind.startswith(CHECKED) else None, post, checked=kind.startswith(CHECKED))
+                    wording if checks else None, post, checked=checks)
     answer.settle()
     env.answers.put(step, answer)
     return answer.value

@@ -1,7 +1,8 @@
 """Topics given on the command line: how many each kind takes, and `--topics-file`.
 
-`yanbao run` takes one topic, except `--kind commentary`, which writes one article per topic (given
-as several arguments or in a file). Every rule here fails with one line naming what is wrong (exit 2).
+`yanbao run` takes one topic, except a batch kind such as `--kind commentary`, which writes one article
+per topic (given as several arguments or in a file): the kind says so (`pipeline.kinds.Kind.run_batch`).
+Every rule here fails with one line naming what is wrong (exit 2).
 """
 
 from __future__ import annotations
@@ -50,12 +51,19 @@ def read_topics_file(path: Path) -> list[str]:
 
 def check_topics(kind: str, topics: list[str], topics_file: Path | None) -> list[str]:
     """The run's topics in order (arguments first, then the file), checked against the kind."""
+    from pipeline import kinds
+
+    try:
+        spec = kinds.get(kind)
+    except kinds.KindError as exc:
+        raise _bad(str(exc)) from None
     if topics_file is not None:
-        if kind != "commentary":
-            raise _bad(f"--topics-file is for --kind commentary, not --kind {kind}")
+        if not spec.run_batch:
+            batch = ", ".join(f"--kind {n}" for n in kinds.run_batch_names())
+            raise _bad(f"--topics-file is for {batch}, not --kind {kind}")
         topics = [*topics, *(t for t in read_topics_file(topics_file) if t not in topics)]
-    if len(topics) > 1 and kind != "commentary":
-        hint = "use `yanbao digest ITEM...` for several items" if kind == "digest" else "several topics are for --kind commentary"
+    if len(topics) > 1 and not spec.run_batch:
+        hint = spec.several_hint or kinds.several_topics_hint()
         raise _bad(f"--kind {kind} takes one topic, got {len(topics)}; {hint}")
     if len(topics) > MAX_TOPICS:
         raise _bad(f"{len(topics)} topics; the limit is {MAX_TOPICS} per run")

@@ -86,12 +86,10 @@ def run_lock(out: Path, run_id: str, store: str = "") -> Iterator[bool]:
 def check_queueable(settings: Settings, topic: str, topics: list[str] | None = None) -> str:
     """The checks `yanbao run` makes before any work, made before queueing, so bad input is a one-line
     error (exit 2) now rather than a failed run later. Returns the cleaned topic."""
-    from pipeline.run.runner import BATCH_KINDS, BadInput, check_output_folder, composer, validate_topic
+    from pipeline.run.runner import BadInput, check_output_folder, check_topic_count, kind_of, validate_topic
 
     topic = validate_topic(topic)
-    if topics and len(topics) > 1 and settings.kind not in BATCH_KINDS:
-        raise BadInput(f"--kind {settings.kind} takes one topic, got {len(topics)}; several topics are for --kind commentary")
-    composer(settings.kind)
+    check_topic_count(kind_of(settings.kind), topics)
     check_output_folder(settings.out)
     try:
         needs_sources = SEARCH_ENGINES.get(settings.search).needs_sources

@@ -16,9 +16,10 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from pipeline.config import PROJECT_ROOT
+from pipeline.kinds.folders import TEMPLATES_DIR, template_dirs
 
-TEMPLATES_DIR = PROJECT_ROOT / "templates"
+__all__ = ["TEMPLATES_DIR", "environment", "md_inline", "md_line", "md_text", "md_url", "render", "slugify", "write_atomic"]
+
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|!])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
 
@@ -56,10 +57,15 @@ def md_line(text: object) -> str:
     return re.sub(r"\s*\n\s*", " ", md_text(text))
 
 
-@lru_cache(maxsize=1)
 def environment() -> Environment:
+    """The report templates: the project's `templates/`, then each registered kind's own folder."""
+    return _environment(template_dirs())
+
+
+@lru_cache(maxsize=4)
+def _environment(dirs: tuple[Path, ...]) -> Environment:
     env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES_DIR)),
+        loader=FileSystemLoader([str(d) for d in dirs]),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -18,6 +18,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline import kinds
 from pipeline.config import Settings
 from pipeline.kinds.contract import KindFailed, RunContext
 from pipeline.kinds.prompting import Journal, StageEnv
@@ -28,7 +29,7 @@ from pipeline.run.db import StoreUnavailable, redact
 from pipeline.run.engines import SEARCH_ENGINES, llm_config
 from pipeline.run.locks import Exclusive
 from pipeline.run.publish import publish_report
-from pipeline.run.render import render, slugify, write_atomic
+from pipeline.run.render import render, write_atomic
 from pipeline.run.store import RecordingFetcher, RecordingLLM, RecordingSearch, RunStore
 from pipeline.run.verify import RUN_FACTS, Verifier
 from pipeline.search.base import SearchError
@@ -247,26 +248,18 @@ def model_failure(engine, llm: _Timed, composed) -> dict | None:
             "causes": dict(causes.most_common()), "sources_found": found}
 
 
-KINDS = {
-    "research": "pipeline.kinds.research.kind",
-    "digest": "pipeline.kinds.digest.kind",
-    "commentary": "pipeline.kinds.commentary.kind",
-}
-# Kinds that take several topics in one run (one article per topic, one file for the batch).
-BATCH_KINDS = ("digest", "commentary")
+def kind_of(name: str) -> kinds.Kind:
+    """The registered kind (`pipeline.kinds`); an unknown one is bad input naming the registered ones."""
+    try:
+        return kinds.get(name)
+    except kinds.KindError as exc:
+        raise BadInput(str(exc)) from None
 
 
-def default_stem(kind: str, day: str, topic: str) -> str:
-    """`<day>-<slug>` for research (unchanged), `<day>-<kind>-<slug of the first topic>` for the others."""
-    return f"{day}-{slugify(topic)}" if kind == "research" else f"{day}-{kind}-{slugify(topic)}"
-
-
-def composer(kind: str):
-    import importlib
-
-    if kind not in KINDS:
-        raise BadInput(f"report kind '{kind}' is not available; choose one of: {', '.join(KINDS)}")
-    return importlib.import_module(KINDS[kind]).compose
+def check_topic_count(kind: kinds.Kind, topics: list[str] | None) -> None:
+    """Several topics only for a batch kind (one article per topic, one file for the batch)."""
+    if topics and len(topics) > 1 and not kind.batch:
+        raise BadInput(f"--kind {kind.name} takes one topic, got {len(topics)}; {kinds.several_topics_hint()}")
 
 
 @contextmanager
@@ -371,16 +364,15 @@ def run_report(
     warn = warn or (lambda msg: print(msg, file=sys.stderr))
     topic = validate_topic(topic)
     topics = [validate_topic(t) for t in topics or []]
-    if len(topics) > 1 and settings.kind not in BATCH_KINDS:
-        raise BadInput(f"--kind {settings.kind} takes one topic, got {len(topics)}; several topics are for --kind commentary")
-    compose = composer(settings.kind)
+    kind = kind_of(settings.kind)
+    check_topic_count(kind, topics)
     check_output_folder(settings.out)
     day = day or date.today().isoformat()
     if stem is not None and (not re.fullmatch(r"[^\W_][\w.-]{0,199}", stem) or ".." in stem):
         raise BadInput(f"report name '{stem}' cannot be a file name: use letters, digits, '-', '_' or '.'")
     if resume and stem is None and settings.run_store_exists():  # a resume is not a rerun: same files
         stem = (RunStore(settings.run_store).get_run(resume) or {}).get("stem")
-    base = stem or default_stem(settings.kind, day, topic)
+    base = stem or kinds.file_stem(kind, day, topic)
     store = settings.store or None
     with claim_report(settings.out, base, overwrite=overwrite, run_id=resume, store=store) as stem:
         if stem != base:
@@ -390,7 +382,7 @@ def run_report(
                 progress(f"{base}.md exists and is kept; this report is {stem}.md (--overwrite replaces it)")
         previous = None if resume and not fresh else previous_report(settings.out, base, stem)
         return _run_locked(
-            settings, topic, compose, stem, day, progress, warn, on_call, resume, topics, previous, resumed=not fresh,
+            settings, topic, kind.compose, stem, day, progress, warn, on_call, resume, topics, previous, resumed=not fresh,
         )
 
 

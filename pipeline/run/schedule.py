@@ -80,10 +80,10 @@ class Job:
         """(topic, batch topics or None, file stem) of each report the job writes. A batch kind
         (digest, commentary) writes all its topics into one report named after the job; research
         writes one report per topic: `<name>` for one topic, `<name>-<slug of topic>` for several."""
-        from pipeline.run import runner
+        from pipeline import kinds
         from pipeline.run.render import slugify
 
-        if self.kind in getattr(runner, "BATCH_KINDS", ()):
+        if kinds.get(self.kind).batch:
             return [(self.topics[0], self.topics if len(self.topics) > 1 else None, self.name)]
         if len(self.topics) == 1:
             return [(self.topics[0], None, self.name)]
@@ -164,7 +164,8 @@ def load_jobs(
     path: Path, config: Path | None = None, env: dict[str, str] | None = None, check_writable: bool = True,
 ) -> list[Job]:
     """Read and validate every job. Raises JobsError (one line: file, job, field) on the first problem."""
-    from pipeline.run.runner import KINDS, BadInput, check_output_folder, validate_topic
+    from pipeline import kinds
+    from pipeline.run.runner import BadInput, check_output_folder, validate_topic
 
     path = Path(path)
     if not path.is_file():
@@ -223,8 +224,12 @@ def load_jobs(
             raise JobsError(f"{where}: field 'cron': {exc}") from None
 
         kind = raw.get("kind", base.kind)
-        if not isinstance(kind, str) or kind not in KINDS:
-            raise JobsError(f"{where}: field 'kind': unknown kind {kind!r}; choose one of: {', '.join(KINDS)}")
+        try:
+            known = kinds.names()
+        except kinds.KindError as exc:
+            raise JobsError(f"{where}: field 'kind': {exc}") from None
+        if not isinstance(kind, str) or kind not in known:
+            raise JobsError(f"{where}: field 'kind': unknown kind {kind!r}; choose one of: {', '.join(known)}")
 
         topics = raw.get("topics")
         if topics is None:

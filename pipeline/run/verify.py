@@ -20,9 +20,13 @@ import re
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.kinds.prompting import Journal
 from pipeline.models import SearchResult
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 
 def unchecked_spans(body: str) -> list[tuple[int, int]]:
@@ -56,13 +60,19 @@ def _core(line: str) -> str:
 def template_literals() -> frozenset[str]:
     """The lines the report templates write themselves (their literal text and the string constants
     they pass to macros, e.g. `label("12–24个月")`), decoration removed; only those with a numeral."""
+
+    from pipeline.kinds.folders import template_dirs
+    from pipeline.run.render import environment
+
+    return _template_literals(template_dirs(), environment())
+
+
+@lru_cache(maxsize=4)
+def _template_literals(dirs: tuple[Path, ...], env: Environment) -> frozenset[str]:
     from jinja2 import nodes
 
-    from pipeline.run.render import TEMPLATES_DIR, environment
-
-    env = environment()
     found: set[str] = set()
-    for path in sorted(TEMPLATES_DIR.rglob("*.j2")):
+    for path in sorted(p for d in dirs for p in d.rglob("*.j2")):
         tree = env.parse(path.read_text(encoding="utf-8"))
         texts = [n.data for n in tree.find_all(nodes.TemplateData)]
         texts += [n.value for n in tree.find_all(nodes.Const) if isinstance(n.value, str)]

@@ -16,9 +16,10 @@ from fake_openai import FakeOpenAI
 
 from pipeline.facts.check import check_text
 from pipeline.kinds.prompting import Journal, StageEnv, ask, slot_prompts
+from pipeline.kinds.research.slots import ExecutiveSummary, Findings, Plan
 from pipeline.llm.base import Options, Task
 from pipeline.llm.ollama import OllamaLLM
-from pipeline.models import ExecutiveSummary, Findings, Plan, TaskContext
+from pipeline.models import TaskContext
 from pipeline.run.store import RecordingLLM, RunStore
 from pipeline.run.verify import RUN_FACTS, Verifier
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 from similarity_pairs import DIFFERENT, SAME
 
+from pipeline.kinds.digest.slots import DigestFrame
 from pipeline.kinds.prompting import slot_prompts, slot_wording
+from pipeline.kinds.research.slots import Advice, ExecutiveSummary, Findings, Outlook, RunningSummary, Trends
 from pipeline.kinds.slotcheck import (
     SIMILAR,
     Seen,
@@ -23,16 +25,7 @@ from pipeline.kinds.slotcheck import (
     tidy,
     trim_cut,
 )
-from pipeline.models import (
-    Advice,
-    DigestFrame,
-    ExecutiveSummary,
-    Findings,
-    Group,
-    Outlook,
-    RunningSummary,
-    Trends,
-)
+from pipeline.models import Group
 
 
 def wording(prompt: str, kind: str, schema) -> object:

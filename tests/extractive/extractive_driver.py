@@ -7,12 +7,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from pipeline.llm.base import Completion, Task
-from pipeline.models import (
+from pipeline import kinds
+from pipeline.kinds.research.slots import (
     Advice,
     Assessment,
     DetailedAnalysis,
-    Doc,
     ExecutiveSummary,
     Findings,
     KeyFindings,
@@ -21,9 +20,10 @@ from pipeline.models import (
     Query,
     Reflection,
     RunningSummary,
-    TaskContext,
     Trends,
 )
+from pipeline.llm.base import Completion, Task
+from pipeline.models import Doc, TaskContext
 from pipeline.textutil import tokens
 
 ANALYSES = (
@@ -39,6 +39,8 @@ SYNTHESES = (
     ("synthesis.findings", KeyFindings),
     ("synthesis.advice", Advice),
 )
+# The research kind's handlers reach the extractive engine through the kinds registry.
+kinds.get("research")
 _REF = re.compile(r"\[(\d{1,3})\]")
 
 

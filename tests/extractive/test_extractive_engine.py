@@ -16,18 +16,12 @@ from extractive_corpus import docs
 from extractive_driver import ANALYSES, SYNTHESES, Run, cited_sentences, drive, strings
 
 from pipeline.kinds.coverage import mentions, subject_units
+from pipeline.kinds.research.extractive import AUDIENCES, NAMES, TREND_DIMENSIONS, normalize_query
+from pipeline.kinds.research.slots import Findings, RunningSummary
 from pipeline.llm.base import Task
-from pipeline.llm.extractive import (
-    AUDIENCES,
-    CONCLUSION,
-    RECOMMEND,
-    SLOT_NAMES,
-    TREND_DIMENSIONS,
-    ExtractiveLLM,
-    normalize_query,
-)
+from pipeline.llm.extractive import CONCLUSION, RECOMMEND, ExtractiveLLM
 from pipeline.llm.extractive_rank import document_sentences, norm_key, pieces
-from pipeline.models import Findings, RunningSummary, TaskContext
+from pipeline.models import TaskContext
 
 TOPIC = "人工智能发展趋势"
 UNRELATED = "足球联赛转会"
@@ -250,14 +244,14 @@ def test_unrelated_topic_degrades_plainly() -> None:
     assert plan.value is None and plan.degraded == f"未找到与“{UNRELATED}”相关的资料，无法填写子主题"
     kinds = [k for k, _ in (*ANALYSES, *SYNTHESES)] + ["summarize", "reflect"]
     schemas = dict((*ANALYSES, *SYNTHESES, ("summarize", RunningSummary)))
-    from pipeline.models import Reflection
+    from pipeline.kinds.research.slots import Reflection
 
     schemas["reflect"] = Reflection
     for kind in kinds:
         ctx = TaskContext(topic=UNRELATED, subtopic=UNRELATED, documents=corpus, queries=[UNRELATED])
         done = eng.complete(Task(step=kind, kind=kind, schema=schemas[kind], messages=[], context=ctx))
         assert done.value is None
-        assert done.degraded == f"未找到与“{UNRELATED}”相关的资料，无法填写{SLOT_NAMES[kind]}"
+        assert done.degraded == f"未找到与“{UNRELATED}”相关的资料，无法填写{NAMES[kind]}"
 
 
 def test_exhausted_pool_is_degraded_not_padded() -> None:

@@ -12,18 +12,12 @@ from extractive_corpus import docs
 from extractive_driver import Run, cited_sentences, drive
 
 from pipeline.kinds.coverage import mentions, subject_units
+from pipeline.kinds.research.extractive import BASE_CUES, TREND
+from pipeline.kinds.research.slots import Advice, Outlook
 from pipeline.llm.base import Task
-from pipeline.llm.extractive import (
-    BASE_CUES,
-    FORWARD,
-    RECOMMEND,
-    RISK,
-    RISK_CUES,
-    TREND,
-    ExtractiveLLM,
-)
+from pipeline.llm.extractive import FORWARD, RECOMMEND, RISK, RISK_CUES, ExtractiveLLM
 from pipeline.llm.extractive_rank import cue_hits, dangling, pieces, same_fact, sentence_facts
-from pipeline.models import Advice, Doc, Outlook, TaskContext, source_id
+from pipeline.models import Doc, TaskContext, source_id
 
 TOPIC = "人工智能发展趋势"
 

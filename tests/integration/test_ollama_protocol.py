@@ -14,10 +14,11 @@ import json_repair
 import ollama
 import pytest
 
+from pipeline.kinds.research.slots import Findings, Plan
 from pipeline.llm.base import LLMError, Options, Task
 from pipeline.llm.ollama import OllamaLLM
 from pipeline.llm.validate import json_schema_for
-from pipeline.models import Findings, Plan, TaskContext
+from pipeline.models import TaskContext
 
 pytestmark = pytest.mark.integration
 

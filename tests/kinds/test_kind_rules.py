@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.kinds.commentary.kind import join_title, numeral, section_title
+from pipeline.kinds.digest.extractive import metric_name
 from pipeline.kinds.digest.kind import STARS_PLACEHOLDER, Item, _finalizer, item_form, url_words
 from pipeline.kinds.digest.rules import (
     BLOG,
@@ -22,7 +23,6 @@ from pipeline.kinds.digest.rules import (
     stars_text,
 )
 from pipeline.kinds.topics import check_topics, read_topics_file
-from pipeline.llm.extractive import metric_name
 from pipeline.models import SearchResult
 from pipeline.run.runner import BadInput
 

@@ -13,8 +13,7 @@ import ollama
 import pytest
 from fake_ollama import FakeOllama, Reply, default_content, instance_for
 
-from pipeline.llm.validate import json_schema_for, parse_reply
-from pipeline.models import (
+from pipeline.kinds.research.slots import (
     Advice,
     Assessment,
     DetailedAnalysis,
@@ -28,6 +27,7 @@ from pipeline.models import (
     RunningSummary,
     Trends,
 )
+from pipeline.llm.validate import json_schema_for, parse_reply
 from pipeline.textutil import cjk_ratio
 
 SLOTS = [

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 from fake_openai import SCHEMA_MARK, FakeOpenAI, RateLimit, schema_of
 
+from pipeline.kinds.research.slots import Findings, Plan
 from pipeline.llm.validate import json_schema_for, parse_reply
-from pipeline.models import Findings, Plan
 
 FAKE = Path(__file__).resolve().parents[1] / "fake_openai.py"
 MODEL = "qwen2.5-7b-instruct"

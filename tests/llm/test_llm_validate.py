@@ -7,8 +7,8 @@ import json
 import pytest
 from pydantic import BaseModel
 
+from pipeline.kinds.research.slots import Advice, Findings, Outlook, Plan, Query
 from pipeline.llm.validate import json_schema_for, parse_reply
-from pipeline.models import Advice, Findings, Outlook, Plan, Query
 
 
 def _walk(node):

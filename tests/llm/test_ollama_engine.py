@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from fake_ollama import CutStream, Drop, Garbage, ModelMissing, Reply, Sleep, Status
 
+from pipeline.kinds.research.slots import Findings, Plan
 from pipeline.llm.base import LLMError, Options, Task
 from pipeline.llm.budget import estimate_tokens, prompt_budget
 from pipeline.llm.ollama import OllamaLLM
-from pipeline.models import Findings, Plan, TaskContext
+from pipeline.models import TaskContext
 
 MODEL = "qwen2.5:7b"
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 from fake_openai import CutStream, Drop, FakeOpenAI, Garbage, Length, RateLimit, Reply, Sleep, Status
 
+from pipeline.kinds.research.slots import Findings, Plan
 from pipeline.llm.base import LLMError, Options, Task
 from pipeline.llm.budget import estimate_tokens, prompt_budget
 from pipeline.llm.openai_compat import SCHEMA_NOTE, OpenAICompatLLM, normalize_base_url
 from pipeline.llm.validate import json_schema_for
-from pipeline.models import Findings, Plan, TaskContext
+from pipeline.models import TaskContext
 
 MODEL = "qwen2.5-7b-instruct"
 KEY = "sk-test-0123456789abcdefPLANTED"

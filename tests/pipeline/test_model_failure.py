@@ -12,10 +12,11 @@ from clikit import assert_one_line_error
 from fake_ollama import Reply, instance_for
 
 from pipeline.kinds.prompting import echoes, prompt_labels
+from pipeline.kinds.research.slots import Plan, Query, Reflection
 from pipeline.llm.base import Options, Task
 from pipeline.llm.ollama import OllamaLLM
 from pipeline.llm.validate import failure_kind
-from pipeline.models import Plan, Query, Reflection, TaskContext
+from pipeline.models import TaskContext
 
 TOPIC = "人工智能发展趋势"
 

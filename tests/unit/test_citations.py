@@ -1,5 +1,6 @@
 from pipeline.kinds.citations import keep_valid, map_strings, number_sources, renumber
-from pipeline.models import Findings, Group, SearchResult, WorkerResult
+from pipeline.kinds.research.slots import Findings
+from pipeline.models import Group, SearchResult, WorkerResult
 
 
 def src(n: int) -> SearchResult:

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import typing
 
+import pytest
+
 from pipeline.cli import options as opt
 from pipeline.config import Settings
 from pipeline.run.engines import LLM_ENGINES, SEARCH_ENGINES
-
-
-def test_choices_are_the_settings_literals():
-    fields = Settings.model_fields
-    assert typing.get_args(opt.KindChoice) == typing.get_args(fields["kind"].annotation)
 
 
 def test_engine_choices_are_the_registries_names():
@@ -37,3 +34,29 @@ def test_defaults_shown_are_the_settings_defaults():
             assert str(value) in shown or name == "sources", (name, shown)
         else:
             assert shown == str(value), (name, shown, value)
+
+
+def test_kind_choices_are_the_registered_kinds():
+    """`--kind` offers what `pipeline.kinds` holds, and the settings accept exactly those."""
+    from pipeline import kinds
+
+    kind = next(a for a in typing.get_args(opt.Kind) if hasattr(a, "click_type"))
+    assert tuple(kind.click_type.choices) == kinds.names()
+    assert kinds.names()[:3] == ("research", "digest", "commentary")
+    with pytest.raises(kinds.KindError, match="choose one of: research, digest, commentary"):
+        kinds.get("weekly-news")
+
+
+def test_an_unknown_kind_setting_is_one_line_naming_its_origin(capsys):
+    """The kind is checked against the registry where settings are loaded for a command (not in
+    pipeline.config: the registry imports the kinds, which import the settings)."""
+    import typer
+
+    from pipeline.cli.common import load
+
+    with pytest.raises(typer.Exit) as done:
+        load({"kind": "weekly"}, None)
+    assert done.value.exit_code == 2
+    err = capsys.readouterr().err
+    assert err == "yanbao: invalid kind = 'weekly' (from flag): Input should be 'research', 'digest' or 'commentary'\n"
+    assert load({"kind": "digest"}, None)[0].kind == "digest"

@@ -24,7 +24,7 @@ def test_yanbao_env_beats_generic_ollama_env():
 
 @pytest.mark.parametrize(
     ("flags", "needle"),
-    [({"max_loops": 0}, "max-loops"), ({"max_loops": 11}, "max-loops"), ({"kind": "weekly"}, "kind"),
+    [({"max_loops": 0}, "max-loops"), ({"max_loops": 11}, "max-loops"),
      ({"model": "two words"}, "model"), ({"search": "bing"}, "search")],
 )
 def test_invalid_values_name_the_setting(flags, needle):

@@ -15,6 +15,13 @@ import re
 from dataclasses import dataclass, field
 
 from pipeline.kinds import coverage
+from pipeline.kinds.commentary.slots import (
+    CommentaryClosing,
+    CommentaryLead,
+    CommentaryOutline,
+    CommentarySection,
+    CommentaryTitle,
+)
 from pipeline.kinds.contract import Composed, RunContext
 from pipeline.kinds.support import (
     batch_topics,
@@ -26,14 +33,7 @@ from pipeline.kinds.support import (
     settle,
     why,
 )
-from pipeline.models import (
-    CommentaryClosing,
-    CommentaryLead,
-    CommentaryOutline,
-    CommentarySection,
-    CommentaryTitle,
-    SearchResult,
-)
+from pipeline.models import SearchResult
 
 TEMPLATE = "commentary.md.j2"
 NUMERALS = "一二三四五六七八九十"

@@ -29,6 +29,14 @@ from pathlib import Path
 from pipeline.kinds import coverage
 from pipeline.kinds.contract import Composed, KindFailed, RunContext
 from pipeline.kinds.digest.rules import credibility_detail, emoji_for, normalize_category, stars_text
+from pipeline.kinds.digest.slots import (
+    DigestConclusion,
+    DigestFrame,
+    DigestJudgements,
+    DigestMetrics,
+    DigestPart,
+    DigestQuestion,
+)
 from pipeline.kinds.support import (
     batch_topics,
     docs_of,
@@ -40,15 +48,7 @@ from pipeline.kinds.support import (
     settle,
     why,
 )
-from pipeline.models import (
-    DigestConclusion,
-    DigestFrame,
-    DigestJudgements,
-    DigestMetrics,
-    DigestPart,
-    DigestQuestion,
-    SearchResult,
-)
+from pipeline.models import SearchResult
 
 TEMPLATE = "digest.md.j2"
 FEED_TITLE = "AI产品资讯汇总"

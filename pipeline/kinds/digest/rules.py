@@ -23,7 +23,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from urllib.parse import urlsplit
 
-from pipeline.models import DIGEST_CATEGORIES, SearchResult
+from pipeline.kinds.digest.slots import DIGEST_CATEGORIES
+from pipeline.models import SearchResult
 
 # ---------------------------------------------------------------------------------------------
 # Categories

@@ -8,18 +8,9 @@ from __future__ import annotations
 
 from pipeline.kinds.citations import keep_valid, map_strings
 from pipeline.kinds.prompting import StageEnv, ask, settle_repeats, slot_prompts
+from pipeline.kinds.research.slots import Advice, Analysis, Assessment, Findings, Outlook, Trends
 from pipeline.kinds.slotcheck import Seen, sentences
-from pipeline.models import (
-    Advice,
-    Analysis,
-    Assessment,
-    Doc,
-    Findings,
-    Outlook,
-    TaskContext,
-    Trends,
-    WorkerResult,
-)
+from pipeline.models import Doc, TaskContext, WorkerResult
 
 SLOTS = (("findings", Findings), ("trends", Trends), ("assessment", Assessment), ("outlook", Outlook), ("advice", Advice))
 #: How the report names each slot (templates/research.md.j2), for the reasons of the content checks.

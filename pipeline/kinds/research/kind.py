@@ -15,7 +15,8 @@ from pipeline.kinds.contract import Composed, RunContext
 from pipeline.kinds.prompting import Journal, StageEnv
 from pipeline.kinds.research import analysis, supervisor, synthesis
 from pipeline.kinds.research import worker as research
-from pipeline.models import Analysis, Synthesis, WorkerResult
+from pipeline.kinds.research.slots import Analysis, Synthesis
+from pipeline.models import WorkerResult
 
 TEMPLATE = "research.md.j2"
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 
 from pipeline.kinds.prompting import StageEnv, ask, echoes, prompt_labels
-from pipeline.models import Doc, Plan, SearchResult, TaskContext, WorkerResult
+from pipeline.kinds.research.slots import Plan
+from pipeline.models import Doc, SearchResult, TaskContext, WorkerResult
 from pipeline.search.base import SearchError
 
 

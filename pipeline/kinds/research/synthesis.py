@@ -9,18 +9,9 @@ from pydantic import BaseModel
 
 from pipeline.kinds.citations import keep_valid, map_strings, renumber
 from pipeline.kinds.prompting import StageEnv, ask, settle_repeats, slot_prompts
+from pipeline.kinds.research.slots import Advice, DetailedAnalysis, ExecutiveSummary, KeyFindings, Synthesis
 from pipeline.kinds.slotcheck import Seen, seen_in, sentences
-from pipeline.models import (
-    Advice,
-    DetailedAnalysis,
-    Doc,
-    ExecutiveSummary,
-    KeyFindings,
-    SearchResult,
-    Synthesis,
-    TaskContext,
-    WorkerResult,
-)
+from pipeline.models import Doc, SearchResult, TaskContext, WorkerResult
 
 SLOTS = (("summary", ExecutiveSummary), ("details", DetailedAnalysis), ("findings", KeyFindings), ("advice", Advice))
 TITLES = {"summary": "执行摘要", "details": "详细分析", "findings": "关键发现", "advice": "结论和建议"}

@@ -13,8 +13,9 @@ from collections import Counter
 
 from pipeline.kinds.citations import keep_valid
 from pipeline.kinds.prompting import StageEnv, ask, echoes, prompt_labels
+from pipeline.kinds.research.slots import Query, Reflection, RunningSummary
 from pipeline.llm.base import capabilities
-from pipeline.models import Doc, Query, Reflection, RunningSummary, SearchResult, TaskContext, WorkerResult
+from pipeline.models import Doc, SearchResult, TaskContext, WorkerResult
 from pipeline.search.base import SearchError
 from pipeline.search.passages import prewarm
 from pipeline.textutil import tokens
@@ -127,6 +128,7 @@ def run_worker(env: StageEnv, topic: str, index: int, subtopic: str, max_loops: 
                 prompt="summarize",
                 variables={"topic": topic, "subtopic": subtopic, "loop": loop, "summary": w.summary,
                            "query": query, "documents_for_block": docs},
+                checked=True,  # the summary is report text: its answer gets the slots' content checks
             )
             if value is not None:
                 text, dropped = keep_valid(value.summary.strip(), set(refs.values()))
