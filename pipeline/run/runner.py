@@ -12,10 +12,11 @@ import re
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.config import Settings
 from pipeline.kinds.contract import KindFailed, RunContext
@@ -27,9 +28,13 @@ from pipeline.run.db import StoreUnavailable, redact
 from pipeline.run.locks import Exclusive
 from pipeline.run.publish import publish_report
 from pipeline.run.render import render, slugify, write_atomic
-from pipeline.run.store import RecordingFetcher, RecordingLLM, RecordingSearch, RunStore
+from pipeline.run.store import RecordingFetcher, RecordingLLM, RecordingSearch, RunStore, fetch_errors
 from pipeline.run.verify import RUN_FACTS, Verifier
 from pipeline.search.base import SearchError
+
+if TYPE_CHECKING:  # the fetcher's module loads httpx; PageFetcher imports it on the first page read
+    from pipeline.search.fetch import Fetcher as HttpFetcher
+    from pipeline.search.fetch import FetchResult
 
 MAX_TOPIC_CHARS = 500
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -204,6 +209,38 @@ def make_langchain(settings: Settings, options: Options, journal: Journal) -> LL
     if engine.unsupported:
         journal.note("llm", f"{engine.model} takes no {', '.join(engine.unsupported)}: not sent")
     return engine
+
+
+class PageFetcher:
+    """The run's HTTP fetcher (`pipeline.search.fetch.Fetcher`), made when the first page is read: a run
+    that reads none (the local corpus, a digest of topics) never loads httpx and trafilatura for it.
+    Pages it read are cached in `cache` (the run store, set once the run has one; None: --no-cache)."""
+
+    def __init__(self, allow_private: bool, cache: RunStore | None = None) -> None:
+        self.allow_private = allow_private
+        self.cache = cache
+        self._fetcher: HttpFetcher | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> HttpFetcher:
+        with self._lock:
+            if self._fetcher is None:
+                from pipeline.search.fetch import Fetcher
+
+                self._fetcher = Fetcher(allow_private=self.allow_private, cache=self.cache)
+            return self._fetcher
+
+    def fetch(self, url: str, step: str = "fetch") -> FetchResult:
+        return self._get().fetch(url, step=step)
+
+    def fetch_many(self, urls: list[str], step: str = "fetch") -> list[FetchResult]:
+        return self._get().fetch_many(urls, step=step)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fetcher is not None:
+                self._fetcher.close()
+                self._fetcher = None
 
 
 def recorded_settings(settings: Settings) -> dict:
@@ -428,13 +465,15 @@ def run_report(
             elif progress is not None:
                 progress(f"{base}.md exists and is kept; this report is {stem}.md (--overwrite replaces it)")
         previous = None if resume and not fresh else previous_report(settings.out, base, stem)
-        return _run_locked(
-            settings, topic, compose, stem, day, progress, warn, on_call, resume, topics, previous, resumed=not fresh,
-        )
+        with closing(PageFetcher(settings.allow_private)) as pages:
+            return _run_locked(
+                settings, topic, compose, stem, day, progress, warn, on_call, resume, topics, previous,
+                resumed=not fresh, pages=pages,
+            )
 
 
 def _run_locked(
-    settings, topic, compose, stem, day, progress, warn, on_call, resume, topics=(), previous=None, resumed=True,
+    settings, topic, compose, stem, day, progress, warn, on_call, resume, topics, previous, resumed, pages: PageFetcher,
 ) -> RunOutcome:
     started = time.perf_counter()
     journal = Journal(progress)
@@ -472,20 +511,16 @@ def _run_locked(
     )
     llm = _Timed(RecordingLLM(engine, store, run_id, use_cache=settings.cache, on_call=on_call))
     search = RecordingSearch(search_backend, store, run_id, use_cache=settings.cache, day=day)
-    fetcher = None
-    if settings.fetch_pages > 0 and settings.search in ("duckduckgo", "auto"):
-        from pipeline.search.fetch import Fetcher
-
-        fetcher = RecordingFetcher(
-            Fetcher(allow_private=settings.allow_private, cache=store if settings.cache else None), store, run_id
-        )
+    pages.cache = store if settings.cache else None
     env = StageEnv(
         llm=llm,
         journal=journal,
         prompt_tokens=prompt_budget(getattr(engine, "context_tokens", settings.num_ctx), settings.num_predict),
         search=search,
-        fetcher=fetcher,
-        fetch_pages=settings.fetch_pages,
+        # Every page the run reads is recorded (a digest's web items too); pages behind search hits are
+        # read only from the web's.
+        fetcher=RecordingFetcher(pages, store, run_id),
+        fetch_pages=settings.fetch_pages if settings.search in ("duckduckgo", "auto") else 0,
         results_per_query=settings.results_per_query,
     )
     # The extractive engine remembers which sentences it used; running its steps in order keeps the
@@ -517,7 +552,7 @@ def _run_locked(
     report_path = (settings.out / f"{stem}.md").resolve()
     manifest_path = (settings.out / f"{stem}.run.json").resolve()
     manifest = build_manifest(
-        store, run_id, topic, settings, config, composed.workers, journal, env, checks, llm,
+        store, run_id, topic, settings, config, composed.workers, journal, checks, llm,
         time.perf_counter() - started, first_call,
     )
     if resume and resumed:
@@ -559,7 +594,7 @@ def _served_by(llm_calls: list[dict]) -> dict:
 
 
 def build_manifest(
-    store, run_id, topic, settings, config, workers, journal, env, checks, llm, total_s, after_id: int = 0
+    store, run_id, topic, settings, config, workers, journal, checks, llm, total_s, after_id: int = 0
 ) -> dict:
     calls = store.calls(run_id, after_id=after_id)
     llm_calls = [c for c in calls if c["kind"] == "llm"]
@@ -590,7 +625,7 @@ def build_manifest(
             "errors": sum(1 for c in search_calls if c["outcome"] == "error"),
             "cache_hits": sum(1 for c in search_calls if c["outcome"] == "cached"),
             "fetches": sum(1 for c in calls if c["kind"] == "fetch"),
-            "fetch_errors": env.extras.get("fetch_errors", []),
+            "fetch_errors": fetch_errors(calls),
         },
         "workers": [
             {

@@ -3,9 +3,10 @@
 An item is a topic, a URL or a local document:
 
 * topic — searched; the best hit is the item's main source (its publisher, date and link head the item);
-* URL — fetched with `pipeline.search.fetch.Fetcher`; related sources are searched by the page title.
-  When the fetch fails, the failure is journaled (and listed in run.json's `search.fetch_errors`) and
-  the item goes on with a search for the words of the address;
+* URL — read with the run's fetcher (recorded and cached in the run store like every page the run
+  reads); related sources are searched by the page title. When the fetch fails, the failure is
+  journaled (run.json's `search.fetch_errors` lists it from the run store) and the item goes on with a
+  search for the words of the address;
 * document — read with `pipeline.documents.read_document` (front matter: title, url, publisher, date).
 
 For each item the LLM fills small slots (frame, question, metrics, judgements, the five parts, the
@@ -139,16 +140,6 @@ def url_words(url: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _fetcher(run: RunContext):
-    if run.env.fetcher is not None:
-        return run.env.fetcher
-    from pipeline.search.fetch import Fetcher
-
-    fetcher = Fetcher(allow_private=run.settings.allow_private, cache=run.store if run.settings.cache else None)
-    run.env.fetcher = fetcher  # one per run; research.worker.read_pages only uses it when fetch_pages > 0
-    return fetcher
-
-
 def _document(path: Path) -> SearchResult:
     from pipeline.documents import read_document
 
@@ -171,16 +162,14 @@ def gather(run: RunContext, item: Item) -> None:
     query = item.given
     problem = ""
     if item.form == "url":
-        page = _fetcher(run).fetch(item.given)
-        if page.ok:
+        page = env.fetcher.fetch(item.given, step=f"{item.step}.fetch") if env.fetcher is not None else None
+        if page is not None and page.ok:
             main = page.to_search_result()
             query = page.title or url_words(item.given)
         else:
-            problem = f"fetch failed ({page.error or 'no main text'})"
+            error = "pages are not read in this run" if page is None else page.error or "no main text"
+            problem = f"fetch failed ({error})"
             env.journal.degrade(f"{item.step}.fetch", f"{item.given}: {problem}; using search results instead")
-            env.extras.setdefault("fetch_errors", []).append(
-                {"step": f"{item.step}.fetch", "url": item.given, "error": page.error or "no main text"}
-            )
             query = url_words(item.given)
     elif item.form == "document":
         from pipeline.documents import DocumentError
