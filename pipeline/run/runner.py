@@ -16,10 +16,10 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline.config import Settings
-from pipeline.kinds.contract import KindFailed, RunContext
+from pipeline.kinds.contract import Composed, KindFailed, RunContext
 from pipeline.kinds.prompting import Journal, StageEnv
 from pipeline.llm.base import LLM, LLMError, Options
 from pipeline.llm.budget import prompt_budget
@@ -27,9 +27,9 @@ from pipeline.run.data_check import appendix, evidence_name
 from pipeline.run.db import StoreUnavailable, redact
 from pipeline.run.locks import Exclusive
 from pipeline.run.publish import publish_report
-from pipeline.run.render import render, slugify, write_atomic
+from pipeline.run.render import render, render_sections, slugify, write_atomic
 from pipeline.run.store import RecordingFetcher, RecordingLLM, RecordingSearch, RunStore, fetch_errors
-from pipeline.run.verify import RUN_FACTS, Verifier
+from pipeline.run.verify import RUN_FACTS, Verifier, check_holds, claims_by_section
 from pipeline.search.base import SearchError
 
 if TYPE_CHECKING:  # the fetcher's module loads httpx; PageFetcher imports it on the first page read
@@ -241,6 +241,28 @@ class PageFetcher:
             if self._fetcher is not None:
                 self._fetcher.close()
                 self._fetcher = None
+
+
+def checked_report(
+    verifier: Verifier, composed: Composed, view: dict[str, object]
+) -> tuple[str, dict[str, Any], dict[str, object]]:
+    """Render the report, check its numbers once, let the kind rate what depends on the check (the
+    digest's stars: `Composed.rating`, from the claims of each section of the report) and render that
+    in, then mark the contradicted claims. Returns the report as written, its check (offsets into it),
+    and the kind's run.json fields that came from the check."""
+    verifier.import_sources(composed.refs)
+    verifier.literals = frozenset(composed.literals)
+    draft, sections = render_sections(composed.template, **view)
+    if composed.rating is None:
+        body, checks = verifier.check_final(draft)
+        return body, checks, {}
+    report = verifier.check(draft)
+    rated = composed.rating.rate(claims_by_section(report, sections))
+    body = render(composed.template, **{**view, **rated.context})
+    if not check_holds(draft, body, rated.marks):  # the rated values moved text: check the report as written
+        report = verifier.check(body)
+    body, checks = verifier.mark(body, report)
+    return body, checks, rated.manifest
 
 
 def recorded_settings(settings: Settings) -> dict:
@@ -543,10 +565,9 @@ def _run_locked(
         if composed.context.get("empty"):
             composed.context = {**composed.context, "empty": False}
     notices = sorted(journal.degraded, key=lambda d: d["step"])
-    body = render(composed.template, **composed.context, notices=notices, manifest_name="run.json")
-    verifier.import_sources(composed.refs)
-    verifier.literals = frozenset(composed.literals)
-    body, checks = verifier.check_final(body, composed.finalize)
+    body, checks, rated = checked_report(
+        verifier, composed, {**composed.context, "notices": notices, "manifest_name": "run.json"}
+    )
     report = body.rstrip("\n") + "\n\n" + appendix(checks, body, evidence_name(stem))
 
     report_path = (settings.out / f"{stem}.md").resolve()
@@ -559,6 +580,7 @@ def _run_locked(
         earlier = [c for c in store.calls(run_id, "llm") if c["id"] <= first_call]
         manifest["resumed"] = {"earlier_llm_calls": sum(c["requests"] for c in earlier), "earlier_tasks": len(earlier)}
     manifest.update(composed.manifest)
+    manifest.update(rated)
     manifest["report"] = str(report_path)
     if failed is not None:
         manifest["failed"] = failed
