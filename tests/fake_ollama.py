@@ -376,6 +376,25 @@ class FakeOllama:
         with self._lock:
             return list(self._calls)
 
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Return once every connection made so far has been handled: none waits to be accepted and
+        none is being read or answered. After a client process is killed, its requests are then all in
+        `requests` (or, cut short, left out): none is still on its way in to be counted after a
+        `reset()`. Raises TimeoutError when the server stays busy for `timeout` s."""
+        import select
+
+        server = self._server
+        if server is None:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with server.fake_lock:
+                busy = server.active > 0
+            if not busy and not select.select([server.socket], [], [], 0)[0]:
+                return
+            time.sleep(0.005)
+        raise TimeoutError(f"fake Ollama still busy after {timeout:g} s ({server.active} connections)")
+
     def reset(self) -> None:
         with self._lock:
             self._script.clear()
@@ -404,6 +423,7 @@ class FakeOllama:
             return self
         handler = type("Handler", (_Handler,), {"fake": self})
         server = _Server(("127.0.0.1", self._port), handler)
+        server.fake_lock = threading.Lock()
         self._stopping.clear()
         self._server = server
         self._thread = threading.Thread(
@@ -483,6 +503,27 @@ class FakeOllama:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a handler stuck in Sleep must not keep the process alive
     block_on_close = False
+    active = 0  # connections taken from the listening socket and not yet closed (`FakeOllama.wait_idle`)
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        """Counted before the accept: a connection is always either waiting to be accepted (the
+        listening socket is readable) or counted, never neither."""
+        with self.fake_lock:
+            self.active += 1
+        try:
+            return super().get_request()
+        except BaseException:
+            with self.fake_lock:
+                self.active -= 1
+            raise
+
+    def shutdown_request(self, request: Any) -> None:
+        """Every accepted connection ends here once (after its handler, or when it was refused)."""
+        try:
+            super().shutdown_request(request)
+        finally:
+            with self.fake_lock:
+                self.active -= 1
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients hanging up (timeouts, pool shutdown) are normal here; other errors are printed."""
@@ -502,9 +543,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- plumbing -------------------------------------------------------------------------------
 
-    def _body(self) -> dict:
+    def _body(self) -> dict | None:
+        """The request's JSON body; None when the client hung up before all of it arrived. httpx sends
+        the headers and the body in two writes, so a client killed between them (the fault tests'
+        SIGKILL, more often under load) leaves headers with no body: that is no request the model saw."""
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if len(raw) < length:
+            return None
         if not raw:
             return {}
         data = json.loads(raw)
@@ -566,6 +612,10 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, UnicodeDecodeError):
             self.fake._record("POST", path, None)
             self._error(400, "invalid character in request body")
+            return
+        if body is None:  # cut short: a call (in `calls`), not a request (not in `requests`); no one to answer
+            self.fake._record("POST", path, None)
+            self.close_connection = True
             return
         if path == "/api/show":
             self.fake._record("POST", path, None)

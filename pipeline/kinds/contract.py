@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pipeline.config import Settings
 from pipeline.kinds.prompting import StageEnv
@@ -32,18 +32,39 @@ class KindFailed(Exception):
     """A kind cannot write any report at all (e.g. no digest item had material). One line; exit 1."""
 
 
+@dataclass(frozen=True)
+class Rated:
+    """What a kind computes from the report's facts check: values for its template (they replace the
+    context's) and fields for run.json (added after the kind's `Composed.manifest`)."""
+
+    context: dict[str, object]
+    manifest: dict[str, object]
+    # The characters the new values change in the text, in fields of fixed width (the digest's ★☆):
+    # then the check of the report before them holds for the report with them, and it is not checked again.
+    marks: str = ""
+
+
+class Rating(Protocol):
+    """A kind's fields that depend on the report's facts check (the digest's credibility stars).
+
+    The runner renders the report, checks it once, counts the claims of each status in each section
+    of the report (where the template wrote `{{ section() }}`, in order), and gives the counts to
+    `rate`; what it returns is rendered in. The kind never sees the markdown."""
+
+    def rate(self, sections: list[Counter[str]]) -> Rated: ...
+
+
 @dataclass
 class Composed:
     """A kind's result: the template and its context, the sources used (for the facts import and the
-    manifest), and an optional `finalize(body, checks) -> body` for fields that depend on the check
-    (e.g. the digest's credibility stars)."""
+    manifest), and an optional `rating` for fields that depend on the check (the digest's stars)."""
 
     template: str
     context: dict
     refs: list[SearchResult]
     workers: list[WorkerResult] = field(default_factory=list)
     empty: bool = False
-    finalize: Callable[[str, dict], str] | None = None
+    rating: Rating | None = None
     manifest: dict = field(default_factory=dict)  # extra, kind-specific manifest fields
     # Text the kind writes from its own constants (headings such as 第一部分：技术深度解析（40%）): like the
     # template's literal text, never a claim (`pipeline.run.verify.template_spans`).

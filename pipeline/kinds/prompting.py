@@ -46,6 +46,7 @@ from pipeline.kinds.slotcheck import (
 from pipeline.llm.base import LLM, Completion, T, Task, capabilities
 from pipeline.llm.budget import clip_to_tokens, estimate_tokens
 from pipeline.models import Doc, TaskContext
+from pipeline.search.base import Fetcher, NoSearch, StepSearch
 
 MIN_DOC_TOKENS = 120  # below this a source says nothing useful; drop it instead (and say so)
 
@@ -81,11 +82,12 @@ class StageEnv:
     llm: LLM
     journal: Journal
     prompt_tokens: int  # the prompt budget: num_ctx minus num_predict minus a reserve
-    search: Any = None  # RecordingSearch
-    fetcher: Any = None  # pipeline.search.fetch.Fetcher, or None when pages are not read
-    fetch_pages: int = 0
+    search: StepSearch = field(default_factory=lambda: NoSearch())  # the run's: pipeline.run.store.RecordingSearch
+    # The run's (pipeline.run.store.RecordingFetcher): web items of a digest are read with it, and the pages
+    # behind search hits when `fetch_pages` > 0. Pages it could not read are in the run store.
+    fetcher: Fetcher | None = None
+    fetch_pages: int = 0  # pages read per search (0: search results are used as they come)
     results_per_query: int = 5
-    extras: dict = field(default_factory=dict)
     answers: Answers = field(default_factory=lambda: Answers())  # every slot answer of the run, by step
 
 

@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 
     from pipeline.llm.base import LLM, Options
     from pipeline.llm.langchain_engine import Method
-    from pipeline.search.base import Search
-    from pipeline.search.fetch import Cache, Fetcher
+    from pipeline.search.base import Fetcher, Search
+    from pipeline.search.fetch import Cache
 
 LLM_GROUP = "yanbao.engines"
 SEARCH_GROUP = "yanbao.search"
@@ -418,9 +418,9 @@ register_search(SearchEngine("local", "the local sources folder (--sources)", _s
 
 
 def _web_fetcher(settings: Settings, cache: Cache | None) -> Fetcher:
-    from pipeline.search.fetch import Fetcher
+    from pipeline.search.fetch import Fetcher as HttpFetcher
 
-    return Fetcher(allow_private=settings.allow_private, cache=cache)
+    return HttpFetcher(allow_private=settings.allow_private, cache=cache)
 
 
 register_fetcher(FetcherEngine("web", "HTTP(S) pages, main text by trafilatura (--allow-private)", _web_fetcher))

@@ -18,8 +18,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from pipeline.kinds.folders import TEMPLATES_DIR, template_dirs
 
-__all__ = ["TEMPLATES_DIR", "environment", "md_inline", "md_line", "md_text", "md_url", "render", "slugify", "write_atomic"]
+__all__ = ["SECTION_MARK", "TEMPLATES_DIR", "environment", "md_inline", "md_line", "md_text", "md_url", "render", "slugify", "write_atomic"]
 
+#: What `{{ section() }}` writes where a part of the report starts (a digest's item), at the start of a
+#: line of text; `render_sections` gives the places and takes the marks out. A control character: the
+#: filters strip those from every text that comes from outside, so nothing else can pose as one.
+SECTION_MARK = "\x1e"
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|!])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
 
@@ -75,12 +79,25 @@ def _environment(dirs: tuple[Path, ...]) -> Environment:
     from pipeline.facts.check import format_value
 
     env.filters.update(md_inline=md_inline, md_url=md_url, md_text=md_text, md_line=md_line, fmt_value=format_value)
+    env.globals["section"] = lambda: SECTION_MARK
     return env
 
 
 def render(template: str, **context: object) -> str:
-    text = environment().get_template(template).render(**context)
-    return re.sub(r"\n{3,}", "\n\n", text)
+    return render_sections(template, **context)[0]
+
+
+def render_sections(template: str, **context: object) -> tuple[str, list[int]]:
+    """The report, and where each of its sections starts in it (the places of `{{ section() }}`), so
+    that code can tell which part of the report a claim of the facts check stands in without looking
+    for text in the markdown (the digest's stars count each item's claims)."""
+    text = re.sub(r"\n{3,}", "\n\n", environment().get_template(template).render(**context))
+    parts = text.split(SECTION_MARK)
+    starts, at = [], 0
+    for part in parts[:-1]:
+        at += len(part)
+        starts.append(at)
+    return "".join(parts), starts
 
 
 def slugify(topic: str, max_len: int = 60) -> str:

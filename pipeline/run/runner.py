@@ -12,15 +12,15 @@ import re
 import sys
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline import kinds
 from pipeline.config import Settings
-from pipeline.kinds.contract import KindFailed, RunContext
+from pipeline.kinds.contract import Composed, KindFailed, RunContext
 from pipeline.kinds.prompting import Journal, StageEnv
 from pipeline.llm.base import LLM, LLMError, capabilities
 from pipeline.llm.budget import prompt_budget
@@ -29,14 +29,14 @@ from pipeline.run.db import StoreUnavailable, redact
 from pipeline.run.engines import SEARCH_ENGINES, llm_config
 from pipeline.run.locks import Exclusive
 from pipeline.run.publish import publish_report
-from pipeline.run.render import render, write_atomic
-from pipeline.run.store import RecordingFetcher, RecordingLLM, RecordingSearch, RunStore
-from pipeline.run.verify import RUN_FACTS, Verifier
+from pipeline.run.render import render, render_sections, write_atomic
+from pipeline.run.store import RecordingFetcher, RecordingLLM, RecordingSearch, RunStore, fetch_errors
+from pipeline.run.verify import RUN_FACTS, Verifier, check_holds, claims_by_section
 from pipeline.search.base import SearchError
 
-if TYPE_CHECKING:
-    from pipeline.search.base import Search
-    from pipeline.search.fetch import Fetcher
+if TYPE_CHECKING:  # the fetcher's module loads httpx; PageFetcher builds it on the first page read
+    from pipeline.search.base import Fetcher, Search
+    from pipeline.search.fetch import FetchResult
 
 MAX_TOPIC_CHARS = 500
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -155,7 +155,7 @@ def make_llm(settings: Settings, journal: Journal, warn) -> LLM:
         raise RunFailed(str(exc)) from None
 
 
-def make_fetcher(settings: Settings, store: RunStore) -> Fetcher:
+def make_fetcher(settings: Settings, store: RunStore | None) -> Fetcher:
     """The page fetcher `settings.fetcher` names, caching in the run store unless `--no-cache`."""
     from pipeline.run.engines import FETCHERS, EngineSetupError
 
@@ -163,6 +163,60 @@ def make_fetcher(settings: Settings, store: RunStore) -> Fetcher:
         return FETCHERS.get(settings.fetcher).build(settings, store if settings.cache else None)
     except EngineSetupError as exc:
         raise BadInput(str(exc)) from None
+
+
+class PageFetcher:
+    """The run's page fetcher (the one `settings.fetcher` names in pipeline.run.engines), made when the
+    first page is read: a run that reads none (the local corpus, a digest of topics) never loads httpx
+    and trafilatura for it. Pages it read are cached in `store` (the run store, set once the run has one;
+    not with --no-cache)."""
+
+    def __init__(self, settings: Settings, store: RunStore | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self._fetcher: Fetcher | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> Fetcher:
+        with self._lock:
+            if self._fetcher is None:
+                self._fetcher = make_fetcher(self.settings, self.store)
+            return self._fetcher
+
+    def fetch(self, url: str, step: str = "fetch") -> FetchResult:
+        return self._get().fetch(url, step=step)
+
+    def fetch_many(self, urls: list[str], step: str = "fetch") -> list[FetchResult]:
+        return self._get().fetch_many(urls, step=step)
+
+    def close(self) -> None:
+        with self._lock:
+            closer = getattr(self._fetcher, "close", None)  # the HTTP fetcher holds a connection pool
+            if callable(closer):
+                closer()
+            self._fetcher = None
+
+
+def checked_report(
+    verifier: Verifier, composed: Composed, view: dict[str, object]
+) -> tuple[str, dict[str, Any], dict[str, object]]:
+    """Render the report, check its numbers once, let the kind rate what depends on the check (the
+    digest's stars: `Composed.rating`, from the claims of each section of the report) and render that
+    in, then mark the contradicted claims. Returns the report as written, its check (offsets into it),
+    and the kind's run.json fields that came from the check."""
+    verifier.import_sources(composed.refs)
+    verifier.literals = frozenset(composed.literals)
+    draft, sections = render_sections(composed.template, **view)
+    if composed.rating is None:
+        body, checks = verifier.check_final(draft)
+        return body, checks, {}
+    report = verifier.check(draft)
+    rated = composed.rating.rate(claims_by_section(report, sections))
+    body = render(composed.template, **{**view, **rated.context})
+    if not check_holds(draft, body, rated.marks):  # the rated values moved text: check the report as written
+        report = verifier.check(body)
+    body, checks = verifier.mark(body, report)
+    return body, checks, rated.manifest
 
 
 def recorded_settings(settings: Settings) -> dict:
@@ -381,13 +435,15 @@ def run_report(
             elif progress is not None:
                 progress(f"{base}.md exists and is kept; this report is {stem}.md (--overwrite replaces it)")
         previous = None if resume and not fresh else previous_report(settings.out, base, stem)
-        return _run_locked(
-            settings, topic, kind.compose, stem, day, progress, warn, on_call, resume, topics, previous, resumed=not fresh,
-        )
+        with closing(PageFetcher(settings)) as pages:
+            return _run_locked(
+                settings, topic, kind.compose, stem, day, progress, warn, on_call, resume, topics, previous,
+                resumed=not fresh, pages=pages,
+            )
 
 
 def _run_locked(
-    settings, topic, compose, stem, day, progress, warn, on_call, resume, topics=(), previous=None, resumed=True,
+    settings, topic, compose, stem, day, progress, warn, on_call, resume, topics, previous, resumed, pages: PageFetcher,
 ) -> RunOutcome:
     started = time.perf_counter()
     journal = Journal(progress)
@@ -424,16 +480,16 @@ def _run_locked(
     )
     llm = _Timed(RecordingLLM(engine, store, run_id, use_cache=settings.cache, on_call=on_call))
     search = RecordingSearch(search_backend, store, run_id, use_cache=settings.cache, day=day)
-    fetcher = None
-    if settings.fetch_pages > 0 and SEARCH_ENGINES.get(settings.search).reads_pages:
-        fetcher = RecordingFetcher(make_fetcher(settings, store), store, run_id)
+    pages.store = store
     env = StageEnv(
         llm=llm,
         journal=journal,
         prompt_tokens=prompt_budget(getattr(engine, "context_tokens", settings.num_ctx), settings.num_predict),
         search=search,
-        fetcher=fetcher,
-        fetch_pages=settings.fetch_pages,
+        # Every page the run reads is recorded (a digest's web items too); pages behind search hits are
+        # read only from the web's.
+        fetcher=RecordingFetcher(pages, store, run_id),
+        fetch_pages=settings.fetch_pages if SEARCH_ENGINES.get(settings.search).reads_pages else 0,
         results_per_query=settings.results_per_query,
     )
     # The extractive engine remembers which sentences it used; running its steps in order keeps the
@@ -456,22 +512,22 @@ def _run_locked(
         if composed.context.get("empty"):
             composed.context = {**composed.context, "empty": False}
     notices = sorted(journal.degraded, key=lambda d: d["step"])
-    body = render(composed.template, **composed.context, notices=notices, manifest_name="run.json")
-    verifier.import_sources(composed.refs)
-    verifier.literals = frozenset(composed.literals)
-    body, checks = verifier.check_final(body, composed.finalize)
+    body, checks, rated = checked_report(
+        verifier, composed, {**composed.context, "notices": notices, "manifest_name": "run.json"}
+    )
     report = body.rstrip("\n") + "\n\n" + appendix(checks, body, evidence_name(stem))
 
     report_path = (settings.out / f"{stem}.md").resolve()
     manifest_path = (settings.out / f"{stem}.run.json").resolve()
     manifest = build_manifest(
-        store, run_id, topic, settings, config, composed.workers, journal, env, checks, llm,
+        store, run_id, topic, settings, config, composed.workers, journal, checks, llm,
         time.perf_counter() - started, first_call,
     )
     if resume and resumed:
         earlier = [c for c in store.calls(run_id, "llm") if c["id"] <= first_call]
         manifest["resumed"] = {"earlier_llm_calls": sum(c["requests"] for c in earlier), "earlier_tasks": len(earlier)}
     manifest.update(composed.manifest)
+    manifest.update(rated)
     manifest["report"] = str(report_path)
     if failed is not None:
         manifest["failed"] = failed
@@ -507,7 +563,7 @@ def _served_by(llm_calls: list[dict]) -> dict:
 
 
 def build_manifest(
-    store, run_id, topic, settings, config, workers, journal, env, checks, llm, total_s, after_id: int = 0
+    store, run_id, topic, settings, config, workers, journal, checks, llm, total_s, after_id: int = 0
 ) -> dict:
     calls = store.calls(run_id, after_id=after_id)
     llm_calls = [c for c in calls if c["kind"] == "llm"]
@@ -538,7 +594,7 @@ def build_manifest(
             "errors": sum(1 for c in search_calls if c["outcome"] == "error"),
             "cache_hits": sum(1 for c in search_calls if c["outcome"] == "cached"),
             "fetches": sum(1 for c in calls if c["kind"] == "fetch"),
-            "fetch_errors": env.extras.get("fetch_errors", []),
+            "fetch_errors": fetch_errors(calls),
         },
         "workers": [
             {

@@ -9,7 +9,8 @@ the same statements and migrations run through `pipeline.run.db.PgConnection`, a
 run (or job execution) is still alive is told by the advisory lock its process holds
 (`pipeline.run.locks.SessionLocks`) instead of its pid, which means nothing on another machine.
 
-Engines and backends stay ignorant of all this: `RecordingLLM` and `RecordingSearch` wrap them.
+Engines and backends stay ignorant of all this: `RecordingLLM`, `RecordingSearch` and `RecordingFetcher`
+wrap them.
 """
 
 from __future__ import annotations
@@ -25,13 +26,16 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.llm.base import LLM, Completion, LLMError, T, Task, capabilities
 from pipeline.models import SearchResult
 from pipeline.run.db import PgConnection, StoreError, is_url
 from pipeline.run.locks import SessionLocks, held
-from pipeline.search.base import Search, SearchError
+from pipeline.search.base import Fetcher, Search, SearchError
+
+if TYPE_CHECKING:  # the fetcher's module loads httpx: only the runner, when it reads pages, imports it
+    from pipeline.search.fetch import FetchResult
 
 MIGRATIONS: list[str] = [
     """
@@ -543,21 +547,45 @@ class RecordingSearch:
 
 
 class RecordingFetcher:
-    """Wraps the page fetcher: every page read is a recorded call (the fetcher caches pages itself)."""
+    """Wraps a fetcher: every page read is a recorded call, outcome `ok`, `cached` (the fetcher keeps
+    the pages it read in the run store's cache) or `error`, its detail the URL and the error as JSON
+    (`fetch_errors` reads them back for run.json)."""
 
-    def __init__(self, inner, store: RunStore, run_id: str) -> None:
+    def __init__(self, inner: Fetcher, store: RunStore, run_id: str) -> None:
         self.inner = inner
         self.store = store
         self.run_id = run_id
 
-    def fetch_many(self, urls: list[str], step: str = "fetch") -> list:
+    def fetch(self, url: str, step: str = "fetch") -> FetchResult:
         started = time.perf_counter()
-        pages = self.inner.fetch_many(urls)
+        page = self.inner.fetch(url, step=step)
+        self._record(step, url, page, time.perf_counter() - started)
+        return page
+
+    def fetch_many(self, urls: list[str], step: str = "fetch") -> list[FetchResult]:
+        started = time.perf_counter()
+        pages = self.inner.fetch_many(urls, step=step)
         each = (time.perf_counter() - started) / max(1, len(urls))
         for url, page in zip(urls, pages, strict=True):
-            self.store.record_call(
-                self.run_id, step, "fetch", "httpx", digest(url), "ok" if page.ok else "error",
-                requests=1, results=1 if page.ok else 0, seconds=each,
-                detail=url if page.ok else f"{url}: {page.error}",
-            )
+            self._record(step, url, page, each)
         return pages
+
+    def _record(self, step: str, url: str, page: FetchResult, seconds: float) -> None:
+        outcome = "error" if not page.ok else ("cached" if page.cached else "ok")
+        detail = {"url": url, **({"error": page.error or "no main text"} if not page.ok else {})}
+        self.store.record_call(
+            self.run_id, step, "fetch", "httpx", digest(url), outcome,
+            requests=0 if page.cached else 1, results=1 if page.ok else 0, seconds=seconds,
+            detail=json.dumps(detail, ensure_ascii=False),
+        )
+
+
+def fetch_errors(calls: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The pages that could not be read among `calls` (a run's recorded calls), in the order they were
+    read: `{step, url, error}` (run.json's `search.fetch_errors`)."""
+    errors: list[dict[str, str]] = []
+    for c in calls:
+        if c["kind"] == "fetch" and c["outcome"] == "error":
+            detail = json.loads(c["detail"] or "{}")
+            errors.append({"step": c["step"], "url": detail.get("url", ""), "error": detail.get("error", "")})
+    return errors

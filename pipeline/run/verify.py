@@ -17,16 +17,20 @@ and a default extractive run measured no slower than with the shared `outputs/fa
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from collections import Counter
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline.kinds.prompting import Journal
 from pipeline.models import SearchResult
 
 if TYPE_CHECKING:
     from jinja2 import Environment
+
+    from pipeline.facts.check import CheckReport
 
 
 def unchecked_spans(body: str) -> list[tuple[int, int]]:
@@ -176,27 +180,46 @@ class Verifier:
             except Exception as exc:  # one bad source must not sink the check of all the others
                 self.journal.degrade("facts.import", f"{src.url}: {exc}")
 
-    def check(self, body: str):
+    def check(self, body: str) -> CheckReport:
         """Check `body`; claims inside code-written metadata (`unchecked_spans`) and inside text the
         templates wrote (`template_spans`) are left out. Returns the CheckReport."""
         from pipeline.facts.check import check_text
 
         return without_template_text(check_text(body, self.store), body, self.literals)
 
-    def check_and_mark(self, body: str) -> tuple[str, dict]:
-        """The body with contradicted claims marked where they stand, and the check as JSON."""
+    def mark(self, body: str, report: CheckReport) -> tuple[str, dict[str, Any]]:
+        """`body` with the contradicted claims of its check `report` marked (⚠) where they stand, and
+        the check as JSON, whose offsets index the marked body (the report as written, as `yanbao check`
+        reads it). The text is checked again only when a mark was added."""
         from pipeline.facts.check import mark_contradicted
 
-        report = self.check(body)
-        return mark_contradicted(body, report), report.to_json()
+        marked = mark_contradicted(body, report)
+        if marked != body:
+            report = self.check(marked)
+        return marked, report.to_json()
 
-    def check_final(self, draft: str, finalize=None) -> tuple[str, dict]:
-        """Mark contradicted claims, let the kind `finalize(body, checks)` the text, and return the
-        final body with its check, whose offsets index that final body (the report as written, as
-        `yanbao check` reads it). The text is checked again only when marking or finalizing changed it."""
-        body, checks = self.check_and_mark(draft)
-        if finalize is not None:
-            body = finalize(body, checks)
-        if body != draft:
-            checks = self.check(body).to_json()
-        return body, checks
+    def check_final(self, body: str) -> tuple[str, dict[str, Any]]:
+        """Check `body` and mark it (`mark`): the report as written and its check."""
+        return self.mark(body, self.check(body))
+
+
+def claims_by_section(report: CheckReport, starts: list[int]) -> list[Counter[str]]:
+    """How many claims of each status (verified, contradicted, unsupported) stand in each section of the
+    checked text; `starts` are where the sections begin, in order (`pipeline.run.render.render_sections`).
+    A claim before the first section is in none."""
+    counts: list[Counter[str]] = [Counter() for _ in starts]
+    for c in report.claims:
+        i = bisect_right(starts, c.start) - 1
+        if i >= 0:
+            counts[i][c.status] += 1
+    return counts
+
+
+def check_holds(draft: str, final: str, marks: str) -> bool:
+    """Whether the check of `draft` is the check of `final` too: the same text but for characters that
+    are all in `marks` on both sides (symbols that are never part of a claim or its words, such as the
+    digest's ★☆ written into fixed-width fields). Then the claims and their offsets are the same."""
+    if len(draft) != len(final):
+        return False
+    allowed = set(marks)
+    return all(a == b or (a in allowed and b in allowed) for a, b in zip(draft, final, strict=True))

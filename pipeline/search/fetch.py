@@ -77,6 +77,9 @@ class FetchResult(BaseModel):
     text: str = ""
     error: str | None = None
     notes: list[str] = Field(default_factory=list)
+    # Answered from the cache, not from the site (what the run store records). Not part of the page:
+    # left out of the JSON (the CLI's and the cache's).
+    cached: bool = Field(default=False, exclude=True)
 
     @property
     def ok(self) -> bool:
@@ -563,8 +566,9 @@ class Fetcher:
 
     # -- public API --------------------------------------------------------------------------
 
-    def fetch(self, url: str) -> FetchResult:
-        """Fetch one page. Never raises (except KeyboardInterrupt and friends)."""
+    def fetch(self, url: str, step: str = "fetch") -> FetchResult:
+        """Fetch one page. Never raises (except KeyboardInterrupt and friends). `step` is for the
+        `pipeline.search.base.Fetcher` protocol: this fetcher records nothing, so it is not used."""
         try:
             return self._fetch_cached(url)
         except Exception as exc:  # the contract is "an error field, never an exception"
@@ -573,8 +577,9 @@ class Fetcher:
                 url=str(url), final_url=str(url), error=f"internal error: {type(exc).__name__}: {exc}"[:300]
             )
 
-    def fetch_many(self, urls: list[str]) -> list[FetchResult]:
+    def fetch_many(self, urls: list[str], step: str = "fetch") -> list[FetchResult]:
         """Fetch pages concurrently; results in input order. A URL repeated in `urls` is fetched once.
+        (`step` as for `fetch`.)
 
         A small dispatcher hands a worker a URL only when its host has a free slot, so workers never sit
         blocked on a busy site while pages from other sites wait.
@@ -615,7 +620,7 @@ class Fetcher:
             try:
                 hit = self.cache.get(CACHE_NAMESPACE, key)
                 if hit:
-                    return FetchResult.model_validate_json(hit)
+                    return FetchResult.model_validate_json(hit).model_copy(update={"cached": True})
             except Exception as exc:  # a broken cache entry costs a refetch, not the page
                 log.warning("fetch cache read failed for %s: %s", url, exc)
         result = self._fetch_uncached(url)

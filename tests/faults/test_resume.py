@@ -54,6 +54,10 @@ def test_sigkill_at_20_random_points_then_resume(fake, corpus, run_yanbao, tmp_p
         time.sleep(rng.uniform(0, 0.03))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
+        # Every request the killed process sent is counted now, before the reset, not after it as the
+        # resume's (under load the server may not have read one yet); one it could not finish sending
+        # (killed between the headers and the body) is none (tests/fake_ollama.py `_body`).
+        fake.wait_idle()
         before_kill = {request_key(r) for r in fake.requests}
         completed = cached_replies(out)
         fake.reset()

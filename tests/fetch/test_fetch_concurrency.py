@@ -146,7 +146,9 @@ def test_cache_hit_sends_no_request(site):
     ) as f:  # a new fetcher: no robots cache either
         again = f.fetch(url)
         many = f.fetch_many([url])
-    assert again == first and many == [first]
+    assert again.model_dump() == first.model_dump() and [m.model_dump() for m in many] == [first.model_dump()]
+    assert again.cached and many[0].cached and not first.cached  # what the run store records
+    assert "cached" not in again.model_dump_json()  # not part of the page (the cache, the CLI's JSON)
     assert sum(site.hits.values()) == requests_before
 
 

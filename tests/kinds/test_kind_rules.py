@@ -1,13 +1,15 @@
 """The pure rules behind the two kinds: credibility stars, source quality, item forms, metric names,
-section numbering, topics files, and the digest's placement of stars after the facts check."""
+section numbering, topics files, and the digest's stars from the claims of each item's section."""
 
 from __future__ import annotations
+
+from collections import Counter
 
 import pytest
 
 from pipeline.kinds.commentary.kind import join_title, numeral, section_title
 from pipeline.kinds.digest.extractive import metric_name
-from pipeline.kinds.digest.kind import STARS_PLACEHOLDER, Item, _finalizer, item_form, url_words
+from pipeline.kinds.digest.kind import STAR_MARKS, UNRATED, Item, Stars, item_form, url_words
 from pipeline.kinds.digest.rules import (
     BLOG,
     NAMED,
@@ -152,26 +154,25 @@ def test_topics_file_rules(tmp_path):
     assert check_topics("research", [], None) == []
 
 
-def test_stars_are_placed_per_item_after_contradiction_marks():
-    """The check's offsets are in the unmarked body; finalize() must count a claim for the item whose
-    section it stands in, even after ⚠ marks shifted the text."""
-    unmarked = (
-        f"# 汇总\n\n## A\n**可信度评分：** {STARS_PLACEHOLDER}\n甲 10亿美元，乙 20亿美元。\n"
-        f"## B\n**可信度评分：** {STARS_PLACEHOLDER}\n丙 30亿美元。\n"
-    )
-
-    def claim(text: str, status: str) -> dict:
-        start = unmarked.index(text)
-        return {"text": text, "start": start, "end": start + len(text), "status": status}
-
-    checks = {"claims": [claim("10亿美元", "verified"), claim("20亿美元", "contradicted"), claim("30亿美元", "verified")]}
-    marked = unmarked.replace("20亿美元", "20亿美元⚠")
+def test_stars_are_rated_per_item_from_the_claims_of_its_section():
+    """Each written item's stars come from the counts of its own section (in report order), go to its
+    view and its run.json entry (a failed item gets none), and the report's score is the weakest."""
     a = Item(index=1, given="A", form="topic", sources=[OFF] * 5)
-    b = Item(index=2, given="B", form="topic", sources=[OFF] * 5)
-    manifest = {"items": [{"item": "A"}, {"item": "B"}]}
-    out = _finalizer([a, b], manifest)(marked, checks)
-    assert STARS_PLACEHOLDER not in out
-    detail_a, detail_b = manifest["items"][0]["credibility"], manifest["items"][1]["credibility"]
+    b = Item(index=3, given="B", form="topic", sources=[OFF] * 5)
+    views = [{"headline": "A", "stars": UNRATED}, {"headline": "B", "stars": UNRATED}]
+    entries = [{"item": "A", "status": "done"}, {"item": "X", "status": "failed"}, {"item": "B", "status": "done"}]
+    stars = Stars([a, b], views, entries)
+    rated = stars.rate([Counter(verified=1, contradicted=1), Counter(verified=1)])
+
+    detail_a, failed, detail_b = (e.get("credibility") for e in rated.manifest["items"])
     assert (detail_a["verified"], detail_a["contradicted"]) == (1, 1) and detail_a["stars"] == 3
     assert (detail_b["verified"], detail_b["contradicted"]) == (1, 0) and detail_b["stars"] == 5
-    assert "**可信度评分：** ★★★☆☆\n" in out and "**可信度评分：** ★★★★★\n" in out
+    assert failed is None
+    assert [v["stars"] for v in rated.context["items"]] == ["★★★☆☆", "★★★★★"]
+    assert rated.manifest["credibility"] == {"stars": 3, "items": [3, 5]}
+    # fixed width: the report before the stars and with them differ only in ★☆ (not checked again)
+    assert len(UNRATED) == 5 and set(UNRATED + "★★★☆☆") <= set(rated.marks) == set(STAR_MARKS)
+    # what the kind handed over is not edited
+    assert views[0]["stars"] == UNRATED and "credibility" not in entries[0]
+    with pytest.raises(RuntimeError, match="1 sections in the report for 2 items"):
+        stars.rate([Counter()])

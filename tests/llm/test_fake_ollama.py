@@ -173,3 +173,42 @@ def test_start_stop_twice():
     fake.stop()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/api/version", timeout=1)
+
+
+@pytest.mark.parametrize("sent", [b"", b'{"model": "qwen2.5:7b", "messa'])
+def test_a_request_cut_before_its_body_arrived_is_a_call_not_a_request(fake_ollama, sent):
+    """httpx writes a request's headers and body separately; a client killed between the two (the fault
+    tests' SIGKILL) leaves headers and part of the body or none. The model never saw such a request:
+    it is not in `requests` (the resume test compares those with an uninterrupted run's)."""
+    import socket
+    import time
+
+    with socket.create_connection(("127.0.0.1", fake_ollama.port)) as s:
+        s.sendall(b"POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 120\r\n\r\n" + sent)
+    deadline = time.monotonic() + 5
+    while not fake_ollama.calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert fake_ollama.calls == [("POST", "/api/chat")]
+    assert fake_ollama.requests == []
+    # a whole request is still one
+    ollama.Client(host=fake_ollama.url).chat(model="qwen2.5:7b", messages=[{"role": "user", "content": "你好"}])
+    assert [r["messages"] for r in fake_ollama.requests] == [[{"role": "user", "content": "你好"}]]
+
+
+def test_wait_idle_returns_once_every_connection_is_handled(fake_ollama):
+    """After a client is gone, `wait_idle` returns only when what it sent has been read: a request whose
+    reply is still being delayed keeps the server busy."""
+    import socket
+    import threading
+
+    fake_ollama.delay_s = 0.3
+    body = json.dumps({"model": "qwen2.5:7b", "messages": [{"role": "user", "content": "你好"}], "stream": False})
+    with socket.create_connection(("127.0.0.1", fake_ollama.port)) as s:
+        s.sendall(f"POST /api/chat HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  f"Content-Length: {len(body.encode())}\r\nConnection: close\r\n\r\n{body}".encode())
+    done = threading.Event()
+    threading.Thread(target=lambda: (fake_ollama.wait_idle(), done.set()), daemon=True).start()
+    assert not done.wait(0.1)  # the request is read and its reply delayed: not idle
+    assert done.wait(10)
+    assert len(fake_ollama.requests) == 1

@@ -15,7 +15,7 @@ from pipeline.kinds.research.worker import run_worker
 from pipeline.llm.base import Options
 from pipeline.llm.ollama import OllamaLLM
 from pipeline.models import SearchResult
-from pipeline.run.store import RecordingFetcher, RecordingLLM, RecordingSearch, RunStore
+from pipeline.run.store import RecordingFetcher, RecordingLLM, RecordingSearch, RunStore, fetch_errors
 from pipeline.run.verify import Verifier
 from pipeline.search.fetch import Fetcher
 
@@ -87,10 +87,9 @@ def test_pages_are_read_quoted_recorded_and_become_facts(site, fake_ollama, tmp_
     page, gone = w.sources
     assert "370亿元" in page.content and "首页 | 科技" not in page.content  # main text, not the navigation
     assert gone.content == "" and gone.text == "液冷相关的旧闻摘要。"  # the snippet stands in
-    errors = env.extras["fetch_errors"]
-    assert [e["url"] for e in errors] == [f"{site}/gone"] and "404" in errors[0]["error"]
     fetches = store.calls(run_id, "fetch")
     assert sorted(c["outcome"] for c in fetches) == ["error", "ok"]
+    assert fetch_errors(fetches) == [{"step": "research[1].loop1.fetch", "url": f"{site}/gone", "error": "HTTP 404"}]
     assert store.get("fetch", f"{site}/article|" + __import__("datetime").date.today().isoformat())
 
     summarize = next(r for r in fake_ollama.requests if "本轮新资料" in r["messages"][-1]["content"])

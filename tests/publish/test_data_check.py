@@ -19,10 +19,15 @@ from test_publish_html import assert_inert
 from pipeline.documents import read_document
 from pipeline.facts.check import check_text, format_value
 from pipeline.facts.store import FactStore
+from pipeline.kinds.contract import Composed
+from pipeline.kinds.digest.kind import UNRATED, Item, Stars
+from pipeline.kinds.digest.rules import stars_text
 from pipeline.kinds.prompting import Journal
+from pipeline.models import SearchResult
 from pipeline.run.data_check import SHARE, TEMPLATE, appendix, appendix_view, evidence_json
 from pipeline.run.publish import STYLESHEET, to_html
 from pipeline.run.render import TEMPLATES_DIR, md_inline
+from pipeline.run.runner import checked_report
 from pipeline.run.verify import RUN_FACTS, Verifier
 
 HEADING = "\n## 数据核验"
@@ -155,24 +160,67 @@ def test_the_same_unverified_figure_repeated_is_one_row():
     ]
 
 
-def test_the_check_indexes_the_final_text_after_marks_and_finalize():
-    """Contradicted claims get their ⚠ and a kind may finalize the text (the digest's stars): the check
-    that the appendix and check.json show is of the text as written."""
+def _digest_of(judgements: list[str]) -> Composed:
+    """A digest of one item per judgement (the real template and the real Stars), all on the same
+    sources, each item's only number-bearing line its judgement."""
+    refs = [SearchResult(title=title, url=url, content=text) for url, (title, text) in SOURCES.items()]
+    items = [Item(index=i, given=f"条目{i}", form="topic", sources=refs) for i in range(1, len(judgements) + 1)]
+    views = [
+        {"index": it.index, "uncovered": "", "emoji": "📰", "headline": it.given, "date": "（未注明）",
+         "publisher": "测试", "url": "https://example.com/", "category": "行业动态", "stars": UNRATED,
+         "thesis": it.given, "question": None, "metrics": [], "no_metrics": "（暂无经核实的数据）",
+         "judgements": {"points": [text]}, "parts": [], "conclusion": "见上", "references": [],
+         "log": ["首次生成"], "why": {"question": "无可用资料"}}
+        for it, text in zip(items, judgements, strict=True)
+    ]
+    entries = [{"item": it.given} for it in items]
+    context = {"feed_title": "汇总", "items": views, "failed": []}
+    return Composed(template="digest.md.j2", context=context, refs=refs, rating=Stars(items, views, entries))
+
+
+def test_stars_count_the_claims_of_their_own_item_and_the_check_indexes_the_report_as_written(monkeypatch):
+    """The report is checked once; each item's stars count the claims of its own section; contradicted
+    claims get their ⚠; the check that the appendix and check.json show is of the text as written
+    (checked again, because the marks moved it)."""
+    composed = _digest_of(["甲骨文RPO约4550亿美元，同比增长395%。", "宁波港的年货物吞吐量为13.2亿吨。"])
     verifier = Verifier(RUN_FACTS, Journal())
-    for url, (title, text) in SOURCES.items():
-        verifier.store.import_text(text, title=title, url=url)
-    seen = []
+    checked = []
+    check = verifier.check
+    monkeypatch.setattr(verifier, "check", lambda body: checked.append(body) or check(body))
+    view = {**composed.context, "notices": [], "manifest_name": "run.json"}
+    body, checks, rated = checked_report(verifier, composed, view)
 
-    def finalize(body: str, checks: dict) -> str:
-        seen.append(checks["summary"])
-        return body.replace("## 正文\n", "## 正文\n\n**可信度评分：** ★★★☆☆\n")
-
-    body, checks = verifier.check_final(BODY, finalize)
-    assert "395%⚠" in body and "★★★☆☆" in body
-    assert checks["summary"] == seen[0] == {"verified": 3, "contradicted": 1, "unsupported": 1}
+    first, second = rated["items"]
+    assert (first["credibility"]["verified"], first["credibility"]["contradicted"]) == (1, 1)
+    assert (second["credibility"]["verified"], second["credibility"]["contradicted"]) == (1, 0)
+    stars = [line for line in body.splitlines() if line.startswith("**可信度评分：**")]
+    assert stars == [f"**可信度评分：** {stars_text(first['credibility']['stars'])}",
+                     f"**可信度评分：** {stars_text(second['credibility']['stars'])}"]
+    assert first["credibility"]["stars"] <= 3 < second["credibility"]["stars"]  # a contradiction caps the score
+    assert rated["credibility"] == {"stars": first["credibility"]["stars"],
+                                    "items": [first["credibility"]["stars"], second["credibility"]["stars"]]}
+    assert "395%⚠" in body and "\x1e" not in body
+    assert checks["summary"] == {"verified": 2, "contradicted": 1, "unsupported": 0}
     for c in checks["claims"]:
         assert body[c["start"] : c["end"]] == c["text"]
+    assert len(checked) == 2 and checked[1] == body  # the draft, then the marked report as written
     assert Verifier(RUN_FACTS, Journal()).store.count() == (0, 0)  # each run's store starts empty
+
+
+def test_a_report_without_contradictions_is_checked_once(monkeypatch):
+    composed = _digest_of(["宁波港的年货物吞吐量为13.2亿吨。", "甲骨文云基础设施收入为33亿美元。"])
+    verifier = Verifier(RUN_FACTS, Journal())
+    checked = []
+    check = verifier.check
+    monkeypatch.setattr(verifier, "check", lambda body: checked.append(body) or check(body))
+    view = {**composed.context, "notices": [], "manifest_name": "run.json"}
+    body, checks, rated = checked_report(verifier, composed, view)
+    assert [e["credibility"]["verified"] for e in rated["items"]] == [1, 1]
+    assert body.count("**可信度评分：** ★") == 2 and UNRATED not in body
+    assert len(checked) == 1 and checked[0] != body  # the draft with ☆☆☆☆☆: the same claims, the same offsets
+    for c in checks["claims"]:
+        assert body[c["start"] : c["end"]] == c["text"]
+    assert checks == verifier.check(body).to_json()
 
 
 # -- HTML --------------------------------------------------------------------------------------------

@@ -3,15 +3,17 @@
 An item is a topic, a URL or a local document:
 
 * topic — searched; the best hit is the item's main source (its publisher, date and link head the item);
-* URL — fetched with `pipeline.search.fetch.Fetcher`; related sources are searched by the page title.
-  When the fetch fails, the failure is journaled (and listed in run.json's `search.fetch_errors`) and
-  the item goes on with a search for the words of the address;
+* URL — read with the run's fetcher (recorded and cached in the run store like every page the run
+  reads); related sources are searched by the page title. When the fetch fails, the failure is
+  journaled (run.json's `search.fetch_errors` lists it from the run store) and the item goes on with a
+  search for the words of the address;
 * document — read with `pipeline.documents.read_document` (front matter: title, url, publisher, date).
 
 For each item the LLM fills small slots (frame, question, metrics, judgements, the five parts, the
 conclusion). Code writes everything else: the emoji (from the category), the numbering, the reference
 list, the update log, the 关键数据指标 table — only rows whose number the facts check verifies — and
-the credibility stars, which depend on the final check and are put in by `Composed.finalize`.
+the credibility stars, which depend on the report's facts check: `Stars.rate` computes them from the
+claims the check found in each item's section, and the template writes them.
 
 `yanbao run --kind digest ITEM` writes one item; `yanbao digest ITEM...` writes the day's feed, one
 section per item, in one file. An item without material is named in the report and in run.json; the
@@ -21,13 +23,13 @@ run fails only when no item had any.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pipeline.kinds import coverage
-from pipeline.kinds.contract import Composed, KindFailed, RunContext
+from pipeline.kinds.contract import Composed, KindFailed, Rated, RunContext
 from pipeline.kinds.digest.rules import credibility_detail, emoji_for, normalize_category, stars_text
 from pipeline.kinds.digest.slots import (
     DigestConclusion,
@@ -52,7 +54,8 @@ from pipeline.models import SearchResult
 
 TEMPLATE = "digest.md.j2"
 FEED_TITLE = "AI产品资讯汇总"
-STARS_PLACEHOLDER = "⟪可信度评分⟫"  # replaced by finalize() once the facts check has run
+STAR_MARKS = "★☆"
+UNRATED = stars_text(0)  # the stars before the facts check: the same width as any rating (see Stars)
 MAX_SOURCES = 6  # the main source and up to five related ones
 NO_METRICS = "（暂无经核实的数据）"
 
@@ -139,16 +142,6 @@ def url_words(url: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def _fetcher(run: RunContext):
-    if run.env.fetcher is not None:
-        return run.env.fetcher
-    from pipeline.search.fetch import Fetcher
-
-    fetcher = Fetcher(allow_private=run.settings.allow_private, cache=run.store if run.settings.cache else None)
-    run.env.fetcher = fetcher  # one per run; research.worker.read_pages only uses it when fetch_pages > 0
-    return fetcher
-
-
 def _document(path: Path) -> SearchResult:
     from pipeline.documents import read_document
 
@@ -171,16 +164,14 @@ def gather(run: RunContext, item: Item) -> None:
     query = item.given
     problem = ""
     if item.form == "url":
-        page = _fetcher(run).fetch(item.given)
-        if page.ok:
+        page = env.fetcher.fetch(item.given, step=f"{item.step}.fetch") if env.fetcher is not None else None
+        if page is not None and page.ok:
             main = page.to_search_result()
             query = page.title or url_words(item.given)
         else:
-            problem = f"fetch failed ({page.error or 'no main text'})"
+            error = "pages are not read in this run" if page is None else page.error or "no main text"
+            problem = f"fetch failed ({error})"
             env.journal.degrade(f"{item.step}.fetch", f"{item.given}: {problem}; using search results instead")
-            env.extras.setdefault("fetch_errors", []).append(
-                {"step": f"{item.step}.fetch", "url": item.given, "error": page.error or "no main text"}
-            )
             query = url_words(item.given)
     elif item.form == "document":
         from pipeline.documents import DocumentError
@@ -301,13 +292,13 @@ def compose(run: RunContext) -> Composed:
         }
         for it in items
     ]
+    views = [_view(run, it) for it in done]
     context = {
         "feed_title": FEED_TITLE,
-        "items": [_view(run, it) for it in done],
+        "items": views,
         "failed": [{"item": it.given, "error": it.error} for it in items if it.error],
     }
     empty = all(all(v is None for v in it.slots.values()) for it in done)
-    views = context["items"]
     manifest = {
         "topics": [it.given for it in items],
         "items": manifest_items,
@@ -316,8 +307,8 @@ def compose(run: RunContext) -> Composed:
         "tags": list(dict.fromkeys(v["category"] for v in views if "category" in v)),
     }
     return Composed(
-        template=TEMPLATE, context=context, refs=refs, empty=empty,
-        finalize=_finalizer(done, manifest), manifest=manifest, literals=tuple(h for _, h in PARTS),
+        template=TEMPLATE, context=context, refs=refs, empty=empty, rating=Stars(done, views, manifest_items),
+        manifest=manifest, literals=tuple(h for _, h in PARTS),
     )
 
 
@@ -348,7 +339,7 @@ def _view(run: RunContext, it: Item) -> dict:
         "publisher": publisher_of(main),
         "url": main.url,
         "category": category,
-        "stars": STARS_PLACEHOLDER,
+        "stars": UNRATED,
         "thesis": frame.thesis if frame else it.focus,
         "question": it.slots.get("question"),
         "metrics": it.metrics,
@@ -372,39 +363,35 @@ def _uncovered_view(run: RunContext, it: Item) -> dict:
         "emoji": emoji_for("行业动态"),
         "headline": it.focus,
         "category": "行业动态",
-        "stars": STARS_PLACEHOLDER,
+        "stars": UNRATED,
         "log": [f"{run.day}：首次生成（run `{run.run_id}`）"],
     }
 
 
-def _finalizer(done: list[Item], manifest: dict):
-    """Put each item's stars in place of its placeholder once the whole report has been checked.
+@dataclass(frozen=True)
+class Stars:
+    """The credibility stars of each written item (`pipeline.kinds.digest.rules.credibility`), from the claims
+    the report's facts check found in the item's section: the template marks where each item starts
+    (`{{ section() }}`), the runner counts the claims of each status per section and calls `rate`.
 
-    The check's offsets index the body before contradicted claims were marked (a ⚠ after each), so a
-    claim's place in the marked body is its offset plus the marks before it. Item n owns the text from
-    its placeholder to the next one."""
+    Stars are always five characters (★ and ☆), so the report before them (`UNRATED`) and with them
+    are the same text for the facts check, which is not run again."""
 
-    def finalize(body: str, checks: dict) -> str:
-        claims = checks.get("claims", [])
-        marks = sorted(c["end"] for c in claims if c["status"] == "contradicted")
-        places = [m.start() for m in re.finditer(re.escape(STARS_PLACEHOLDER), body)]
-        counts = [Counter() for _ in places]
-        for c in claims:
-            at = c["start"] + bisect_right(marks, c["start"])
-            i = bisect_right(places, at) - 1
-            if 0 <= i < len(counts):
-                counts[i][c["status"]] += 1
-        out, last, stars = [], 0, []
-        by_item = {e["item"]: e for e in manifest["items"]}
-        for it, place, count in zip(done, places, counts, strict=False):
-            detail = credibility_detail(count, it.sources, it.coverage.score if it.coverage is not None else None)
-            by_item.get(it.given, {})["credibility"] = detail
-            stars.append(detail["stars"])
-            out.append(body[last:place] + stars_text(detail["stars"]))
-            last = place + len(STARS_PLACEHOLDER)
-        out.append(body[last:])
-        if stars:  # the report's own score: its weakest item's (each item's is in `items`)
+    items: list[Item]  # the written items, in report order: one section each
+    views: list[dict[str, Any]]  # their template views
+    entries: list[dict[str, Any]]  # run.json `items`: every item, written or not, in the order given
+
+    def rate(self, sections: list[Counter[str]]) -> Rated:
+        if len(sections) != len(self.items):  # a template without one `section()` per item
+            raise RuntimeError(f"digest: {len(sections)} sections in the report for {len(self.items)} items")
+        details = {
+            it.index: credibility_detail(counts, it.sources, it.coverage.score if it.coverage is not None else None)
+            for it, counts in zip(self.items, sections, strict=True)
+        }
+        views = [{**view, "stars": stars_text(details[it.index]["stars"])} for it, view in zip(self.items, self.views, strict=True)]
+        entries = [{**e, "credibility": details[i]} if i in details else e for i, e in enumerate(self.entries, start=1)]
+        manifest: dict[str, object] = {"items": entries}
+        if details:  # the report's own score: its weakest item's (each item's is in `items`)
+            stars = [d["stars"] for d in details.values()]
             manifest["credibility"] = {"stars": min(stars), "items": stars}
-        return "".join(out)
-
-    return finalize
+        return Rated(context={"items": views}, manifest=manifest, marks=STAR_MARKS)

@@ -51,7 +51,8 @@ def derive_query(subtopic: str, summary: str, sources: list[SearchResult], used:
 
 
 def read_pages(env: StageEnv, step: str, results: list[SearchResult]) -> None:
-    """Replace snippets with page text for the top results (web results only; local ones are whole)."""
+    """Replace snippets with page text for the top results (web results only; local ones are whole).
+    A page that cannot be read leaves its snippet; the run store has its error (run.json `fetch_errors`)."""
     if env.fetcher is None or env.fetch_pages <= 0:
         return
     targets = [r for r in results if not r.content and r.url.startswith(("http://", "https://"))][: env.fetch_pages]
@@ -63,8 +64,6 @@ def read_pages(env: StageEnv, step: str, results: list[SearchResult]) -> None:
             r.content = page.text
             r.publisher = r.publisher or (page.publisher or "")
             r.date = r.date or (page.date or "")
-        else:
-            env.extras.setdefault("fetch_errors", []).append({"step": step, "url": r.url, "error": page.error})
 
 
 def run_worker(env: StageEnv, topic: str, index: int, subtopic: str, max_loops: int) -> WorkerResult:
