@@ -32,7 +32,7 @@ from extractive_driver import drive  # noqa: E402
 
 from pipeline.llm.extractive import ExtractiveLLM  # noqa: E402
 from pipeline.models import Doc, source_id  # noqa: E402
-from pipeline.textutil import tokens, word_tag  # noqa: E402
+from pipeline.text import tokens, word_tag  # noqa: E402
 
 SUBJECTS = ["云厂商", "芯片企业", "AI创业公司", "数据中心运营商", "监管部门", "大型企业", "投资机构", "电网企业",
             "开源社区", "服务器厂商", "电信运营商", "地方政府"]

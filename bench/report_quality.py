@@ -47,7 +47,7 @@ from pipeline.facts.extract import extract_claims, unit_class  # noqa: E402
 from pipeline.kinds.coverage import GENERIC as FRAMING  # noqa: E402
 from pipeline.kinds.coverage import mentions, subject_units  # noqa: E402
 from pipeline.llm.extractive_rank import GENERIC, whole_words  # noqa: E402
-from pipeline.textutil import tokens  # noqa: E402
+from pipeline.text import tokens  # noqa: E402
 
 ON_TOPIC = [
     "英伟达数据中心收入", "微软Azure资本开支", "谷歌TPU", "亚马逊Trainium芯片", "Meta算力集群", "DeepSeek推理成本",

@@ -23,11 +23,11 @@ from __future__ import annotations
 import bisect
 import hashlib
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
 from pipeline.facts.extract import PHYSICAL_UNITS
+from pipeline.text import FUNCTION_CHARS, REFERENT_STOP_WORDS, TermScanner
 
 # -- the lexicon ------------------------------------------------------------------------------------
 
@@ -121,27 +121,10 @@ ASCII_GENERIC = frozenset(
 )
 
 #: Bigrams of report boilerplate (verbs of saying, hedges, generic nouns): never evidence that two
-#: sentences share a referent.
-STOP_BIGRAMS = frozenset(
-    """
-    公司 企业 集团 厂商 机构 领域 方面 部分 整体 总体 全球 中国 美国 全国 我国 本行 该行 贡献 带动 拉动
-    增长 增加 提升 提高 上升 上涨 下降 下滑 减少 降低 回落 扩大 缩小 实现 完成 带来 成为 保持 继续 进行 达到
-    预计 预期 预测 估计 计划 宣布 表示 显示 认为 指出 据称 根据 报道 消息 报告 数据 资料 统计 来源 信息 披露
-    公布 发布 推出 透露 获得 拥有 需要 使用 采用 提供 支持 通过 进入 开始 发现 出现 形成 取得 录得 创下 同期
-    截至 截止 同时 包括 包含 其中 主要 相关 情况 问题 影响 作用 重要 关键 核心 最新 首次 目前 当前 现在 未来
-    近期 此前 随后 期间 今年 去年 明年 上年 当年 本年 全年 年度 季度 财年 半年 上半 下半 年内 年底 年初 年末
-    美元 人民 民币 欧元 港元 日元 亿元 万元 千亿 百亿 十亿 万亿 亿美 万美 百分 分点 个百 数量 总额 金额
-    水平 比例 占比 大约 约为 左右 以上 以下 接近 超过 不到 至少 高达 多达 相比 相较 对比 分别 合计 总计 共计
-    一步 进一 一个 一些 这些 那些 这个 那个 之一 之后 之前 以来 以后 可能 能够 已经 正在 仍然 非常 比较 其他
-    我们 他们 它们 因此 所以 因为 如果 虽然 不过 此外 然而 并且 而且 或者 以及 由于 对于 关于 其余 分析 研究
-    高出 升至 降至 增至 增幅 降幅 增速 涨幅 跌幅 提至 累计 仅为 大增 同期 上一 一年 合计 约占 占到 只有 仅有
-    这一 数字 如今 已经 后者 前者 上半年 下半年 全年度 进一步 年第 年前
-    公斤 千克 平方 方米 每股 每吨 每公 元左 元降 元以
-    """.split()
-)
+#: sentences share a referent. The list lives with the other stop words (`pipeline.text`).
+STOP_BIGRAMS = REFERENT_STOP_WORDS
 
-#: Characters that make a bigram function-word noise ("的营", "收为").
-_FUNCTION_CHARS = frozenset("的了和与及或在是为也都而但就将被把对从向到至由以于其这那之等各每该此并又约近超逾达占较比")
+_FUNCTION_CHARS = FUNCTION_CHARS
 #: Characters of written numbers and units: a bigram of only these is a quantity, not a referent.
 _NUMERIC_CHARS = frozenset("零〇一二两三四五六七八九十百千万亿兆元个倍成半多余点")
 _SCALE_CHARS = frozenset("万亿")
@@ -153,29 +136,6 @@ for _group in SYNONYM_GROUPS:
 for _name in ENTITY_NAMES:
     _LEXICON.setdefault(_name, _name)
 _UNIT_WORDS = frozenset(u.lower() for u in PHYSICAL_UNITS)
-def trie_regex(words: Iterable[str]) -> str:
-    """A regular expression matching any of `words`, longest first, built as a trie ("营(?:收|业收入)")
-    rather than a flat alternation: the engine then tries one branch per character, not hundreds."""
-    trie: dict[str, dict] = {}
-    for w in words:
-        node = trie
-        for ch in w:
-            node = node.setdefault(ch, {})
-        node[""] = {}
-
-    def build(node: dict[str, dict]) -> str:
-        branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        return f"(?:{body})?" if "" in node else body
-
-    return build(trie)
-
-
-_LEX_ALT = trie_regex(_LEXICON)
-
-
 _TIME_RE = re.compile(
     r"(?<![0-9])((?:19|20)[0-9]{2})(?=\s?(?:年|财年|财季|Q[1-4]|H[12]|[-/.][0-9]))"
     r"|FY\s?((?:19|20)?[0-9]{2})(?![0-9])"
@@ -340,39 +300,9 @@ def _fold(word: str) -> str | None:
     return low
 
 
-@lru_cache(maxsize=131_072)
-def tokens(sentence: str) -> tuple[tuple[str, int, int], ...]:
-    """(term, start, end) of a sentence: lexicon words (folded), ASCII names, bigrams of the rest.
-
-    One scan with one regular expression: lexicon words, ASCII words, and separators (written
-    numbers such as 三成 or 八个季度, approximation words, stop words, function characters) are
-    matched; the Chinese text between them gives its bigrams. A stop word is a separator, so no
-    bigram straddles one ("全年公司实现" gives neither 年公 nor 司实)."""
-    out: list[tuple[str, int, int]] = []
-    pos = 0
-    for m in _SCAN.finditer(sentence):
-        if m.start() > pos:
-            _bigrams(sentence[pos : m.start()], pos, out)
-        pos = m.end()
-        kind = m.lastgroup
-        if kind == "lex":
-            out.append((_LEXICON[m.group(0).lower()], m.start(), pos))
-        elif kind == "ascii":
-            term = _fold(m.group(0))
-            if term is not None:
-                out.append((term, m.start(), pos))
-    if pos < len(sentence):
-        _bigrams(sentence[pos:], pos, out)
-    return tuple(out)
-
-
-def _bigrams(run: str, base: int, out: list[tuple[str, int, int]]) -> None:
-    """Bigrams of a run of Chinese characters that holds no separator."""
-    for i in range(len(run) - 1):
-        a, b = run[i], run[i + 1]
-        if (a in _NUMERIC_CHARS and b in _NUMERIC_CHARS) or a in _SCALE_CHARS or a == "元":
-            continue  # 三成, 万辆, 亿元: the tail of a written number, not a referent
-        out.append((a + b, base + i, base + i + 2))
+def _numeric_pair(a: str, b: str) -> bool:
+    """三成, 万辆, 亿元: the tail of a written number, not a referent."""
+    return (a in _NUMERIC_CHARS and b in _NUMERIC_CHARS) or a in _SCALE_CHARS or a == "元"
 
 
 _NUMERAL_RUN_RE = (
@@ -380,13 +310,16 @@ _NUMERAL_RUN_RE = (
     # approximation words and copulas: no bigram across them ("增幅接近" gives no "幅接")
     "|接近|将近|超过|不到|不足|左右|以上|以下|大约|约为|约合|约占|高达|多达|达到|仅为|分别为|分别|相当于"
 )
-_SCAN = re.compile(
-    f"(?P<lex>{_LEX_ALT})"
-    r"|(?P<ascii>[A-Za-z][A-Za-z0-9&+.\-]*[A-Za-z0-9+]|[A-Za-z])"
-    f"|(?P<sep>{_NUMERAL_RUN_RE}|{trie_regex(STOP_BIGRAMS)}"
-    f"|[{''.join(sorted(_FUNCTION_CHARS))}]|[^\u3400-\u9fffA-Za-z]+)",
-    re.I,
-)
+#: The facts room's terms: `pipeline.text.TermScanner` with this lexicon, written numbers (三成,
+#: 八个季度) and approximation words as extra separators, and no bigram inside a written number.
+SCANNER = TermScanner(_LEXICON, _fold, separators=_NUMERAL_RUN_RE, skip_pair=_numeric_pair)
+
+
+@lru_cache(maxsize=131_072)
+def tokens(sentence: str) -> tuple[tuple[str, int, int], ...]:
+    """(term, start, end) of a sentence: lexicon words (folded), ASCII names, bigrams of the rest
+    (`SCANNER`; see `pipeline.text.TermScanner`)."""
+    return SCANNER.terms(sentence)
 
 
 @lru_cache(maxsize=262_144)

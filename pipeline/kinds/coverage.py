@@ -7,9 +7,9 @@ of the material speak about *this* topic's subject?
 
 How the score is computed:
 
-* **Topic units.** The topic is cut into words (jieba's precise mode); stop words are dropped; a lone
-  character is glued to its neighbour, because jieba cuts short unknown names apart (英/伟达, 台积/电,
-  猫/粮). Aliases count as the same unit (人工智能 = AI, 大模型 = 大语言模型 = LLM).
+* **Topic units.** The topic is cut into words (jieba's precise mode, `pipeline.text.topic_words`);
+  stop words are dropped; a lone character is glued to its neighbour, because jieba cuts short unknown
+  names apart (英/伟达, 台积/电, 猫/粮). Aliases count as the same unit (人工智能 = AI, 大模型 = 大语言模型 = LLM).
 * **Weights.** A unit weighs its rarity in general Chinese (`word_idf`, from jieba's dictionary, so the
   weight does not depend on the corpus): 英伟达/H20 1.0, 出口 0.5, 中国 0.34. Words that frame a topic
   without naming its subject (市场, 发展, 趋势, 走势, 影响, 中国, 全球, 推荐 …, `GENERIC`) weigh a quarter
@@ -34,13 +34,12 @@ and checked on another list (`bench/report_quality.py`); see the README.
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pipeline.textutil import STOPWORDS, word_idf
+from pipeline.text import cut_for_search, topic_words, word_idf
 
 THRESHOLD = 0.6
 GENERIC_FACTOR = 0.25
@@ -70,12 +69,8 @@ ALIASES: tuple[tuple[str, ...], ...] = (
     ("英伟达", "nvidia"),
     ("台积电", "tsmc"),
 )
-# A lone character that ends a word (智能+体, 台积+电, 上市+潮) is glued to the word before it.
-_SUFFIX_CHARS = frozenset("体电潮商化性者业端侧链网厂股价量率器机车药险税市圈卡芯料品费额款案法局部署院所会")
-_FUNCTION = STOPWORDS - {"人工智能", "ai"}
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _ASCII = re.compile(r"[a-z0-9.+\-]+")
-_YEAR_OR_NUMBER = re.compile(r"^\d+(?:\.\d+)?[年月日号%]?$")
 
 
 @dataclass(frozen=True)
@@ -90,62 +85,11 @@ class Unit:
     aspect: bool = False
 
 
-def _jieba():
-    from pipeline.textutil import _jieba_module
-
-    mod = _jieba_module()
-    logging.getLogger("jieba").setLevel(logging.WARNING)
-    return mod
-
-
-def words(text: str) -> list[str]:
-    """Precise-mode words, lone characters glued to a neighbour, stop words and punctuation dropped."""
-    raw = [w.strip().lower() for w in _jieba().lcut(text)]
-    raw = [w for w in raw if w and re.search(r"[\w\u3400-\u9fff]", w)]
-    keep = [w not in _FUNCTION and not (len(w) == 1 and not _CJK.match(w)) for w in raw]
-    out: list[str] = []
-    glued: list[bool] = []  # whether out[i] absorbed a lone character
-    i = 0
-    while i < len(raw):
-        w = raw[i]
-        if not keep[i]:
-            i += 1
-            continue
-        if len(w) == 1 and _CJK.match(w):
-            # a run of lone characters (中/美, 猫/粮) is one word
-            j = i
-            while j + 1 < len(raw) and keep[j + 1] and len(raw[j + 1]) == 1 and _CJK.match(raw[j + 1]):
-                j += 1
-            if j > i:
-                out.append("".join(raw[i : j + 1]))
-                glued.append(True)
-                i = j + 1
-                continue
-            prev_ok = bool(out) and i > 0 and keep[i - 1] and _CJK.search(raw[i - 1]) is not None
-            next_ok = i + 1 < len(raw) and keep[i + 1] and _CJK.match(raw[i + 1]) is not None
-            if prev_ok and (w in _SUFFIX_CHARS or not next_ok):
-                out[-1] += w
-                glued[-1] = True
-            elif next_ok:
-                out.append(w + raw[i + 1])
-                glued.append(True)
-                i += 1
-            else:
-                out.append(w)
-                glued.append(False)
-            i += 1
-            continue
-        out.append(w)
-        glued.append(False)
-        i += 1
-    return [w for w in dict.fromkeys(out) if not _YEAR_OR_NUMBER.match(w)]
-
-
 def _parts(word: str) -> list[str]:
     """The dictionary words inside a compound (汽车出口 → 汽车, 出口), when they spell all of it."""
     if len(word) < 4 or not _CJK.search(word):
         return []
-    subs = [s.lower() for s in _jieba().lcut_for_search(word) if s.lower() != word and len(s) >= 2]
+    subs = [s.lower() for s in cut_for_search(word) if s.lower() != word and len(s) >= 2]
     # keep the parts that are not inside a longer part, and only when they cover every character
     subs = [s for s in subs if not any(s != o and s in o for o in subs)]
     covered = set()
@@ -168,7 +112,7 @@ def _forms(word: str) -> tuple[str, ...]:
 def topic_units(text: str) -> tuple[Unit, ...]:
     """The weighted words of a topic (or sub-topic) text."""
     units = []
-    for w in words(text):
+    for w in topic_words(text):
         parts = _parts(w)
         generic = w in GENERIC or (bool(parts) and all(p in GENERIC for p in parts))
         aspect = not generic and (w in ASPECT or (bool(parts) and all(p in GENERIC | ASPECT for p in parts)))

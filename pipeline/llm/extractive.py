@@ -60,7 +60,7 @@ from pipeline.llm.extractive_rank import (
     textrank,
 )
 from pipeline.models import Doc, Group, TaskContext
-from pipeline.textutil import strip_citations, word_tag
+from pipeline.text import strip_citations, word_tag
 
 VERSION = "2"
 

@@ -17,7 +17,16 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import chain
 
-from pipeline.textutil import cjk_ratio, split_sentences, strip_citations, tokens, word_idf, word_tag
+from pipeline.text import (
+    KEYWORD_STOP_WORDS,
+    cjk_ratio,
+    split_sentences,
+    strip_citations,
+    tokens,
+    topic_words,
+    word_idf,
+    word_tag,
+)
 
 # Closing marks that `split_sentences` leaves at the start of the next piece ("……。”下一句").
 _CLOSERS = "”’」』）)】》〉"
@@ -50,13 +59,7 @@ MIN_CHARS = 12
 MAX_CHARS = 200
 
 # Words too generic to name a sub-topic, a knowledge gap or a group, whatever their dictionary rarity says.
-GENERIC = frozenset(
-    """成为 一家 这种 这一 不少 很多 越来越 能够 不断 一种 时候 提供 实现 使用 开始 继续 出现 明年 未来 全球
-    已经 可能 需要 目前 不过 因此 然而 以来 之后 之前 当前 如今 今后 数据显示 显示 表明 发现 达到 增长 同比
-    预计 有望 或将 可能会 来说 而言 方面 领域 行业 市场 公司 企业 产品 服务 能力 水平 规模 发展 趋势 影响
-    重要 更多 进一步 持续 整体 部分 其他 不同 主要 核心 关键 相应 有关 相关 以上 以下 左右 约 近 超过
-    亿美元 万亿 百分点 季度 年度 全年 上半年 下半年 第一 第二 第三 之一 一方面 另一方面""".split()
-)
+GENERIC = KEYWORD_STOP_WORDS
 
 
 # ---------------------------------------------------------------------------------------------
@@ -624,9 +627,8 @@ def _referent_words(text: str) -> list[str]:
     """The words that say what a number is about: precise-mode words (人工智能 stays one word, so its
     pieces do not make two unrelated figures look alike), without figures, generic and framing words."""
     from pipeline.kinds.coverage import GENERIC as FRAMING
-    from pipeline.kinds.coverage import words
 
-    return [w for w in words(text) if len(w) >= 2 and w not in GENERIC and w not in FRAMING
+    return [w for w in topic_words(text) if len(w) >= 2 and w not in GENERIC and w not in FRAMING
             and w not in _FACT_SKIP and not (_DIGIT.search(w) and not _HAS_LETTER.search(w))]
 
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from pipeline.textutil import cjk_ratio
+from pipeline.text import cjk_ratio
 
 T = TypeVar("T", bound=BaseModel)
 

@@ -344,9 +344,9 @@ def warm_up() -> None:
     with _warm_lock:
         if _warm:
             return
-        from pipeline.textutil import _jieba_module
+        from pipeline.text import warm_up as load_tokenizer
 
-        _jieba_module()  # the facts room needs no warm-up: its tokenizer has no dictionary to load
+        load_tokenizer()  # the facts room needs no warm-up: its tokenizer has no dictionary to load
         _warm = True
 
 

@@ -3,7 +3,7 @@
 Why this shape:
 
 * FTS5's default `unicode61` tokenizer cannot segment Chinese, so each passage is stored as its jieba
-  tokens joined by spaces; queries are tokenized by the same `pipeline.textutil.tokens` and OR-ed, so both
+  tokens joined by spaces; queries are tokenized by the same `pipeline.text.tokens` and OR-ed, so both
   sides see the same words and `bm25()` ranks as it would for a space-separated language.
 * Documents are indexed as passages of roughly 300–500 characters (paragraph, then sentence boundaries):
   bm25 over a whole long document rewards length; over passages it finds the paragraph that answers, which
@@ -29,7 +29,7 @@ from pathlib import Path
 from pipeline.documents import DocumentError, iter_source_files, read_document
 from pipeline.models import SearchResult
 from pipeline.search.base import SearchError
-from pipeline.textutil import split_sentences, tokens
+from pipeline.text import split_sentences, tokens
 
 log = logging.getLogger("yanbao.search")
 

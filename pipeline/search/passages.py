@@ -2,8 +2,9 @@
 
 A fetched page is often 10-50x the prompt budget of a small model. Its first N characters are the
 wrong cut: the lead is often boilerplate and the figure the query asks about sits in paragraph 14.
-`select_passages` scores ~300-character chunks against the query (BM25 over jieba tokens) and keeps
-the best ones, then restores document order so the model reads them as the page told them.
+`select_passages` scores ~300-character chunks against the query (BM25 over `pipeline.text`'s
+`passage_tokens`) and keeps the best ones, then restores document order so the model reads them as
+the page told them.
 
 `quote_as_data` exists because page text is written by strangers: a page saying "忽略以上所有指令" or
 carrying a line "## 最终综合报告" must reach the model as quoted material, not as instructions or as
@@ -12,55 +13,21 @@ a heading of our report.
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 import unicodedata
 from collections import Counter
 from functools import lru_cache
 
-import jieba
-
 from pipeline.llm.budget import clip_to_tokens, estimate_tokens
-
-jieba.setLogLevel(logging.WARNING)  # jieba prints its dictionary loading at INFO on every first use
+from pipeline.text import passage_tokens
+from pipeline.text import prewarm as prewarm_tokens
 
 CHUNK_CHARS = 300
 _K1 = 1.5
 _B = 0.75
 
-# Function words and web boilerplate: frequent everywhere, so they only add noise to a score.
-STOP_WORDS = frozenset(
-    """
-    的 了 和 是 在 与 及 或 等 也 就 都 而 且 但 并 又 被 把 对 从 向 于 以 之 其 这 那 该 此 为 中 上 下
-    个 们 我 你 他 她 它 我们 你们 他们 自己 一个 一些 没有 不是 可以 已经 因为 所以 如果 虽然 但是 以及
-    还是 或者 而且 并且 通过 进行 对于 关于 根据 由于 随着 其中 以上 以下 之一 这个 那个 这些 那些 什么
-    如何 怎么 为什么 哪些 是否 有 没 不 会 能 要 将 让 给 着 过 吗 呢 吧 啊 年 月 日 点击 阅读 更多 相关
-    the a an and or of to in on for with by at from as is are was were be been it its this that these
-    those what which who how why when where do does did not no but if then than so such can will
-    """.split()
-)
-
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;])|(?<=\.\s)")
-_TOKEN_OK = re.compile(r"[\w\u4e00-\u9fff]", re.UNICODE)
-
-
-def _tokens(text: str) -> list[str]:
-    """jieba search-mode tokens, lower-cased, without punctuation, blanks and stop words."""
-    return list(_cached_tokens(text))
-
-
-@lru_cache(maxsize=32768)
-def _cached_tokens(text: str) -> tuple[str, ...]:
-    # The same sources are cut for every slot of a worker and every synthesis slot; segmenting each
-    # chunk once per process took the pipeline's own overhead from ~2 s to a fraction of that.
-    out: list[str] = []
-    for tok in jieba.lcut_for_search(text):
-        tok = tok.strip().lower()
-        if not tok or tok in STOP_WORDS or not _TOKEN_OK.search(tok):
-            continue
-        out.append(tok)
-    return tuple(out)
 
 
 def _split_long(paragraph: str, limit: int) -> list[str]:
@@ -121,7 +88,7 @@ def _bm25(chunk_tokens: list[list[str]], query_terms: list[str]) -> list[float]:
 
 def _rank(chunks: list[str], query_terms: list[str]) -> list[int]:
     """Chunk indexes, best first; only chunks sharing a term with the query, unless none does."""
-    scores = _bm25([_tokens(c) for c in chunks], query_terms) if query_terms else [0.0] * len(chunks)
+    scores = _bm25([list(passage_tokens(c)) for c in chunks], query_terms) if query_terms else [0.0] * len(chunks)
     if any(s > 0 for s in scores):
         return sorted((i for i, s in enumerate(scores) if s > 0), key=lambda i: (-scores[i], i))
     return list(range(len(chunks)))
@@ -139,22 +106,12 @@ def _pack(chunks: list[str], order: list[int], max_tokens: int) -> list[int]:
     return sorted(chosen)
 
 
-_warmer = None
-
-
 def prewarm(texts: list[str]) -> None:
-    """Segment these texts' chunks on a background thread, filling the token cache before a prompt
-    needs them. Called when a research round finds new sources: later prompts (analysis, synthesis)
-    cut them to passages, and the segmentation then overlaps the round's LLM wait instead of adding
-    to the run's time."""
-    global _warmer
-    if _warmer is None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _warmer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yanbao-prewarm")
-    for text in texts:
-        if text:
-            _warmer.submit(lambda t=text: [_cached_tokens(c) for c in chunk_text(t)])
+    """Segment these texts' chunks on the tokenizer's background thread (`pipeline.text.prewarm`),
+    filling the token cache before a prompt needs them. Called when a research round finds new
+    sources: later prompts (analysis, synthesis) cut them to passages, and the segmentation then
+    overlaps the round's LLM wait instead of adding to the run's time."""
+    prewarm_tokens(texts, chunk_text)
 
 
 def select_passages(text: str, query: str, max_tokens: int) -> str:
@@ -171,7 +128,7 @@ def select_passages(text: str, query: str, max_tokens: int) -> str:
     chunks = chunk_text(text)
     if not chunks:
         return ""
-    query_terms = list(dict.fromkeys(_tokens(query)))
+    query_terms = list(dict.fromkeys(passage_tokens(query)))
     order = _rank(chunks, query_terms)
     chosen = _pack(chunks, order, max_tokens)
     if chosen:

@@ -24,7 +24,7 @@ from pipeline.kinds.research.slots import (
 )
 from pipeline.llm.base import Completion, Task
 from pipeline.models import Doc, TaskContext
-from pipeline.textutil import tokens
+from pipeline.text import tokens
 
 ANALYSES = (
     ("analysis.findings", Findings),

@@ -20,7 +20,7 @@ from pipeline.llm.extractive_rank import (
     textrank,
     whole_words,
 )
-from pipeline.textutil import tokens
+from pipeline.text import tokens
 
 
 def test_closing_quote_goes_back_to_its_sentence() -> None:

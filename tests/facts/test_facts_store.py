@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 
 from pipeline.facts.check import UNSUPPORTED, VERIFIED, check_text
 from pipeline.facts.store import FactsError, FactStore, parse_curated
+from pipeline.text import TermScanner
 
 ORACLE = "甲骨文（Oracle）截至2025年8月31日的剩余履约义务为4550亿美元，同比增长359%。\n"
 GOOD_YAML = """\
@@ -258,9 +258,9 @@ def test_terms_are_rederived_when_the_lexicon_changes(tmp_path: Path, monkeypatc
         assert check_text("星海公司的营收为100亿元。", s).claims[0].status == UNSUPPORTED
     import pipeline.facts.referents as referents
 
-    monkeypatch.setattr(referents, "_LEXICON", {**referents._LEXICON, "年度流水": "营收"})
-    scan = re.compile(referents._SCAN.pattern.replace("(?P<lex>", "(?P<lex>年度流水|", 1), re.I)
-    monkeypatch.setattr(referents, "_SCAN", scan)
+    old = referents.SCANNER
+    wider = TermScanner({**old.lexicon, "年度流水": "营收"}, old.fold, old.separators, old.skip_pair)
+    monkeypatch.setattr(referents, "SCANNER", wider)
     referents.tokens.cache_clear()
     import pipeline.facts.store as store_module
 

@@ -28,7 +28,7 @@ from pipeline.kinds.research.slots import (
     Trends,
 )
 from pipeline.llm.validate import json_schema_for, parse_reply
-from pipeline.textutil import cjk_ratio
+from pipeline.text import cjk_ratio
 
 SLOTS = [
     Plan,

@@ -12,7 +12,7 @@ from search_corpus import STORAGE, TEA
 
 from pipeline.search.base import SearchError
 from pipeline.search.local import LocalSearch, make_snippet, split_passages
-from pipeline.textutil import tokens
+from pipeline.text import tokens
 
 
 def names(results) -> list[str]:

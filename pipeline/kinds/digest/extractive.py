@@ -53,7 +53,7 @@ from pipeline.llm.extractive_rank import (
     label,
 )
 from pipeline.models import TaskContext
-from pipeline.textutil import strip_citations, tokens
+from pipeline.text import strip_citations, tokens
 
 METRICS_MAX, METRICS_PER_SENTENCE = 6, 2
 JUDGEMENT_CUES = ("将", "预计", "有望", "可能", "应", "需要", "意味着", "必须", "关键", "决定")

@@ -65,7 +65,7 @@ from pipeline.llm.extractive_rank import (
     whole_words,
 )
 from pipeline.models import Group, TaskContext
-from pipeline.textutil import strip_citations, tokens
+from pipeline.text import strip_citations, tokens
 
 # --- sizes -------------------------------------------------------------------------------------
 FINDINGS_GROUPS, FINDINGS_POINTS = 3, 3

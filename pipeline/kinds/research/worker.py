@@ -18,7 +18,7 @@ from pipeline.llm.base import capabilities
 from pipeline.models import Doc, SearchResult, TaskContext, WorkerResult
 from pipeline.search.base import SearchError
 from pipeline.search.passages import prewarm
-from pipeline.textutil import tokens
+from pipeline.text import tokens
 
 GENERIC_ASPECTS = ("最新数据", "市场规模", "主要企业", "政策监管", "风险挑战", "未来展望", "成本与价格")
 
