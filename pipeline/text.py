@@ -2,8 +2,8 @@
 
 Why one module: search (the local index), passage selection, coverage, the extractive engine and the
 facts check all turn Chinese text into terms. When each did it its own way there were four stop-word
-lists, three jieba set-ups and a background thread per room; a word dropped in one place and kept in
-another made the rooms disagree about what a text is about. Here:
+lists and three jieba set-ups; a word dropped in one place and kept in another made the rooms disagree
+about what a text is about. Here:
 
 * **Segmentation** is jieba, set up once (`segmenter`): lazily, since loading its dictionary costs
   ~0.7 s that `yanbao --help` and `yanbao check` must not pay; under a lock, since several report
@@ -14,7 +14,11 @@ another made the rooms disagree about what a text is about. Here:
   `REFERENT_STOP_WORDS`.
 * **Token functions**, one per purpose: `tokens` (search and the extractive engine), `passage_tokens`
   (BM25 inside one page), `topic_words` (coverage's weighted topic units), `TermScanner` (the facts
-  check's dictionary-free terms), with `word_idf` and `word_tag` from jieba's dictionary.
+  check's dictionary-free terms), with `word_idf` and `word_tag` from jieba's dictionary, and
+  `prewarm`, the one background thread that cuts sources before a prompt needs them.
+
+What each list and function changed when they were brought together is measured before and after in
+`bench/results/tokenizer.txt`.
 """
 
 from __future__ import annotations
@@ -41,28 +45,29 @@ _TOKEN_OK = re.compile(r"[\w\u4e00-\u9fff]", re.UNICODE)
 # Stop words
 # ---------------------------------------------------------------------------------------------
 
-#: The base list: function words, and the words every report of this project's corpus is full of.
+#: The base list, for every purpose: function words (Chinese and English), the verbs and adverbs
+#: of reporting (表示, 认为, 目前, 此外), the framing of a report (研究, 分析, 报告), and the pieces of a
+#: figure or a date (年, 亿, 美元, %): a figure is matched by its number, not by its unit.
 STOP_WORDS = frozenset(
-    """的 了 和 是 在 与 及 对 为 把 被 也 就 都 而 或 等 以 于 上 中 下 将 其 该 这 那 一个 一些 这些 那些
-    我们 他们 它们 你们 以及 并且 但是 因为 所以 如果 由于 通过 进行 可以 已经 没有 不是 还是 表示 认为 指出
-    称 据 从 向 到 由 后 前 时 年 月 日 亿 万 元 美元 % 个 之 所 其中 此外 同时 目前 今年 去年 方面 情况 问题
-    研究 分析 报告 相关 主要 包括 以及 一 二 三 人工智能 ai""".split()
-)
-
-#: What `tokens` drops: the base list.
-SEARCH_STOP_WORDS = STOP_WORDS
-
-#: What `passage_tokens` drops inside one fetched page: function words and web boilerplate (点击, 阅读).
-PASSAGE_STOP_WORDS = frozenset(
     """
-    的 了 和 是 在 与 及 或 等 也 就 都 而 且 但 并 又 被 把 对 从 向 于 以 之 其 这 那 该 此 为 中 上 下
-    个 们 我 你 他 她 它 我们 你们 他们 自己 一个 一些 没有 不是 可以 已经 因为 所以 如果 虽然 但是 以及
-    还是 或者 而且 并且 通过 进行 对于 关于 根据 由于 随着 其中 以上 以下 之一 这个 那个 这些 那些 什么
-    如何 怎么 为什么 哪些 是否 有 没 不 会 能 要 将 让 给 着 过 吗 呢 吧 啊 年 月 日 点击 阅读 更多 相关
+    的 了 和 是 在 与 及 或 等 也 就 都 而 且 但 并 又 被 把 对 从 向 到 由 于 以 之 其 这 那 该 此 为 中 上 下
+    将 个 们 所 我 你 他 她 它 我们 你们 他们 它们 自己 一个 一些 这个 那个 这些 那些 没有 不是 可以 已经
+    因为 所以 如果 虽然 但是 以及 还是 或者 而且 并且 通过 进行 对于 关于 根据 由于 随着 其中 以上 以下 之一
+    什么 如何 怎么 为什么 哪些 是否 有 没 不 会 能 要 让 给 着 过 吗 呢 吧 啊 后 前 时
+    称 据 表示 认为 指出 目前 此外 同时 今年 去年 方面 情况 问题 包括 主要 相关 研究 分析 报告
+    年 月 日 亿 万 元 美元 % 一 二 三
     the a an and or of to in on for with by at from as is are was were be been it its this that these
     those what which who how why when where do does did not no but if then than so such can will
     """.split()
 )
+
+#: What `tokens` drops: the base list and the subject of the embedded corpus (人工智能, AI), which every
+#: document of `sources/` carries, so it ranks nothing there; a task about AI still finds its sentences
+#: through the extractive engine's aliases (`pipeline.llm.extractive_rank.ALIASES`).
+SEARCH_STOP_WORDS = STOP_WORDS | {"人工智能", "ai"}
+
+#: What `passage_tokens` drops inside one fetched page: the base list and web boilerplate (点击, 阅读).
+PASSAGE_STOP_WORDS = STOP_WORDS | {"点击", "阅读", "更多"}
 
 #: Words that may match (they are tokens) but never name a sub-topic, a knowledge gap or a group of the
 #: extractive engine, whatever their dictionary rarity says: generic nouns and verbs of business
@@ -76,12 +81,15 @@ KEYWORD_STOP_WORDS = frozenset(
     亿美元 万亿 百分点 季度 年度 全年 上半年 下半年 第一 第二 第三 之一 一方面 另一方面""".split()
 )
 
-#: The facts check's separators (`TermScanner`): report boilerplate — verbs of saying, hedges, generic
-#: nouns, currency and scale words, pieces of written numbers — that is never evidence that two
-#: sentences speak of the same thing. A different thing from `STOP_WORDS`: the facts check cuts text
-#: into character bigrams, not words, and these are the bigrams (and a few longer words) that must not
-#: count as a shared term; many are content words for search (增长, 公司, 数据).
-REFERENT_STOP_WORDS = frozenset(
+#: The facts check's separators (`TermScanner`): no bigram is made across one, none is a term. The base
+#: list's words of two characters or more, and an extra set: report boilerplate — verbs of saying and
+#: of change, hedges, generic nouns, currency and scale words, pieces of written numbers — that is never
+#: evidence that two sentences speak of the same thing. A different thing from `STOP_WORDS`: the facts
+#: check cuts text into character bigrams, not words, and these are the bigrams that must not count as a
+#: shared term; many are content words for search (增长, 公司, 数据). The base list's single characters
+#: are left to `FUNCTION_CHARS`: as separators too (年, 亿, 有, 不 …) they lowered the facts check's
+#: figures (bench/facts_quality.py, test half: one-digit changes marked 存在出入 90.0 % → 87.5 %).
+REFERENT_STOP_WORDS = frozenset(w for w in STOP_WORDS if len(w) > 1 and _CJK.search(w)) | frozenset(
     """
     公司 企业 集团 厂商 机构 领域 方面 部分 整体 总体 全球 中国 美国 全国 我国 本行 该行 贡献 带动 拉动
     增长 增加 提升 提高 上升 上涨 下降 下滑 减少 降低 回落 扩大 缩小 实现 完成 带来 成为 保持 继续 进行 达到
@@ -113,7 +121,13 @@ _segmenter: Tokenizer | None = None
 def segmenter() -> Tokenizer:
     """jieba's tokenizer, dictionary loaded: on first use, once per process, whichever thread asks first
     (the others wait on the lock rather than build a second copy). Its loading messages are silenced:
-    jieba prints them at INFO on every first use."""
+    jieba prints them at INFO on every first use.
+
+    No domain words are added: giving jieba the facts room's company names (英伟达, 台积电, 摩尔线程 …,
+    22 of them cut apart by its dictionary) was measured and lowered the figures (bench/report_quality.py:
+    sentences naming the subject 53.9 % → 51.7 %, and two degraded slots in bench/extractive.py's run;
+    bench/retrieval.py: passages at 60 tokens 80 → 79 of 147). Search mode already matches such a name
+    by its pieces, and `topic_words` glues them back."""
     global _segmenter
     if _segmenter is None:
         with _jieba_lock:
@@ -184,6 +198,19 @@ def word_tag(word: str) -> str | None:
 # Token functions
 # ---------------------------------------------------------------------------------------------
 
+#: Raise when `tokens` changes in a way its stop words do not show (its filter, the jieba set-up).
+TOKENS_REVISION = "2"
+
+
+def tokens_id() -> str:
+    """Changes whenever what `tokens` returns may change: stored tokens (the local search index) are
+    rebuilt when theirs differs, so a query and the text it is matched against are cut alike."""
+    import hashlib
+
+    words = "\n".join(sorted(SEARCH_STOP_WORDS))
+    return hashlib.sha256(f"{TOKENS_REVISION}\t{words}".encode()).hexdigest()[:12]
+
+
 
 def tokens(text: str) -> list[str]:
     """Content tokens for search and the extractive engine: jieba search-mode words, lower-cased, without
@@ -213,8 +240,6 @@ def passage_tokens(text: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-#: Function words of a topic: the base list, except the corpus words a topic may well be about.
-_TOPIC_FUNCTION = STOP_WORDS - {"人工智能", "ai"}
 # A lone character that ends a word (智能+体, 台积+电, 上市+潮) is glued to the word before it.
 _SUFFIX_CHARS = frozenset("体电潮商化性者业端侧链网厂股价量率器机车药险税市圈卡芯料品费额款案法局部署院所会")
 _YEAR_OR_NUMBER = re.compile(r"^\d+(?:\.\d+)?[年月日号%]?$")
@@ -226,7 +251,7 @@ def topic_words(text: str) -> list[str]:
     because jieba cuts short unknown names apart (英/伟达, 台积/电, 猫/粮); no figures, no repeats."""
     raw = [w.strip().lower() for w in cut(text)]
     raw = [w for w in raw if w and re.search(r"[\w\u3400-\u9fff]", w)]
-    keep = [w not in _TOPIC_FUNCTION and not (len(w) == 1 and not _CJK.match(w)) for w in raw]
+    keep = [w not in STOP_WORDS and not (len(w) == 1 and not _CJK.match(w)) for w in raw]
     out: list[str] = []
     glued: list[bool] = []  # whether out[i] absorbed a lone character
     i = 0

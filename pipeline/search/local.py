@@ -29,11 +29,11 @@ from pathlib import Path
 from pipeline.documents import DocumentError, iter_source_files, read_document
 from pipeline.models import SearchResult
 from pipeline.search.base import SearchError
-from pipeline.text import split_sentences, tokens
+from pipeline.text import split_sentences, tokens, tokens_id
 
 log = logging.getLogger("yanbao.search")
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = f"1/{tokens_id()}"  # a new tokenizer rebuilds the index: stored tokens must match the query's
 PASSAGE_MIN_CHARS = 300
 PASSAGE_MAX_CHARS = 500
 SNIPPET_MAX_CHARS = 300

@@ -10,6 +10,11 @@ import pytest
 
 from pipeline import text
 from pipeline.text import (
+    KEYWORD_STOP_WORDS,
+    PASSAGE_STOP_WORDS,
+    REFERENT_STOP_WORDS,
+    SEARCH_STOP_WORDS,
+    STOP_WORDS,
     TermScanner,
     passage_tokens,
     prewarm,
@@ -55,6 +60,25 @@ def test_no_module_imports_a_private_name_of_the_text_module():
     offenders = [f"{f.relative_to(PACKAGE.parent)}:{line}: {mod}" for f in sorted(PACKAGE.rglob("*.py"))
                  for line, mod in _imported_modules(f) if mod.startswith("pipeline.text._")]
     assert offenders == []
+
+
+def test_every_purpose_builds_on_the_base_stop_list():
+    assert STOP_WORDS <= SEARCH_STOP_WORDS
+    assert STOP_WORDS <= PASSAGE_STOP_WORDS
+    # the facts check's separators take the base list's words (its single characters are FUNCTION_CHARS' job)
+    assert {w for w in STOP_WORDS if len(w) > 1 and not w.isascii()} <= REFERENT_STOP_WORDS
+    # the extra sets are documented as different things, not copies of the base list
+    assert KEYWORD_STOP_WORDS - STOP_WORDS and REFERENT_STOP_WORDS - STOP_WORDS
+
+
+def test_the_search_index_is_rebuilt_when_the_tokens_change(monkeypatch):
+    """The local index stores tokens: its schema version carries `tokens_id`, which follows the stop words."""
+    from pipeline.search import local
+
+    assert local.SCHEMA_VERSION.endswith(text.tokens_id())
+    before = text.tokens_id()
+    monkeypatch.setattr(text, "SEARCH_STOP_WORDS", SEARCH_STOP_WORDS | {"英伟达"})
+    assert text.tokens_id() != before
 
 
 def test_search_tokens_drop_stop_words_digits_and_punctuation():
