@@ -11,8 +11,16 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
+from typing import TypeAlias
 
 from pydantic import BaseModel, Field
+from pydantic.config import JsonDict
+
+# JSON as it crosses a seam (cache identities, run-store rows, check.json): what `json.dumps` writes.
+# Mapping and Sequence (read-only, so covariant) let a `dict[str, int]` pass where JSON is expected.
+JSONValue: TypeAlias = "str | int | float | bool | None | Sequence[JSONValue] | Mapping[str, JSONValue]"
+JSONObject: TypeAlias = "Mapping[str, JSONValue]"
 
 
 def source_id(url: str) -> str:
@@ -75,9 +83,9 @@ class TaskContext(BaseModel):
 # ---------------------------------------------------------------------------------------------
 
 
-def cues(*words: str) -> dict[str, list[str]]:
+def cues(*words: str) -> JsonDict:
     """A slot field's cue words for the extractive engine (`json_schema_extra=cues("显示", ...)`)."""
-    return {"cues": list(words)}
+    return {"cues": [*words]}
 
 
 class Group(BaseModel):

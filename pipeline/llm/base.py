@@ -9,13 +9,20 @@ outside (`pipeline.run.store.RecordingLLM`), so engines stay simple.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Literal, Protocol, TypedDict, TypeVar
 
 from pydantic import BaseModel
 
-from pipeline.models import TaskContext
+from pipeline.models import JSONObject, TaskContext
 
 T = TypeVar("T", bound=BaseModel)
+
+
+class ChatMessage(TypedDict):
+    """One chat message as every generative engine sends it (Ollama, OpenAI-compatible, LangChain)."""
+
+    role: Literal["system", "user", "assistant"]
+    content: str
 
 
 @dataclass
@@ -29,7 +36,7 @@ class Options:
     seed: int = 42
     timeout_s: float = 300.0
 
-    def ollama(self) -> dict:
+    def ollama(self) -> dict[str, int | float]:
         return {
             "num_ctx": self.num_ctx,
             "num_predict": self.num_predict,
@@ -46,7 +53,7 @@ class Task(Generic[T]):
     step: str
     kind: str
     schema: type[T]
-    messages: list[dict]
+    messages: list[ChatMessage]
     context: TaskContext
 
 
@@ -103,6 +110,6 @@ class LLM(Protocol):
 
     def complete(self, task: Task[T]) -> Completion[T]: ...
 
-    def cache_identity(self) -> dict:
+    def cache_identity(self) -> JSONObject:
         """What, besides the messages, determines the answer (model, options): the cache key part."""
         ...

@@ -38,14 +38,15 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from pipeline.llm.base import Completion, LLMError, Options, T, Task
+from pipeline.llm.base import ChatMessage, Completion, LLMError, Options, T, Task
 from pipeline.llm.budget import clip_to_tokens, estimate_tokens, prompt_budget
 from pipeline.llm.validate import json_schema_for, parse_reply
+from pipeline.models import JSONObject
 
 if TYPE_CHECKING:  # only for annotations: importing langchain_core costs ~0.3 s
-    from langchain_core.language_models import BaseChatModel
+    from langchain_core.language_models import BaseChatModel, LanguageModelInput
     from langchain_core.messages import AIMessage
     from langchain_core.runnables import Runnable
     from pydantic import BaseModel
@@ -87,7 +88,10 @@ def _init_chat_model(model: str, **kwargs: object) -> BaseChatModel:
     """LangChain's `init_chat_model` (the seam tests replace with LangChain's fake chat models)."""
     from langchain.chat_models import init_chat_model
 
-    return init_chat_model(model, **kwargs)
+    # The kwargs are the provider class's own fields, of no shape known here (init_chat_model takes
+    # `**kwargs: Any`); `configurable_fields=None` picks its overload that returns a BaseChatModel.
+    fields: dict[str, Any] = dict(kwargs)
+    return init_chat_model(model, configurable_fields=None, **fields)
 
 
 def require_langchain() -> None:
@@ -219,7 +223,7 @@ class _Route:
     """How one slot model is asked for: the runnable to invoke and whether the schema must be written
     into the prompt (JSON mode and the prompt fallback, where the API does not carry it)."""
 
-    runnable: Runnable
+    runnable: Runnable[LanguageModelInput, object]
     schema_in_prompt: bool
     method: str
 
@@ -248,7 +252,7 @@ class LangChainLLM:
     # Protocol
     # ------------------------------------------------------------------------------------------
 
-    def cache_identity(self) -> dict:
+    def cache_identity(self) -> JSONObject:
         return {
             "provider": self.provider,
             "model": self.spec,
@@ -262,7 +266,7 @@ class LangChainLLM:
         done: Completion[T] = Completion(value=None)
         route = self._route(task.schema)
         suffix = _schema_instruction(task.schema) if route.schema_in_prompt else ""
-        messages = [dict(m) for m in task.messages]
+        messages = [m.copy() for m in task.messages]
         clip_at = _last_user(messages)
 
         messages = self._fit(task, messages, clip_at, suffix, done.notes)
@@ -333,8 +337,8 @@ class LangChainLLM:
             return route
 
     def _fit(
-        self, task: Task, messages: list[dict], clip_at: int | None, suffix: str, notes: list[str]
-    ) -> list[dict]:
+        self, task: Task[T], messages: list[ChatMessage], clip_at: int | None, suffix: str, notes: list[str]
+    ) -> list[ChatMessage]:
         """Clip the task's last user message so the prompt (and the schema instruction, when it goes
         in the prompt) fits `num_ctx`, as the Ollama engine does: the estimate over-counts, so a prompt
         that passes here fits; a provider would otherwise reject it or drop its start."""
@@ -349,17 +353,17 @@ class LangChainLLM:
                 f"{task.step}: prompt of ~{total} tokens cannot fit num_ctx={self.options.num_ctx} "
                 f"(num_predict={self.options.num_predict}) even with the last user message clipped; raise num_ctx"
             )
-        out = [dict(m) for m in messages]
+        out = [m.copy() for m in messages]
         out[clip_at]["content"] = clip_to_tokens(str(out[clip_at].get("content", "")), room)
         after = sum(estimate_tokens(str(m.get("content", ""))) for m in out)
         notes.append(f"prompt clipped from ~{total} to ~{after} tokens to fit num_ctx={self.options.num_ctx}")
         return out
 
-    def _invoke(self, task: Task, route: _Route, messages: list[dict], suffix: str, done: Completion) -> str:
+    def _invoke(self, task: Task[T], route: _Route, messages: list[ChatMessage], suffix: str, done: Completion[T]) -> str:
         """One logical request with transport retries; adds counts to `done`, returns the reply text."""
         if suffix:
             at = _last_user(messages)
-            messages = [dict(m) for m in messages]
+            messages = [m.copy() for m in messages]
             if at is None:
                 messages.append({"role": "user", "content": suffix})
             else:
@@ -371,7 +375,8 @@ class LangChainLLM:
                 time.sleep(random.uniform(0, self.backoff_s * 2 ** (attempt - 1)))
             done.requests += 1
             try:
-                out = route.runnable.invoke(messages)
+                # LangChain takes plain dicts (`dict[str, Any]`), which a TypedDict is not to a type checker.
+                out = route.runnable.invoke([dict(m) for m in messages])
             except Exception as err:  # every SDK has its own exception classes: sort them by shape
                 kind = classify(err)
                 if isinstance(kind, _Fatal):

@@ -29,10 +29,11 @@ import time
 from functools import lru_cache
 from typing import Any
 
-from pipeline.llm.base import Completion, LLMError, Options, T, Task
+from pipeline.llm.base import ChatMessage, Completion, LLMError, Options, T, Task
 from pipeline.llm.budget import clip_to_tokens, estimate_tokens, prompt_budget
 from pipeline.llm.pool import HostPool, split_hosts
 from pipeline.llm.validate import json_schema_for, parse_reply
+from pipeline.models import JSONObject
 
 FORMAT_VERSION = 1  # bump when the request shape (format rewriting, retry prompt) changes answers
 CHECK_TIMEOUT_S = 5.0
@@ -142,7 +143,7 @@ class OllamaLLM:
     # Protocol
     # ------------------------------------------------------------------------------------------
 
-    def cache_identity(self) -> dict:
+    def cache_identity(self) -> JSONObject:
         return {
             "provider": self.provider,
             "model": self.model,
@@ -154,7 +155,7 @@ class OllamaLLM:
         started = time.monotonic()
         done: Completion[T] = Completion(value=None)
         fmt = json_schema_for(task.schema)
-        messages = [dict(m) for m in task.messages]
+        messages = [m.copy() for m in task.messages]
         clip_at = _last_user(messages)
 
         messages = self._fit(task, messages, clip_at, done.notes)
@@ -163,7 +164,7 @@ class OllamaLLM:
         if error is not None:
             done.repaired = True
             shorter = "回答超出了长度上限，在中途被截断，请写得更短、更精炼；" if done.truncated else ""
-            retry = messages + [
+            retry: list[ChatMessage] = messages + [
                 {"role": "assistant", "content": clip_to_tokens(raw, max(64, self.options.num_predict))},
                 {
                     "role": "user",
@@ -193,7 +194,7 @@ class OllamaLLM:
         return done
 
     @staticmethod
-    def _tls(host: str) -> dict:
+    def _tls(host: str) -> dict[str, bool]:
         """Plain-http hosts (the usual local Ollama) need no CA bundle; loading one costs ~0.1 s per client."""
         return {"verify": False} if host.startswith("http://") else {}
 
@@ -253,7 +254,9 @@ class OllamaLLM:
                 self._clients[host] = _client_class()(host=host, timeout=self.options.timeout_s, **self._tls(host))
             return self._clients[host]
 
-    def _fit(self, task: Task, messages: list[dict], clip_at: int | None, notes: list[str]) -> list[dict]:
+    def _fit(
+        self, task: Task[T], messages: list[ChatMessage], clip_at: int | None, notes: list[str]
+    ) -> list[ChatMessage]:
         """Clip the message at `clip_at` (the task's last user message) so the estimate fits the budget.
 
         The estimate over-counts (see `budget`), so a prompt that passes here fits `num_ctx`: Ollama would
@@ -270,13 +273,13 @@ class OllamaLLM:
                 f"{task.step}: prompt of ~{total} tokens cannot fit num_ctx={self.options.num_ctx} "
                 f"(num_predict={self.options.num_predict}) even with the last user message clipped; raise num_ctx"
             )
-        out = [dict(m) for m in messages]
+        out = [m.copy() for m in messages]
         out[clip_at]["content"] = clip_to_tokens(str(out[clip_at].get("content", "")), room)
         after = sum(estimate_tokens(str(m.get("content", ""))) for m in out)
         notes.append(f"prompt clipped from ~{total} to ~{after} tokens to fit num_ctx={self.options.num_ctx}")
         return out
 
-    def _chat(self, task: Task, messages: list[dict], fmt: dict, done: Completion) -> str:
+    def _chat(self, task: Task[T], messages: list[ChatMessage], fmt: JSONObject, done: Completion[T]) -> str:
         """One logical request with transport retries; adds counts to `done`, returns the content.
         An attempt tries each host of the pool at most once (failover is immediate and is not a retry)."""
         attempts = self.max_retries + 1
@@ -318,7 +321,7 @@ class OllamaLLM:
                 done.notes.append(f"{cause}; sent again to another host")
         raise LLMError(f"{task.step}: Ollama at {self.host} failed after {attempts} attempts: {cause}")
 
-    def _send(self, host: str, messages: list[dict], fmt: dict) -> tuple[str, int, int, int, str | None]:
+    def _send(self, host: str, messages: list[ChatMessage], fmt: JSONObject) -> tuple[str, int, int, int, str | None]:
         """Send one HTTP request to `host`: (content, prompt tokens evaluated, prompt tokens reused from the
         server's cache, completion tokens, done_reason). Every failure maps to `_Transient`, `_ModelMissing`
         or `_Fatal`."""
@@ -377,10 +380,10 @@ class OllamaLLM:
         except (httpx.TransportError, ConnectionError) as err:
             raise _Transient(_cause(err)) from err
         except (json.JSONDecodeError, TypeError, ValidationError) as err:
-            raise _Transient(f"reply is not Ollama JSON ({_one_line(err, 120)})") from err
+            raise _Transient(f"reply is not Ollama JSON ({_one_line(str(err), 120)})") from err
 
 
-def _last_user(messages: list[dict]) -> int | None:
+def _last_user(messages: list[ChatMessage]) -> int | None:
     for i in range(len(messages) - 1, -1, -1):
         if messages[i].get("role") == "user":
             return i

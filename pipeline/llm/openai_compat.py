@@ -38,14 +38,16 @@ import random
 import re
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from pipeline.llm.base import Completion, LLMError, Options, T, Task
+from pipeline.llm.base import ChatMessage, Completion, LLMError, Options, T, Task
 from pipeline.llm.budget import clip_to_tokens, estimate_tokens, prompt_budget
 from pipeline.llm.validate import json_schema_for, parse_reply
+from pipeline.models import JSONObject
 
 if TYPE_CHECKING:
     import httpx
@@ -94,14 +96,14 @@ class _Reply:
     cached: int = 0  # prompt tokens the server reused from its prompt cache (not evaluated again)
 
 
-def _cached_tokens(usage: dict, timings: object) -> int:
-    """Prompt tokens a server reports it reused from its cache: OpenAI's
-    `usage.prompt_tokens_details.cached_tokens`, or llama.cpp's `timings.cache_n`."""
+def _cached_tokens(usage: Mapping[str, object], prompt_tokens: int, timings: object) -> int:
+    """Prompt tokens a server reports it reused from its cache (at most `prompt_tokens`, the usage's
+    count): OpenAI's `usage.prompt_tokens_details.cached_tokens`, or llama.cpp's `timings.cache_n`."""
     details = usage.get("prompt_tokens_details")
-    for value in ((details or {}).get("cached_tokens") if isinstance(details, dict) else None,
+    for value in (details.get("cached_tokens") if isinstance(details, dict) else None,
                   timings.get("cache_n") if isinstance(timings, dict) else None):
         if isinstance(value, int) and value > 0:
-            return min(value, int(usage.get("prompt_tokens") or 0))
+            return min(value, prompt_tokens)
     return 0
 
 
@@ -179,7 +181,7 @@ class OpenAICompatLLM:
     # Protocol
     # ------------------------------------------------------------------------------------------
 
-    def cache_identity(self) -> dict:
+    def cache_identity(self) -> JSONObject:
         """The server is part of the key: llama.cpp answers with whatever it loaded, whatever `model`
         says, so two servers behind the same model name are not the same model. The key is not."""
         return {
@@ -199,7 +201,7 @@ class OpenAICompatLLM:
         started = time.monotonic()
         done: Completion[T] = Completion(value=None)
         schema = json_schema_for(task.schema)
-        messages = [dict(m) for m in task.messages]
+        messages = [m.copy() for m in task.messages]
         clip_at = _last_user(messages)
 
         raw = self._ask(task, messages, clip_at, schema, done)
@@ -236,7 +238,7 @@ class OpenAICompatLLM:
 
         url = f"{self.base_url}/models"
         try:
-            with httpx.Client(timeout=CHECK_TIMEOUT_S, headers=self._headers(), **self._tls()) as client:
+            with httpx.Client(timeout=CHECK_TIMEOUT_S, headers=self._headers(), verify=self._verify()) as client:
                 reply = client.get(url)
         except httpx.HTTPError as err:
             raise LLMError(
@@ -266,11 +268,11 @@ class OpenAICompatLLM:
     # One logical request: format fallback, budget, transport retries
     # ------------------------------------------------------------------------------------------
 
-    def _ask(self, task: Task, messages: list[dict], clip_at: int | None, schema: dict, done: Completion) -> str:
+    def _ask(self, task: Task[T], messages: list[ChatMessage], clip_at: int | None, schema: JSONObject, done: Completion[T]) -> str:
         """Send `messages` for a reply to `schema`, with json_schema first unless this server refused it."""
         if not self._json_object_only:
             prepared = self._fit(task, messages, clip_at, done.notes, reserve=0)
-            fmt = {"type": "json_schema", "json_schema": {"name": task.schema.__name__, "schema": schema, "strict": False}}
+            fmt: JSONObject = {"type": "json_schema", "json_schema": {"name": task.schema.__name__, "schema": schema, "strict": False}}
             try:
                 return self._chat(task, prepared, fmt, done)
             except _Rejected as first:
@@ -297,7 +299,7 @@ class OpenAICompatLLM:
             raise LLMError(f"{task.step}: {self.base_url} rejected the request: {err}") from err
 
     def _ask_json_object(
-        self, task: Task, messages: list[dict], clip_at: int | None, schema: dict, done: Completion
+        self, task: Task[T], messages: list[ChatMessage], clip_at: int | None, schema: JSONObject, done: Completion[T]
     ) -> str:
         """`json_object` guarantees JSON, not its shape: the schema goes after the last user message,
         where it does not break a cached prompt prefix, and is never clipped away."""
@@ -309,13 +311,13 @@ class OpenAICompatLLM:
             prepared.append({"role": "user", "content": note.strip()})
         return self._chat(task, prepared, {"type": "json_object"}, done)
 
-    def _fit(self, task: Task, messages: list[dict], clip_at: int | None, notes: list[str], *, reserve: int) -> list[dict]:
+    def _fit(self, task: Task[T], messages: list[ChatMessage], clip_at: int | None, notes: list[str], *, reserve: int) -> list[ChatMessage]:
         """Clip the task's last user message so the estimate (which over-counts) fits `context_tokens`
         less the reply and `reserve`; a server would otherwise reject the request or drop the start."""
         budget = prompt_budget(self.context_tokens, self.options.num_predict) - reserve
         sizes = [estimate_tokens(str(m.get("content", ""))) for m in messages]
         total = sum(sizes)
-        out = [dict(m) for m in messages]
+        out = [m.copy() for m in messages]
         if total <= budget:
             return out
         room = budget - (total - sizes[clip_at]) if clip_at is not None else 0
@@ -329,7 +331,7 @@ class OpenAICompatLLM:
         notes.append(f"prompt clipped from ~{total} to ~{after} tokens to fit context_tokens={self.context_tokens}")
         return out
 
-    def _chat(self, task: Task, messages: list[dict], fmt: dict, done: Completion) -> str:
+    def _chat(self, task: Task[T], messages: list[ChatMessage], fmt: JSONObject, done: Completion[T]) -> str:
         """One request with retries; adds counts to `done` and returns the reply's text."""
         attempts = self.max_retries + 1
         last: _Transient | None = None
@@ -388,9 +390,9 @@ class OpenAICompatLLM:
             headers["Authorization"] = f"Bearer {self._key}"
         return headers
 
-    def _tls(self) -> dict:
+    def _verify(self) -> bool:
         """Plain-http servers (the usual local ones) need no CA bundle; loading one costs ~0.1 s."""
-        return {"verify": False} if self.base_url.startswith("http://") else {}
+        return not self.base_url.startswith("http://")
 
     def _get_client(self) -> httpx.Client:
         import httpx
@@ -398,7 +400,7 @@ class OpenAICompatLLM:
         with self._lock:
             if self._client is None:
                 timeout = httpx.Timeout(self.options.timeout_s, connect=min(10.0, self.options.timeout_s))
-                self._client = httpx.Client(timeout=timeout, headers=self._headers(), **self._tls())
+                self._client = httpx.Client(timeout=timeout, headers=self._headers(), verify=self._verify())
             return self._client
 
     def close(self) -> None:
@@ -448,11 +450,11 @@ class OpenAICompatLLM:
             raise _Transient(f"HTTP {status}: {message}")
         raise _Rejected(status, message)
 
-    def _send(self, messages: list[dict], fmt: dict) -> _Reply:
+    def _send(self, messages: list[ChatMessage], fmt: JSONObject) -> _Reply:
         """Send one HTTP request; map every failure to one of the exceptions above."""
         import httpx
 
-        body: dict = {
+        body: dict[str, object] = {
             "model": self.model,
             "messages": messages,
             "max_tokens": self.options.num_predict,
@@ -475,7 +477,7 @@ class OpenAICompatLLM:
                     content = (choice.get("message") or {}).get("content") or ""
                     finish = choice.get("finish_reason")
                 except (ValueError, KeyError, IndexError, TypeError, AttributeError) as err:
-                    raise _Transient(f"reply is not OpenAI JSON ({_one_line(err, 120)})") from err
+                    raise _Transient(f"reply is not OpenAI JSON ({_one_line(str(err), 120)})") from err
                 return self._reply(content, data.get("usage"), finish, messages, data.get("timings"))
             with client.stream("POST", url, json=body) as reply:
                 self._raise_for_status(reply)
@@ -487,13 +489,13 @@ class OpenAICompatLLM:
         except httpx.TransportError as err:
             raise _Transient(_cause(err), refused=isinstance(err, httpx.ConnectError)) from err
 
-    def _read_stream(self, reply: httpx.Response, messages: list[dict]) -> _Reply:
+    def _read_stream(self, reply: httpx.Response, messages: list[ChatMessage]) -> _Reply:
         """Server-sent events: `data: {chunk}` lines, then `data: [DONE]`. A stream that ends without
         either a finish_reason or `[DONE]` was cut, and is retried like a dropped connection."""
         pieces: list[str] = []
         finish: str | None = None
-        usage: dict | None = None
-        timings: dict | None = None
+        usage: dict[str, object] | None = None
+        timings: dict[str, object] | None = None
         ended = False
         for line in reply.iter_lines():
             if not line.startswith("data:"):
@@ -509,8 +511,8 @@ class OpenAICompatLLM:
             if not isinstance(chunk, dict):
                 raise _Transient(f"stream chunk is not a JSON object ({_one_line(data, 80)})")
             if chunk.get("error"):
-                err = chunk["error"]
-                text = err.get("message", err) if isinstance(err, dict) else err
+                error = chunk["error"]
+                text = error.get("message", error) if isinstance(error, dict) else error
                 raise _Transient(f"error in stream: {_one_line(self._redact(str(text)), 200)}")
             if isinstance(chunk.get("usage"), dict):
                 usage = chunk["usage"]
@@ -526,12 +528,13 @@ class OpenAICompatLLM:
             raise _Transient(f"stream closed before [DONE] after {len(pieces)} chunks")
         return self._reply("".join(pieces), usage, finish, messages, timings)
 
-    def _reply(self, content: str, usage: object, finish: str | None, messages: list[dict],
+    def _reply(self, content: str, usage: object, finish: str | None, messages: list[ChatMessage],
                timings: object = None) -> _Reply:
         content = _THINK.sub("", content or "", count=1)
         if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
-            return _Reply(content, usage["prompt_tokens"], int(usage.get("completion_tokens") or 0), finish, True,
-                          _cached_tokens(usage, timings))
+            prompt_tokens: int = usage["prompt_tokens"]
+            return _Reply(content, prompt_tokens, int(usage.get("completion_tokens") or 0), finish, True,
+                          _cached_tokens(usage, prompt_tokens, timings))
         prompt = sum(estimate_tokens(str(m.get("content", ""))) for m in messages)
         return _Reply(content, prompt, estimate_tokens(content), finish, False)
 
@@ -557,7 +560,7 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-def _last_user(messages: list[dict]) -> int | None:
+def _last_user(messages: list[ChatMessage]) -> int | None:
     for i in range(len(messages) - 1, -1, -1):
         if messages[i].get("role") == "user":
             return i

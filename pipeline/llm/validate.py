@@ -12,10 +12,11 @@ constraint, so they are dropped to keep the request, and any prompt that quotes 
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from pipeline.models import JSONValue
 from pipeline.text import cjk_ratio
 
 T = TypeVar("T", bound=BaseModel)
@@ -26,34 +27,41 @@ _NAME_MAPS = frozenset({"properties", "patternProperties", "$defs", "definitions
 _DROP = frozenset({"title", "cues"})
 
 
-def json_schema_for(model: type[BaseModel]) -> dict:
+def json_schema_for(model: type[BaseModel]) -> dict[str, JSONValue]:
     """The JSON schema of `model` with every `$ref` inlined and no `$defs`, `title` or `cues` keys.
 
     Raises ValueError for recursive models: a grammar cannot be built from an infinite inline schema,
     and no slot model needs recursion.
     """
-    schema = model.model_json_schema()
-    defs: dict[str, Any] = schema.pop("$defs", {}) or {}
-    defs.update(schema.pop("definitions", {}) or {})
+    schema: dict[str, JSONValue] = model.model_json_schema()
+    defs: dict[str, JSONValue] = {}
+    for key in ("$defs", "definitions"):
+        found = schema.pop(key, None)
+        if isinstance(found, dict):
+            defs.update(found)
 
-    def resolve(ref: str, stack: tuple[str, ...]) -> dict:
+    def resolve(ref: str, stack: tuple[str, ...]) -> dict[str, JSONValue]:
         if not ref.startswith("#/"):
             raise ValueError(f"unsupported $ref {ref!r} in schema of {model.__name__}")
         name = ref.rsplit("/", 1)[-1]
         if name in stack:
             raise ValueError(f"recursive schema {' -> '.join((*stack, name))} cannot be inlined")
-        if name not in defs:
+        target = defs.get(name)
+        if not isinstance(target, dict):
             raise ValueError(f"unknown $ref {ref!r} in schema of {model.__name__}")
-        return clean(defs[name], (*stack, name))
+        return clean_object(target, (*stack, name))
 
-    def clean(node: Any, stack: tuple[str, ...]) -> Any:
+    def clean(node: JSONValue, stack: tuple[str, ...]) -> JSONValue:
         if isinstance(node, list):
             return [clean(item, stack) for item in node]
         if not isinstance(node, dict):
             return node
-        out: dict[str, Any] = {}
+        return clean_object(node, stack)
+
+    def clean_object(node: dict[str, JSONValue], stack: tuple[str, ...]) -> dict[str, JSONValue]:
+        out: dict[str, JSONValue] = {}
         if "$ref" in node:
-            out.update(resolve(node["$ref"], stack))
+            out.update(resolve(str(node["$ref"]), stack))
         for key, value in node.items():
             if key == "$ref" or key in _DROP or key in ("$defs", "definitions"):
                 continue
@@ -63,10 +71,10 @@ def json_schema_for(model: type[BaseModel]) -> dict:
                 out[key] = clean(value, stack)
         return out
 
-    return clean(schema, ())
+    return clean_object(schema, ())
 
 
-def _strings(value: Any) -> list[str]:
+def _strings(value: object) -> list[str]:
     """Every string value inside a dumped model, depth first (keys are not content)."""
     if isinstance(value, str):
         return [value]
@@ -88,7 +96,7 @@ def _one_line(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _validate(data: Any, schema: type[T]) -> tuple[T | None, str | None]:
+def _validate(data: object, schema: type[T]) -> tuple[T | None, str | None]:
     if not isinstance(data, dict):
         kind = "空" if data in ("", None) else type(data).__name__
         return None, f"回答不是JSON对象 (得到 {kind})"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from pipeline.models import SearchResult
+from pipeline.models import JSONObject, SearchResult
 
 if TYPE_CHECKING:  # importing this module must stay cheap: the fetcher's module loads httpx
     from pipeline.search.fetch import FetchResult
@@ -33,7 +33,7 @@ class Search(Protocol):
 
     def search(self, query: str, max_results: int = 5) -> list[SearchResult]: ...
 
-    def cache_identity(self) -> dict:
+    def cache_identity(self) -> JSONObject:
         """What, besides the query, determines the answer (engine, region, corpus version)."""
         ...
 
