@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field, replace
+from typing import NotRequired, TypedDict
 
 from pipeline.facts.extract import MEASURE_WORDS, Claim, extract_claims, unit_class, unit_factor
 from pipeline.facts.referents import (
@@ -87,7 +88,7 @@ class CheckReport:
     claims: list[CheckedClaim]
     summary: dict[str, int]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> CheckJSON:
         """The stable JSON contract of `yanbao check --json` (and of the 数据核验 template)."""
         return {
             "claims": [
@@ -108,8 +109,39 @@ class CheckReport:
         }
 
 
-def _evidence_json(e: Evidence) -> dict:
-    out: dict = {"source": e.source, "quote": e.quote, "value": e.value}
+class EvidenceJSON(TypedDict):
+    """One evidence item of a claim in check.json; `basis` and `formula` only for a derived figure."""
+
+    source: str
+    quote: str
+    value: float
+    basis: NotRequired[str]
+    formula: NotRequired[str]
+
+
+class ClaimJSON(TypedDict):
+    """One claim of check.json: where it is in the report, what it says, how it was checked."""
+
+    text: str
+    start: int
+    end: int
+    value: float
+    value_hi: float | None
+    unit: str
+    approx: bool
+    status: str
+    evidence: list[EvidenceJSON]
+
+
+class CheckJSON(TypedDict):
+    """`yanbao check --json`, `<stem>.check.json` and what the 数据核验 appendix is made from."""
+
+    claims: list[ClaimJSON]
+    summary: dict[str, int]
+
+
+def _evidence_json(e: Evidence) -> EvidenceJSON:
+    out: EvidenceJSON = {"source": e.source, "quote": e.quote, "value": e.value}
     if e.basis != "stated":
         out["basis"] = e.basis
         out["formula"] = e.formula
@@ -187,9 +219,9 @@ def check_text(text: str, store: FactStore, *, skip_metadata: bool = True) -> Ch
         found = _metric_matches(c, r, pool) if per_sentence[span] > 1 else set()
         sources.setdefault(span, []).append(found)
     shared: dict[tuple[int, int], frozenset[str]] = {}
-    for span, found in sources.items():
+    for span, found_sets in sources.items():
         counts: dict[str, int] = {}
-        for urls in found:
+        for urls in found_sets:
             for u in urls:
                 counts[u] = counts.get(u, 0) + 1
         shared[span] = frozenset(u for u, n in counts.items() if n >= 2)
@@ -405,7 +437,7 @@ def _outranks(a: float, b: float, margin: float = MARGIN) -> bool:
     return a >= b + margin
 
 
-def _rank(a: _Aligned) -> tuple:
+def _rank(a: _Aligned) -> tuple[int, float, int, int, int]:
     return (-a.level, -a.metric, -a.names, -a.terms, a.fact.id)
 
 

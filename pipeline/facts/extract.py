@@ -386,14 +386,14 @@ def _parse_number(raw: str) -> _Number | None:
         digits = "".join(str(_CN_DIGITS[ch]) for ch in frac)
         return _Number(float(f"{w}.{digits}"), 10.0 ** -len(digits), 10.0 ** -len(digits.rstrip("0") or "0"),
                        len(str(w)) + len(digits), True, True, False)
-    n = parse_chinese_numeral(raw)
-    if n is None:
+    cn = parse_chinese_numeral(raw)
+    if cn is None:
         return None
     return _Number(
-        value=float(n),
+        value=float(cn),
         step=1.0,
-        sig_step=_trailing_zero_step(n),
-        digits=len(str(n)),
+        sig_step=_trailing_zero_step(cn),
+        digits=len(str(cn)),
         decimal=False,
         chinese=True,
         year_like=False,
@@ -717,15 +717,15 @@ def _special_claims(text: str, scan: str) -> list[Claim]:
             value, step = num / den * 100, 100 / den
         elif kind == "cnfrac":
             den_raw, num_raw = raw.split("分之", 1)
-            den, num = _num_of(den_raw), _num_of(num_raw)
-            if not den or num is None or num > den:
+            den_of, num_of = _num_of(den_raw), _num_of(num_raw)
+            if not den_of or num_of is None or num_of > den_of:
                 continue
-            value, step = num / den * 100, 0.5
+            value, step = num_of / den_of * 100, 0.5
         elif kind == "slash":
-            a, b = raw.split("/")
-            if int(a) >= int(b) or scan[m.end() : m.end() + 1] in "日号":
+            a_raw, b_raw = raw.split("/")
+            if int(a_raw) >= int(b_raw) or scan[m.end() : m.end() + 1] in "日号":
                 continue
-            value, step = int(a) / int(b) * 100, 0.5
+            value, step = int(a_raw) / int(b_raw) * 100, 0.5
         elif kind == "chengrange":
             lo_v, hi_v = _CN_VALUE[raw[0]] * 10.0, (_CN_VALUE.get(raw[2], 0) or 10) * 10.0
             if hi_v <= lo_v:
@@ -754,9 +754,9 @@ def _special_claims(text: str, scan: str) -> list[Claim]:
             times = {"": 1, "一": 1, "1": 1, "两": 2, "2": 2, "三": 3, "3": 3}[raw.replace("翻", "").replace("了", "").replace("番", "")]
             value, unit, step = float(2**times), "x", 1.0
         else:  # half: 一年半, 两个半月
-            num_raw = re.match(rf"{_CN_SMALL}+|[0-9]+", raw)
-            assert num_raw is not None
-            n = _num_of(num_raw.group(0))
+            num_match = re.match(rf"{_CN_SMALL}+|[0-9]+", raw)
+            assert num_match is not None
+            n = _num_of(num_match.group(0))
             if n is None:
                 continue
             value, step = n + 0.5, 0.5

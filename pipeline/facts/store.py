@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeAlias
 
 import yaml
 
@@ -49,7 +50,7 @@ from pipeline.documents import (
 )
 from pipeline.facts.extract import decimal_text, extract_claims, parse_quantity, unit_class
 from pipeline.facts.referents import TextReferents, is_named, role_of, terms_of, times_of, vocabulary_id
-from pipeline.run.db import PgConnection, StoreError, is_url, redact
+from pipeline.run.db import PgConnection, Row, StoreError, is_url, redact
 
 SCHEMA_VERSION = 4
 CURATED_NAMES = ("facts.yaml", "facts.yml")
@@ -394,7 +395,7 @@ class FactStore:
             if not self._replace_origin(origin, sha):
                 result.unchanged += 1
                 return result
-            by_url: dict[str, list[tuple]] = {}
+            by_url: dict[str, list[FactRow]] = {}
             for item in items:
                 by_url.setdefault(doc_urls.get(item.source, item.source), []).append(_curated_row(item))
             for url, rows in by_url.items():
@@ -403,7 +404,7 @@ class FactStore:
             result.imported += 1
         return result
 
-    def _import_file(self, f: Path, rows: list[tuple] | None = None) -> ImportResult:
+    def _import_file(self, f: Path, rows: list[FactRow] | None = None) -> ImportResult:
         try:
             doc = read_document(f)
         except DocumentError as exc:
@@ -440,9 +441,10 @@ class FactStore:
             "INSERT INTO sources (origin, kind, title, url, date, sha256, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (origin, kind, title, url, date, sha, now),
         )
-        return int(cur.lastrowid)
+        assert cur.lastrowid is not None  # an INSERT into a table with an integer key always sets it
+        return cur.lastrowid
 
-    def _insert_facts(self, source_id: int, rows: list[tuple]) -> int:
+    def _insert_facts(self, source_id: int, rows: list[FactRow]) -> int:
         """Insert fact rows (see `_rows_from_text`) and their near-term postings."""
         if not rows:
             return 0
@@ -614,7 +616,7 @@ class FactStore:
 # -- rows -----------------------------------------------------------------------------------------
 
 
-def _fact(r: tuple) -> Fact:
+def _fact(r: Row) -> Fact:
     return Fact(
         id=r[0],
         value=r[1],
@@ -676,10 +678,17 @@ def sentence_key(sentence: str) -> str:
     return hashlib.sha1(bare.encode("utf-8")).hexdigest()[:16]
 
 
+# One fact as `_compute_rows` and `_curated_row` make it: the columns of `facts` after (id, source_id),
+# value, value_hi, unit, uclass, approx, bound, step, sig_step, text, sentence, near, terms, times,
+# start, end, role, head, names.
+FactRow: TypeAlias = tuple[
+    float, float | None, str, str, int, str, float, float, str, str, str, str, str, int, int, str, str, str
+]
+
 PARALLEL_FILES = 32  # a folder of at least this many files is read by one process per core
 
 
-def _file_rows(f: Path) -> list[tuple] | None:
+def _file_rows(f: Path) -> list[FactRow] | None:
     """Fact rows of one source file (None when it cannot be read: the import then names the error)."""
     try:
         doc = read_document(f)
@@ -688,7 +697,7 @@ def _file_rows(f: Path) -> list[tuple] | None:
     return _compute_rows(doc.body, doc.body_offset)
 
 
-def _rows_in_parallel(files: list[Path]) -> dict[Path, list[tuple]]:
+def _rows_in_parallel(files: list[Path]) -> dict[Path, list[FactRow]]:
     """Extraction and referents are pure CPU work per file: with several cores, a large folder is
     read by worker processes (forked, so nothing is re-imported) while the writes stay in this one,
     in file order, in one transaction."""
@@ -707,7 +716,7 @@ def _rows_in_parallel(files: list[Path]) -> dict[Path, list[tuple]]:
     return {f: r for f, r in zip(files, found, strict=True) if r is not None}
 
 
-def _rows_from_text(text: str, offset: int) -> list[tuple]:
+def _rows_from_text(text: str, offset: int) -> list[FactRow]:
     """Fact rows for every claim of `text`; offsets are shifted by `offset` (front matter)."""
     return list(_cached_rows(text, offset))
 
@@ -720,12 +729,12 @@ def prepare_rows(text: str, offset: int = 0) -> None:
 
 
 @lru_cache(maxsize=512)
-def _cached_rows(text: str, offset: int) -> tuple[tuple, ...]:
+def _cached_rows(text: str, offset: int) -> tuple[FactRow, ...]:
     return tuple(_compute_rows(text, offset))
 
 
-def _compute_rows(text: str, offset: int) -> list[tuple]:
-    rows = []
+def _compute_rows(text: str, offset: int) -> list[FactRow]:
+    rows: list[FactRow] = []
     refs = TextReferents(text, carry_names=True, lead=True)
     for c in extract_claims(text):
         r = refs.referent(c.start, c.end, c.unit)
@@ -754,7 +763,7 @@ def _compute_rows(text: str, offset: int) -> list[tuple]:
     return rows
 
 
-def _curated_row(item: _CuratedFact) -> tuple:
+def _curated_row(item: _CuratedFact) -> FactRow:
     q = parse_quantity(item.written)
     assert q is not None  # checked by parse_curated
     label = f"{item.entity} {item.metric}"
@@ -853,10 +862,12 @@ def parse_curated(text: str, name: str = "facts.yaml") -> list[_CuratedFact]:
             raise FactsError(f"{name}:{line_of(node)}: {where} must be a mapping (entity, metric, value, unit, source)")
         lines = {k.value: line_of(v) for k, v in node.value}
 
-        def fail(key: str, msg: str, *, _lines=lines, _node=node, _where=where) -> FactsError:
+        def fail(
+            key: str, msg: str, *, _lines: dict[str, int] = lines, _node: yaml.Node = node, _where: str = where
+        ) -> FactsError:
             return FactsError(f"{name}:{_lines.get(key, line_of(_node))}: {_where}.{key}: {msg}")
 
-        def text_field(key: str, *, required: bool = True, _item=item) -> str:
+        def text_field(key: str, *, required: bool = True, _item: dict[str, object] = item) -> str:
             v = _item.get(key)
             if v is None:
                 if required:

@@ -20,8 +20,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, TypedDict
 
 from pipeline.run.render import render
+
+if TYPE_CHECKING:  # the checker is imported when a figure is looked up, not with this module
+    from pipeline.facts.check import CheckJSON, ClaimJSON, EvidenceJSON
 
 #: The appendix takes at most this share of the report's characters (unless the table of claims that
 #: are not verified alone is longer: those are never left out).
@@ -40,7 +45,7 @@ def evidence_name(stem: str) -> str:
     return f"{stem}.check.json"
 
 
-def evidence_json(checks: dict, offset: int = 0) -> str:
+def evidence_json(checks: CheckJSON, offset: int = 0) -> str:
     """`checks` as `yanbao check --json` prints it, its offsets moved by `offset` (the front matter
     written before the report)."""
     data = checks
@@ -49,10 +54,51 @@ def evidence_json(checks: dict, offset: int = 0) -> str:
     return json.dumps(data, ensure_ascii=False) + "\n"
 
 
-def appendix(checks: dict, body: str, evidence_file: str | None, share: float = SHARE) -> str:
+class FigureView(TypedDict):
+    text: str
+    formula: str  # a derived figure's formula, else ""
+
+
+class LineView(TypedDict):
+    """Verified claims grouped by the source sentence that supports them."""
+
+    source: str
+    quote: str
+    figures: list[FigureView]
+    claims: int
+
+
+class EvidenceRow(TypedDict):
+    source: str
+    quote: str
+    figure: str  # what the source says instead (contradicted claims), else ""
+
+
+class FlaggedRow(TypedDict):
+    """A claim that is not verified, as one table row (`count`: how often the report says it)."""
+
+    text: str
+    before: str
+    status: str
+    evidence: list[EvidenceRow]
+    count: int
+
+
+class AppendixView(TypedDict):
+    """What `templates/partials/data_check.md.j2` lays out."""
+
+    summary: dict[str, int]
+    total: int
+    labels: dict[str, str]
+    flagged: list[FlaggedRow]
+    lines: list[LineView]
+    evidence_file: str | None
+
+
+def appendix(checks: CheckJSON, body: str, evidence_file: str | None, share: float = SHARE) -> str:
     """The `## 数据核验` appendix for `body` (the report above it; the check's offsets index it)."""
     view = appendix_view(checks, body, evidence_file)
-    lines = view.pop("lines")
+    lines = view["lines"]
     # appendix ≤ share × (body + appendix)  ⇔  appendix ≤ share / (1 − share) × body  (share 1: no cap)
     budget = share / (1 - share) * (len(body.rstrip("\n")) + 2) if share < 1 else float("inf")
 
@@ -73,7 +119,7 @@ def appendix(checks: dict, body: str, evidence_file: str | None, share: float = 
     return text(lo)
 
 
-def appendix_view(checks: dict, body: str, evidence_file: str | None) -> dict:
+def appendix_view(checks: CheckJSON, body: str, evidence_file: str | None) -> AppendixView:
     """What the template lays out: the summary, the claims that are not verified (contradicted
     first), and the verified claims grouped by source sentence (`lines`, in report order)."""
     claims = checks.get("claims", [])
@@ -81,35 +127,36 @@ def appendix_view(checks: dict, body: str, evidence_file: str | None) -> dict:
         (c for c in claims if c["status"] != "verified"),
         key=lambda c: (c["status"] != "contradicted", c["start"]),
     )
-    groups: dict[tuple[str, str], dict] = {}
+    groups: dict[tuple[str, str], LineView] = {}
+    seen: dict[tuple[str, str], set[tuple[str, str]]] = {}
     for c in claims:
         if c["status"] != "verified":
             continue
-        e = (c.get("evidence") or [{}])[0]
+        evidence = c.get("evidence") or []
+        e: Mapping[str, object] = evidence[0] if evidence else {}
         key = (str(e.get("source", "")), str(e.get("quote", "")))
-        group = groups.setdefault(key, {"source": key[0], "quote": key[1], "figures": [], "claims": 0, "_seen": set()})
+        group = groups.setdefault(key, {"source": key[0], "quote": key[1], "figures": [], "claims": 0})
         group["claims"] += 1
-        formula = e.get("formula", "") if e.get("basis") == "derived" else ""
-        if (c["text"], formula) not in group["_seen"]:
-            group["_seen"].add((c["text"], formula))
+        formula = str(e.get("formula", "")) if e.get("basis") == "derived" else ""
+        if (c["text"], formula) not in seen.setdefault(key, set()):
+            seen[key].add((c["text"], formula))
             group["figures"].append({"text": c["text"], "formula": formula})
-    lines = [{k: v for k, v in g.items() if k != "_seen"} for g in groups.values()]
     return {
         "summary": {k: int(checks.get("summary", {}).get(k, 0)) for k in LABELS},
         "total": len(claims),
         "labels": LABELS,
         "flagged": _rows(flagged, body),
-        "lines": lines,
+        "lines": list(groups.values()),
         "evidence_file": evidence_file,
     }
 
 
-def _rows(flagged: list[dict], body: str) -> list[dict]:
+def _rows(flagged: list[ClaimJSON], body: str) -> list[FlaggedRow]:
     """One table row per claim that is not verified; the same figure in the same words with the same
     evidence (a sentence the report repeats) is one row that says how often (`count`)."""
-    rows: dict[str, dict] = {}
+    rows: dict[str, FlaggedRow] = {}
     for c in flagged:
-        row = {
+        row: FlaggedRow = {
             "text": c["text"],
             "before": _before(body, c["start"]),
             "status": c["status"],
@@ -118,9 +165,10 @@ def _rows(flagged: list[dict], body: str) -> list[dict]:
                  "figure": _source_figure(e, c) if c["status"] == "contradicted" else ""}
                 for e in c.get("evidence") or []
             ],
+            "count": 0,
         }
-        key = json.dumps(row, ensure_ascii=False, sort_keys=True)
-        rows.setdefault(key, {**row, "count": 0})["count"] += 1
+        key = json.dumps({k: v for k, v in row.items() if k != "count"}, ensure_ascii=False, sort_keys=True)
+        rows.setdefault(key, row)["count"] += 1
     return list(rows.values())
 
 
@@ -139,7 +187,7 @@ def _before(body: str, start: int) -> str:
     return ("…" if lead == cut and cut > 0 and text else "") + text
 
 
-def _source_figure(evidence: dict, claim: dict) -> str:
+def _source_figure(evidence: EvidenceJSON, claim: ClaimJSON) -> str:
     """The figure the source gives instead: a derived one's formula, else the quote's number as the
     source writes it (the evidence's value is normalized in the source's unit, which JSON does not
     carry), else the value in the claim's unit."""
@@ -158,6 +206,6 @@ def _source_figure(evidence: dict, claim: dict) -> str:
     return format_value(value, None, claim.get("unit", ""))
 
 
-def evidence_table(checks: dict) -> str:
+def evidence_table(checks: CheckJSON) -> str:
     """Every claim with its evidence (the HTML page's `<details>` block)."""
     return render(EVIDENCE_TEMPLATE, checks=checks, labels=LABELS).strip("\n")

@@ -40,7 +40,7 @@ import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
@@ -51,6 +51,9 @@ CONNECT_TIMEOUT_S = 10
 
 Param = object  # a value psycopg can adapt: str, int, float, None, bytes
 Params = Sequence[Param]
+# A column's value as a row gives it. `Any`, as typeshed types `sqlite3.Row` and `Cursor.fetchone`: the
+# table's schema, not Python, fixes each column's type, and the stores read rows of both engines alike.
+Column: TypeAlias = Any
 
 
 class StoreError(Exception):
@@ -128,11 +131,11 @@ class PgRow:
 
     __slots__ = ("_names", "_values")
 
-    def __init__(self, names: dict[str, int], values: tuple) -> None:
+    def __init__(self, names: dict[str, int], values: tuple[Column, ...]) -> None:
         self._names = names
         self._values = values
 
-    def __getitem__(self, key: int | str) -> object:
+    def __getitem__(self, key: int | str) -> Column:
         if isinstance(key, str):
             return self._values[self._names[key]]
         return self._values[key]
@@ -140,7 +143,7 @@ class PgRow:
     def keys(self) -> list[str]:
         return list(self._names)
 
-    def __iter__(self) -> Iterator[object]:
+    def __iter__(self) -> Iterator[Column]:
         return iter(self._values)
 
     def __len__(self) -> int:
@@ -148,6 +151,10 @@ class PgRow:
 
     def __repr__(self) -> str:
         return f"PgRow({dict(zip(self._names, self._values, strict=True))!r})"
+
+
+# A row of either engine: sqlite3 gives tuples (or `sqlite3.Row`), `PgConnection` gives `PgRow`.
+Row: TypeAlias = "tuple[Column, ...] | PgRow"
 
 
 class PgCursor:
@@ -159,7 +166,9 @@ class PgCursor:
         self.lastrowid = lastrowid
         self.rowcount = rowcount
 
-    def fetchone(self) -> PgRow | None:
+    def fetchone(self) -> Column:
+        """The next row, None after the last. Typed as sqlite3's (`Any`): the stores index the first row
+        of an aggregate (`COUNT`, `MAX`) directly, on either engine."""
         if self._next >= len(self._rows):
             return None
         row = self._rows[self._next]

@@ -36,23 +36,23 @@ class Exclusive:
         self.path = path
         self.acquired = False
         self._fh: IO[str] | None = None
-        self._pg = None
+        self._pg: psycopg.Connection | None = None
 
     def __enter__(self) -> Exclusive:
         if is_url(self.store):
             import psycopg
 
             url = str(self.store)
-            self._pg = connect_raw(url, "yanbao lock")
+            self._pg = pg = connect_raw(url, "yanbao lock")
             try:
-                row = self._pg.execute("SELECT pg_try_advisory_lock(%s)", [lock_key(self.name)]).fetchone()
+                row = pg.execute("SELECT pg_try_advisory_lock(%s)", [lock_key(self.name)]).fetchone()
             except psycopg.Error as exc:
-                self._pg.close()
+                pg.close()
                 self._pg = None
                 raise wrap_error(exc, url) from None
             self.acquired = bool(row and row[0])
             if not self.acquired:
-                self._pg.close()
+                pg.close()
                 self._pg = None
             return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,11 +81,11 @@ class SessionLocks:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._conn = None
+        self._conn: psycopg.Connection | None = None
         self._mutex = threading.Lock()
         self._held: set[str] = set()
 
-    def _session(self):
+    def _session(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed or self._conn.broken:
             self._conn = connect_raw(self.url, "yanbao run locks")
             self._held.clear()  # a new session holds nothing (a lost one released everything)

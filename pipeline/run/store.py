@@ -22,20 +22,25 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.llm.base import LLM, Completion, LLMError, T, Task, capabilities
-from pipeline.models import SearchResult
-from pipeline.run.db import PgConnection, StoreError, is_url
+from pipeline.models import JSONObject, SearchResult
+from pipeline.run.db import Column, Param, PgConnection, StoreError, is_url
 from pipeline.run.locks import SessionLocks, held
 from pipeline.search.base import Fetcher, Search, SearchError
 
 if TYPE_CHECKING:  # the fetcher's module loads httpx: only the runner, when it reads pages, imports it
     from pipeline.search.fetch import FetchResult
+
+# A row of runs, calls or job_runs as a dict (column → value).
+RecordRow = dict[str, Column]
+# What the runner is told after each LLM call: step, outcome, prompt and completion tokens, seconds.
+CallListener = Callable[[str, str, int, int, float], None]
 
 MIGRATIONS: list[str] = [
     """
@@ -137,7 +142,7 @@ def _alive(pid: int | None) -> bool:
     return True
 
 
-def digest(obj: Any) -> str:
+def digest(obj: object) -> str:
     """Stable hash of a JSON-able object (sorted keys, no whitespace, Unicode kept)."""
     blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
@@ -181,6 +186,7 @@ class RunStore:
             if self.url is not None:
                 conn = PgConnection(self.url, "runs")
             else:
+                assert self.path is not None  # not shared: a file
                 conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
                 conn.execute("PRAGMA busy_timeout=30000")
                 _set_wal(conn)
@@ -195,14 +201,15 @@ class RunStore:
             self._session_locks = SessionLocks(str(self.url))
         return self._session_locks
 
-    def _mark_alive(self, rows: list[dict], prefix: str, key: str) -> list[dict]:
+    def _mark_alive(self, rows: list[RecordRow], prefix: str, key: str) -> list[RecordRow]:
         """Rows still `running` whose process is gone become `interrupted`: by pid on this machine
         (SQLite), by the run's advisory lock on a shared store (any machine)."""
         running = [r for r in rows if r["status"] == "running"]
         if not running:
             return rows
-        if self.shared:
-            live = held(self._conn(), [f"{prefix}:{r[key]}" for r in running])
+        conn = self._conn()
+        if isinstance(conn, PgConnection):  # a shared store
+            live = held(conn, [f"{prefix}:{r[key]}" for r in running])
             for r in running:
                 if f"{prefix}:{r[key]}" not in live:
                     r["status"] = "interrupted"
@@ -228,7 +235,7 @@ class RunStore:
                 conn.execute("ROLLBACK")
                 raise
 
-    def _write(self, sql: str, params: tuple = ()) -> None:
+    def _write(self, sql: str, params: tuple[Param, ...] = ()) -> None:
         with self._write_lock:
             self._conn().execute(sql, params)
 
@@ -242,7 +249,8 @@ class RunStore:
 
     # -- runs ------------------------------------------------------------------------------------
     def start_run(
-        self, topic: str, kind: str, config: dict, run_id: str | None = None, settings: dict | None = None,
+        self, topic: str, kind: str, config: Mapping[str, object], run_id: str | None = None,
+        settings: Mapping[str, object] | None = None,
         day: str | None = None, stem: str | None = None,
     ) -> str:
         """Create a run, or mark an existing one (a resume) as running again under this process.
@@ -265,7 +273,8 @@ class RunStore:
 
     # -- queued runs (pipeline/run/queue.py): recorded here first, executed by a worker later ------------
     def queue_run(
-        self, topic: str, kind: str, settings: dict, day: str, stem: str | None = None, run_id: str | None = None,
+        self, topic: str, kind: str, settings: Mapping[str, object], day: str, stem: str | None = None,
+        run_id: str | None = None,
     ) -> str:
         """Record a run that a worker will execute: status `queued`, no process yet. The worker finds
         everything it needs here (topic, settings, day, file stem), so the task message is only its id."""
@@ -308,11 +317,11 @@ class RunStore:
         if self.shared:
             self._locks().release(f"run:{run_id}")
 
-    def get_run(self, run_id: str) -> dict | None:
+    def get_run(self, run_id: str) -> RecordRow | None:
         row = self._conn().execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
         return dict(row) if row else None
 
-    def list_runs(self, limit: int = 20, unfinished: bool = False) -> list[dict]:
+    def list_runs(self, limit: int = 20, unfinished: bool = False) -> list[RecordRow]:
         """Newest first. A run still marked running whose process is gone is reported as `interrupted`."""
         where = "WHERE status != 'done'" if unfinished else ""
         rows = [dict(r) for r in self._conn().execute(f"SELECT * FROM runs {where} ORDER BY started_at DESC LIMIT ?", (limit,))]
@@ -342,11 +351,12 @@ class RunStore:
         self._write(f"INSERT INTO calls ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", tuple(vals))
 
     def last_call_id(self) -> int:
-        return self._conn().execute("SELECT COALESCE(MAX(id), 0) FROM calls").fetchone()[0]
+        return int(self._conn().execute("SELECT COALESCE(MAX(id), 0) FROM calls").fetchone()[0])
 
-    def calls(self, run_id: str, kind: str | None = None, after_id: int = 0) -> list[dict]:
+    def calls(self, run_id: str, kind: str | None = None, after_id: int = 0) -> list[RecordRow]:
         """Calls of a run; `after_id` keeps only those made after that call id (one attempt of a resumed run)."""
-        sql, params = "SELECT * FROM calls WHERE run_id=? AND id > ?", [run_id, after_id]
+        sql = "SELECT * FROM calls WHERE run_id=? AND id > ?"
+        params: list[Param] = [run_id, after_id]
         if kind:
             sql += " AND kind=?"
             params.append(kind)
@@ -373,7 +383,8 @@ class RunStore:
                 "INSERT INTO job_runs (job, started_at, status, trigger, pid) VALUES (?, ?, ?, ?, ?)",
                 (job, started_at, status, trigger, os.getpid()),
             )
-            row_id = int(cur.lastrowid)
+            assert cur.lastrowid is not None  # an INSERT into a table with an integer key always sets it
+            row_id = cur.lastrowid
         if self.shared:
             self._locks().hold(f"job_run:{row_id}")  # a new row: no other process can hold it
         return row_id
@@ -381,7 +392,7 @@ class RunStore:
     def set_job_run_ids(self, row_id: int, run_ids: list[str]) -> None:
         self._write("UPDATE job_runs SET run_id=? WHERE id=?", (",".join(run_ids), row_id))
 
-    def get_job_run(self, row_id: int) -> dict | None:
+    def get_job_run(self, row_id: int) -> RecordRow | None:
         row = self._conn().execute("SELECT * FROM job_runs WHERE id=?", (row_id,)).fetchone()
         return dict(row) if row else None
 
@@ -396,16 +407,17 @@ class RunStore:
         if self.shared:
             self._locks().release(f"job_run:{row_id}")
 
-    def job_runs(self, job: str | None = None, limit: int = 20) -> list[dict]:
+    def job_runs(self, job: str | None = None, limit: int = 20) -> list[RecordRow]:
         """Newest first. A row still `running` whose process is gone is reported as `interrupted`."""
-        sql, params = "SELECT * FROM job_runs", []
+        sql = "SELECT * FROM job_runs"
+        params: list[Param] = []
         if job is not None:
             sql += " WHERE job=?"
             params.append(job)
         rows = [dict(r) for r in self._conn().execute(sql + " ORDER BY started_at DESC, id DESC LIMIT ?", (*params, limit))]
         return self._mark_alive(rows, "job_run", "id")
 
-    def last_job_run(self, job: str) -> dict | None:
+    def last_job_run(self, job: str) -> RecordRow | None:
         """The newest execution of `job` that counts for scheduling: finished (done or failed) or still
         running in a live process. Interrupted executions (their process died) do not count, so the
         job is run again."""
@@ -429,7 +441,7 @@ class RecordingLLM:
     """
 
     def __init__(
-        self, inner: LLM, store: RunStore, run_id: str, use_cache: bool = True, on_call: Callable | None = None
+        self, inner: LLM, store: RunStore, run_id: str, use_cache: bool = True, on_call: CallListener | None = None
     ) -> None:
         self.inner = inner
         self.on_call = on_call
@@ -444,10 +456,10 @@ class RecordingLLM:
         self.provider = inner.provider
         self.model = inner.model
 
-    def cache_identity(self) -> dict:
+    def cache_identity(self) -> JSONObject:
         return self.inner.cache_identity()
 
-    def key(self, task: Task) -> str:
+    def key(self, task: Task[T]) -> str:
         """Model + options + messages + schema + kind. A task without messages is answered from its
         structured context, so then the context is keyed too: it must never get another task's answer.
         (With messages it would only repeat the prompt's sources, at ~3 ms of hashing per call.)"""
@@ -517,7 +529,7 @@ class RecordingSearch:
     def engine(self) -> str:
         return self.inner.engine
 
-    def cache_identity(self) -> dict:
+    def cache_identity(self) -> JSONObject:
         return self.inner.cache_identity()
 
     def search(self, query: str, max_results: int = 5, step: str = "search") -> list[SearchResult]:
