@@ -26,7 +26,7 @@ class DocumentError(Exception):
 class Document:
     path: Path
     body: str
-    meta: dict = field(default_factory=dict)
+    meta: dict[str, object] = field(default_factory=dict)  # the YAML front matter
     encoding: str = "utf-8"
     body_offset: int = 0  # where `body` starts in the decoded file text
 
@@ -55,7 +55,7 @@ def decode_bytes(data: bytes, name: str = "<bytes>") -> tuple[str, str]:
         raise DocumentError(f"{name}: neither UTF-8 nor GB18030 text ({exc.reason} at byte {exc.start})") from None
 
 
-def split_front_matter(text: str, name: str = "<text>") -> tuple[dict, str, int]:
+def split_front_matter(text: str, name: str = "<text>") -> tuple[dict[str, object], str, int]:
     """Split `---` YAML front matter from the body. Returns (meta, body, body_offset)."""
     if not text.startswith("---"):
         return {}, text, 0
@@ -67,7 +67,7 @@ def split_front_matter(text: str, name: str = "<text>") -> tuple[dict, str, int]
         raise DocumentError(f"{name}: front matter opened with '---' on line 1 but never closed")
     block = text[first_nl + 1 : end]
     try:
-        meta = yaml.load(block, Loader=_YAML_LOADER) or {}
+        meta: object = yaml.load(block, Loader=_YAML_LOADER) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from pydantic import BaseModel, Field
 from pydantic.config import JsonDict
@@ -21,6 +21,9 @@ from pydantic.config import JsonDict
 # Mapping and Sequence (read-only, so covariant) let a `dict[str, int]` pass where JSON is expected.
 JSONValue: TypeAlias = "str | int | float | bool | None | Sequence[JSONValue] | Mapping[str, JSONValue]"
 JSONObject: TypeAlias = "Mapping[str, JSONValue]"
+# run.json as the runner builds it (pipeline/run/runner.py): JSON whose many keys its readers pick from
+# with `.get` and defaults. `Any` until the manifest has a type of its own.
+Manifest: TypeAlias = "Mapping[str, Any]"
 
 
 def source_id(url: str) -> str:

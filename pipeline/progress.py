@@ -7,6 +7,10 @@ everything here goes to stderr, and `--quiet` silences all but warnings.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: the CLI imports this module before anything heavy
+    from pipeline.models import Manifest
 
 
 class Progress:
@@ -42,7 +46,7 @@ class Progress:
     def warn(self, message: str) -> None:
         self.console.print(f"[yellow]{message}[/yellow]", emoji=False)
 
-    def summary(self, manifest: dict) -> None:
+    def summary(self, manifest: Manifest) -> None:
         if self.quiet:
             return
         llm, search, checks = manifest["llm"], manifest["search"], manifest.get("checks", {})

@@ -18,6 +18,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, NotRequired, TypedDict
+
+if TYPE_CHECKING:  # annotations only: the extractor is imported where numbers are read, as before
+    from pipeline.facts.extract import Claim
 
 MAX_BYTES = 20 * 1024 * 1024
 MIN_SCORE = 0.45
@@ -31,6 +35,49 @@ _NEXT_H2 = re.compile(r"^##[ \t]+\S", re.M)
 
 class DiffError(Exception):
     """A report cannot be read (exit 2). One line naming the file."""
+
+
+class NumberJSON(TypedDict):
+    text: str
+    value: float
+    value_hi: float | None
+    unit: str
+    normalized: str
+    context: str
+
+
+class ChangeJSON(TypedDict):
+    old: NumberJSON
+    new: NumberJSON
+    context: str
+
+
+class SourceJSON(TypedDict):
+    url: str
+    title: str
+
+
+class NumbersJSON(TypedDict):
+    changed: list[ChangeJSON]
+    added: list[NumberJSON]
+    removed: list[NumberJSON]
+    unchanged: int
+
+
+class SourcesJSON(TypedDict):
+    added: list[SourceJSON]
+    dropped: list[SourceJSON]
+    kept: int
+
+
+class DiffJSON(TypedDict):
+    """`yanbao diff --json`: the reports compared (`diff_files`), their numbers and sources."""
+
+    old: NotRequired[str]
+    new: NotRequired[str]
+    numbers: NumbersJSON
+    sources: SourcesJSON
+    summary: dict[str, int]
 
 
 @dataclass
@@ -54,7 +101,7 @@ class _Num:
 
         return self.unit_class == other.unit_class and eq(self.value, other.value) and eq(self.value_hi, other.value_hi)
 
-    def as_json(self) -> dict:
+    def as_json(self) -> NumberJSON:
         from pipeline.facts.check import format_value
 
         return {
@@ -119,7 +166,7 @@ def numbers_of(text: str) -> list[_Num]:
     skip = unchecked_spans(body)
     claims = [c for c in extract_claims(body) if not any(a <= c.start < b for a, b in skip)]
     refs = TextReferents(body)
-    by_sentence: dict[tuple[int, int], list] = {}
+    by_sentence: dict[tuple[int, int], list[Claim]] = {}
     for c in claims:
         by_sentence.setdefault(refs.sentence_span(c.start, c.end), []).append(c)
     out: list[_Num] = []
@@ -242,18 +289,18 @@ def _title_before(line: str, pos: int, url: str) -> str:
 # -- the diff --------------------------------------------------------------------------------------
 
 
-def diff_texts(old_text: str, new_text: str) -> dict:
+def diff_texts(old_text: str, new_text: str) -> DiffJSON:
     old_nums, new_nums = numbers_of(old_text), numbers_of(new_text)
     pairs, removed, added = match_numbers(old_nums, new_nums)
-    changed = [
+    changed: list[ChangeJSON] = [
         {"old": o.as_json(), "new": n.as_json(), "context": n.context}
         for o, n in pairs
         if not o.same_value(n)
     ]
     unchanged = sum(1 for o, n in pairs if o.same_value(n))
     old_src, new_src = sources_of(old_text), sources_of(new_text)
-    src_added = [{"url": u, "title": new_src[u]} for u in new_src if u not in old_src]
-    src_dropped = [{"url": u, "title": old_src[u]} for u in old_src if u not in new_src]
+    src_added: list[SourceJSON] = [{"url": u, "title": new_src[u]} for u in new_src if u not in old_src]
+    src_dropped: list[SourceJSON] = [{"url": u, "title": old_src[u]} for u in old_src if u not in new_src]
     return {
         "numbers": {
             "changed": changed,
@@ -277,13 +324,13 @@ def diff_texts(old_text: str, new_text: str) -> dict:
     }
 
 
-def diff_files(old: Path, new: Path) -> dict:
+def diff_files(old: Path, new: Path) -> DiffJSON:
     old_text = read_report(old)
     new_text = read_report(new)
     return {"old": str(old), "new": str(new), **diff_texts(old_text, new_text)}
 
 
-def format_text(result: dict) -> str:
+def format_text(result: DiffJSON) -> str:
     """The readable form: one line per change, with the words around the number."""
     nums, srcs, s = result["numbers"], result["sources"], result["summary"]
     lines = [f"{result.get('old', 'OLD')} → {result.get('new', 'NEW')}", ""]

@@ -770,9 +770,9 @@ def _special_claims(text: str, scan: str) -> list[Claim]:
                 bound = APPROX_PREFIXES[pre]
                 start = p.start("pre")
         end = m.end()
-        for word, b in APPROX_SUFFIXES.items():
+        for word, suffix_bound in APPROX_SUFFIXES.items():
             if scan.startswith(word, end) and word not in ("+",):
-                bound = bound or b
+                bound = bound or suffix_bound
                 end += len(word)
                 break
         if scan.startswith("多", end) and kind == "cheng":

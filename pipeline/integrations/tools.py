@@ -17,14 +17,17 @@ from __future__ import annotations
 import re
 import sqlite3
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
+from pipeline.models import JSONObject
+
 if TYPE_CHECKING:
+    from pipeline.facts.check import CheckJSON
     from pipeline.facts.store import FactStore
 
 #: What the caller may send at most, per text (the same bound `yanbao check` puts on a file).
@@ -61,11 +64,11 @@ class FactHit(BaseModel):
 
 def check_numbers(
     report: str,
-    sources: Sequence[SourceText | dict] = (),
+    sources: Sequence[SourceText | Mapping[str, object]] = (),
     *,
     sources_dir: str | Path | None = None,
     facts_db: str | Path | None = None,
-) -> dict:
+) -> CheckJSON:
     """Check every number of `report` against the given sources and return `yanbao check --json`'s
     object: {"claims": [...], "summary": {"verified", "contradicted", "unsupported"}}, offsets
     indexing `report` as given. Sources: texts, a folder (`--sources DIR`, its facts.yaml too) and/or
@@ -136,7 +139,7 @@ def _copy_db(db: Path, dest: Path) -> None:
 # -- search ---------------------------------------------------------------------------------------
 
 
-def search_facts(query: str, *, facts_db: str | Path, limit: int = 20) -> list[dict]:
+def search_facts(query: str, *, facts_db: str | Path, limit: int = 20) -> list[JSONObject]:
     """Facts whose value equals `query` when it is a quantity (4550亿美元), else whose sentence, source
     or terms contain it: `yanbao facts search QUERY --json`'s list."""
     from pipeline.facts.check import quote_of
@@ -177,7 +180,9 @@ class ReportSettings(BaseModel):
     langchain_model: str | None = Field(None, description="--llm langchain 的 provider:model")
 
 
-def write_report(topic: str, settings: ReportSettings | None = None, *, config: str | Path | None = None) -> dict:
+def write_report(
+    topic: str, settings: ReportSettings | None = None, *, config: str | Path | None = None
+) -> JSONObject:
     """Run one report as `yanbao run TOPIC` would and say what it wrote: the markdown's path, every
     file, the run id, the facts check's summary, what was degraded, whether the sources covered the
     topic, and the report's own 执行摘要 (when its kind has one)."""

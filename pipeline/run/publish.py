@@ -34,6 +34,7 @@ import xml.etree.ElementTree as etree
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import markdown
 import nh3
@@ -41,8 +42,12 @@ import yaml
 from markdown.extensions import Extension
 from markdown.treeprocessors import Treeprocessor
 
+from pipeline.models import Manifest
 from pipeline.run.data_check import evidence_json, evidence_table
 from pipeline.run.render import write_atomic
+
+if TYPE_CHECKING:
+    from pipeline.facts.check import CheckJSON
 
 MARKDOWN_EXTENSIONS = ["tables", "fenced_code", "sane_lists", "nl2br"]
 
@@ -187,7 +192,7 @@ _HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _NO_LINKS_INSIDE = {"a", "code", "pre"}
 
 
-def _is_reference_heading(el) -> bool:
+def _is_reference_heading(el: etree.Element) -> bool:
     """A heading, or a paragraph that is one bold phrase, naming a reference list."""
     if el.tag in _HEADINGS:
         return bool(_REF_HEADING.search("".join(el.itertext())))
@@ -203,7 +208,7 @@ class _CitationLinks(Treeprocessor):
     Runs after the inline patterns, so links, code spans and backslash escapes are already resolved
     (an escaped bracket is a placeholder here, not a `[`)."""
 
-    def run(self, root):
+    def run(self, root: etree.Element) -> None:
         blocks = list(root)
         lists = [i for i, el in enumerate(blocks) if el.tag == "ol" and i and _is_reference_heading(blocks[i - 1])]
         if not lists:
@@ -227,7 +232,7 @@ class _CitationLinks(Treeprocessor):
             self._link(el, entries[scope])
         return None
 
-    def _link(self, el, ids: dict[int, str]) -> None:
+    def _link(self, el: etree.Element, ids: dict[int, str]) -> None:
         if el.tag in _NO_LINKS_INSIDE:
             return
         children = list(el)
@@ -246,7 +251,7 @@ class _CitationLinks(Treeprocessor):
                     el.insert(at + pos, a)
 
     @staticmethod
-    def _split(text: str | None, ids: dict[int, str]):
+    def _split(text: str | None, ids: dict[int, str]) -> tuple[str, list[etree.Element]] | None:
         """(text before the first linked citation, [<a> elements, each with the text after it as tail])
         or None when `text` has no citation that points to an entry."""
         if not text:
@@ -254,7 +259,8 @@ class _CitationLinks(Treeprocessor):
         parts = _CITATION.split(text)  # text, number, text, number, ..., text
         if not any(int(parts[j]) in ids for j in range(1, len(parts), 2)):
             return None
-        lead, anchors = parts[0], []
+        lead = parts[0]
+        anchors: list[etree.Element] = []
         for j in range(1, len(parts), 2):
             n, after = int(parts[j]), parts[j + 1]
             if n in ids:
@@ -263,7 +269,7 @@ class _CitationLinks(Treeprocessor):
                 a.tail = after
                 anchors.append(a)
             elif anchors:
-                anchors[-1].tail += f"[{n}]{after}"
+                anchors[-1].tail = (anchors[-1].tail or "") + f"[{n}]{after}"
             else:
                 lead += f"[{n}]{after}"
         return lead, anchors
@@ -272,11 +278,11 @@ class _CitationLinks(Treeprocessor):
 class _DataCheckTables(Treeprocessor):
     """`class="data-check"` on the tables of the `## 数据核验` section (or on every table: `everywhere`)."""
 
-    def __init__(self, md, everywhere: bool = False) -> None:
+    def __init__(self, md: markdown.Markdown, everywhere: bool = False) -> None:
         super().__init__(md)
         self.everywhere = everywhere
 
-    def run(self, root):
+    def run(self, root: etree.Element) -> None:
         inside = self.everywhere
         for el in root:
             if el.tag in ("h1", "h2") and not self.everywhere:
@@ -287,13 +293,13 @@ class _DataCheckTables(Treeprocessor):
 
 
 class _CitationExtension(Extension):
-    def extendMarkdown(self, md) -> None:  # noqa: N802 - Python-Markdown's name
+    def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802 - Python-Markdown's name
         md.treeprocessors.register(_CitationLinks(md), "yanbao_citations", 15)  # after inline (20)
         md.treeprocessors.register(_DataCheckTables(md), "yanbao_data_check", 14)
 
 
 class _EvidenceExtension(Extension):
-    def extendMarkdown(self, md) -> None:  # noqa: N802 - Python-Markdown's name
+    def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802 - Python-Markdown's name
         md.treeprocessors.register(_DataCheckTables(md, everywhere=True), "yanbao_data_check", 14)
 
 
@@ -305,7 +311,7 @@ def _converter(extension: Extension) -> markdown.Markdown:
     return md
 
 
-def evidence_details(checks: dict) -> str:
+def evidence_details(checks: CheckJSON) -> str:
     """Every claim's evidence as a closed `<details>` block (HTML, not yet sanitized)."""
     claims = checks.get("claims") or []
     if not claims:
@@ -314,7 +320,7 @@ def evidence_details(checks: dict) -> str:
     return f"<details>\n<summary>全部 {len(claims)} 处数值的核验证据</summary>\n{table}\n</details>"
 
 
-def markdown_to_html_fragment(text: str, checks: dict | None = None) -> str:
+def markdown_to_html_fragment(text: str, checks: CheckJSON | None = None) -> str:
     """Markdown → sanitized HTML body (no page frame). With `checks`, the evidence block ends it."""
     html_text = _converter(_CitationExtension()).convert(prepare_markdown(text))
     if checks:
@@ -331,7 +337,7 @@ def plain_title(text: str) -> str:
     return re.sub(r"[*_`]", "", title).strip()
 
 
-def to_html(text: str, title: str | None = None, lang: str = "zh-CN", checks: dict | None = None) -> str:
+def to_html(text: str, title: str | None = None, lang: str = "zh-CN", checks: CheckJSON | None = None) -> str:
     """A standalone, print-friendly HTML page for a markdown report (with `checks`, the report's
     check: its evidence in a `<details>` block at the end of the 数据核验 appendix)."""
     body = markdown_to_html_fragment(text, checks)
@@ -352,7 +358,7 @@ def to_html(text: str, title: str | None = None, lang: str = "zh-CN", checks: di
     )
 
 
-def page_title(report: str, manifest: dict) -> str:
+def page_title(report: str, manifest: Manifest) -> str:
     """`<title>`: the report's heading, with the topic when the heading does not already say it."""
     heading = plain_title(report)
     topic = str(manifest.get("title") or manifest.get("topic") or "").strip()
@@ -366,7 +372,7 @@ def _one_line(value: object) -> str:
     return " ".join(str(value).split())
 
 
-def _credibility(manifest: dict) -> object | None:
+def _credibility(manifest: Manifest) -> object | None:
     value = manifest.get("credibility")
     if isinstance(value, dict):
         value = next((value[k] for k in ("score", "stars", "value") if value.get(k) is not None), None)
@@ -375,16 +381,17 @@ def _credibility(manifest: dict) -> object | None:
     return value if isinstance(value, int | float | str) else str(value)
 
 
-def _source_count(manifest: dict, refs: Iterable) -> int:
+def _source_count(manifest: Manifest, refs: Iterable[object]) -> int:
     urls = {getattr(r, "url", None) or str(r) for r in refs}
     if not urls:
         urls = {u for w in manifest.get("workers") or [] for u in w.get("sources") or []}
     if isinstance(manifest.get("source_count"), int) and not urls:
-        return manifest["source_count"]
+        count: int = manifest["source_count"]
+        return count
     return len(urls)
 
 
-def front_matter(manifest: dict, refs: Iterable = (), day: str | None = None) -> str:
+def front_matter(manifest: Manifest, refs: Iterable[object] = (), day: str | None = None) -> str:
     """YAML front matter for static-site generators. Values that came from the web are data for
     `yaml.safe_dump` (quoted and escaped by YAML), never pasted into the text."""
     when = day or str(manifest.get("created_at") or "")[:10]
@@ -409,8 +416,8 @@ def front_matter(manifest: dict, refs: Iterable = (), day: str | None = None) ->
 
 
 def publish_report(
-    settings, report_path: Path, report: str, manifest: dict, refs: Iterable = (), day: str | None = None,
-    checks: dict | None = None,
+    settings: object, report_path: Path, report: str, manifest: Manifest, refs: Iterable[object] = (),
+    day: str | None = None, checks: CheckJSON | None = None,
 ) -> list[Path]:
     """Write the report in every format of `settings.formats` (markdown always; front matter when
     `settings.front_matter`), each atomically, with the same stem, and with `checks` (the check of

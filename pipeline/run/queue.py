@@ -34,14 +34,26 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 from pipeline.config import Settings
 from pipeline.run.engines import SEARCH_ENGINES, EngineSetupError
 from pipeline.run.locks import Exclusive
-from pipeline.run.store import RunStore
+from pipeline.run.store import RecordRow, RunStore
 
 LOCK_WAIT_S = 10.0  # how long a task waits for a run that is being handed over (see _hold)
 SPEC_STEP = "queue.task"
+
+
+class RunSpec(TypedDict, total=False):
+    """What a queued run needs beyond its settings, saved as the run's `queue.task` step: the broker
+    queue, the out folder, a digest's topics, whether to overwrite, the scheduled job run it is part of."""
+
+    queue: str
+    out: str
+    topics: list[str] | None
+    overwrite: bool
+    job_run: int | None
 OUTCOME_STEP = "queue.outcome"
 FINAL = ("done", "failed")
 
@@ -108,8 +120,8 @@ def record_queued(
     from pipeline.run.runner import recorded_settings
 
     run_id = store.queue_run(topic, settings.kind, recorded_settings(settings), day, stem=stem)
-    spec = {"queue": settings.broker_queue, "out": str(settings.out.resolve()), "topics": topics or None,
-            "overwrite": overwrite, "job_run": job_run}
+    spec: RunSpec = {"queue": settings.broker_queue, "out": str(settings.out.resolve()), "topics": topics or None,
+                     "overwrite": overwrite, "job_run": job_run}
     store.save_step(run_id, SPEC_STEP, spec)
     if topics:
         from pipeline.kinds.support import TOPICS_STEP
@@ -130,7 +142,7 @@ def requeue(store: RunStore, out: Path, run_id: str, store_url: str = "") -> str
     with run_lock(out, run_id, store_url) as held:
         if not held or (row["status"] == "running" and _alive_here(row, store)):
             raise BadInput(f"run {run_id} is running right now; follow it with: yanbao runs wait {run_id}")
-        spec = store.load_step(run_id, SPEC_STEP) or {}
+        spec: RunSpec = store.load_step(run_id, SPEC_STEP) or RunSpec()
         settings = json.loads(row["settings"] or "{}")
         spec.setdefault("queue", settings.get("broker_queue") or "yanbao")
         spec.setdefault("out", str(Path(out).resolve()))
@@ -141,7 +153,7 @@ def requeue(store: RunStore, out: Path, run_id: str, store_url: str = "") -> str
     return str(spec["queue"])
 
 
-def _alive_here(row: dict, store: RunStore) -> bool:
+def _alive_here(row: RecordRow, store: RunStore) -> bool:
     """Whether a run marked running is still worked on (pid here, the store's run lock when shared)."""
     listed = [r for r in store.list_runs(limit=1000, unfinished=True) if r["id"] == row["id"]]
     return bool(listed) and listed[0]["status"] == "running"
@@ -168,7 +180,7 @@ def execute(run_id: str, out: Path, store_url: str = "", warn: Callable[[str], N
         if row["status"] in FINAL:
             log.info("run %s: already %s", run_id, row["status"])
             return None
-        spec = store.load_step(run_id, SPEC_STEP) or {}
+        spec: RunSpec = store.load_step(run_id, SPEC_STEP) or RunSpec()
         fresh = not store.calls(run_id)  # nothing sent yet: write it as a new run, not a resume
         if not store.set_run_status(run_id, "running", only_from=("queued", "running"), pid=os.getpid()):
             return None
@@ -179,8 +191,9 @@ def execute(run_id: str, out: Path, store_url: str = "", warn: Callable[[str], N
         )
         store.save_step(run_id, OUTCOME_STEP, {"exit_code": code, "message": message, "worker": worker_name()})
         log.info("run %s: exit %d%s", run_id, code, f": {message}" if message else "")
-        if spec.get("job_run"):
-            finish_job_if_complete(store, int(spec["job_run"]))
+        job_run = spec.get("job_run")
+        if job_run:
+            finish_job_if_complete(store, int(job_run))
         return code
 
 
@@ -204,7 +217,7 @@ def _hold(store: RunStore, out: Path, run_id: str, store_url: str, wait_s: float
 
 
 def _run(
-    store: RunStore, row: dict, spec: dict, out: Path, store_url: str, fresh: bool, warn: Callable[[str], None],
+    store: RunStore, row: RecordRow, spec: RunSpec, out: Path, store_url: str, fresh: bool, warn: Callable[[str], None],
 ) -> tuple[int, str | None]:
     """run_report on the recorded run; every way it ends becomes (exit code, one line). A run that ends
     without being marked done or failed (a bug, bad input before it started) is marked failed here, so
@@ -273,7 +286,7 @@ def sweep(out: Path, publish: Publish, store_url: str = "") -> list[str]:
     store = open_store(out, store_url)
     requeued = []
     for run_id in store.runs_with_step(SPEC_STEP, "running"):
-        spec = store.load_step(run_id, SPEC_STEP) or {}
+        spec: RunSpec = store.load_step(run_id, SPEC_STEP) or RunSpec()
         folder = Path(spec.get("out") or out)
         with run_lock(folder, run_id, store_url) as held:
             if not held:

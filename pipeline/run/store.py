@@ -328,20 +328,20 @@ class RunStore:
         return self._mark_alive(rows, "run", "id")
 
     # -- saved stage outputs ---------------------------------------------------------------------
-    def save_step(self, run_id: str, step: str, output: Any) -> None:
+    def save_step(self, run_id: str, step: str, output: object) -> None:
         self._write(
             "INSERT OR REPLACE INTO steps (run_id, step, output, saved_at) VALUES (?, ?, ?, ?)",
             (run_id, step, json.dumps(output, ensure_ascii=False, default=str), _now()),
         )
 
-    def load_step(self, run_id: str, step: str) -> Any | None:
+    def load_step(self, run_id: str, step: str) -> Any:  # the JSON a stage saved: its shape is the stage's
         row = self._conn().execute("SELECT output FROM steps WHERE run_id=? AND step=?", (run_id, step)).fetchone()
         return json.loads(row[0]) if row else None
 
     # -- calls -----------------------------------------------------------------------------------
-    def record_call(self, run_id: str, step: str, kind: str, backend: str, key: str, outcome: str, **fields: Any) -> None:
+    def record_call(self, run_id: str, step: str, kind: str, backend: str, key: str, outcome: str, **fields: Param) -> None:
         cols = ["run_id", "step", "kind", "backend", "key", "outcome", "created_at"]
-        vals: list[Any] = [run_id, step, kind, backend, key, outcome, _now()]
+        vals: list[Param] = [run_id, step, kind, backend, key, outcome, _now()]
         for name in (
             "requests", "prompt_tokens", "prompt_eval_tokens", "completion_tokens", "results", "seconds", "detail", "host",
         ):

@@ -14,7 +14,7 @@ ENGINES = ("duckduckgo", "local", "auto")
 __all__ = ["ENGINES", "Search", "SearchError", "make_search"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name in ("Search", "SearchError"):
         from pipeline.search import base
 

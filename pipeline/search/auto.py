@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from pipeline.models import SearchResult
+from pipeline.models import JSONObject, SearchResult
 from pipeline.search.base import Search, SearchError
 
 log = logging.getLogger("yanbao.search")
@@ -34,12 +34,12 @@ class AutoSearch:
         self.fallback = fallback
         self.fallback_error = fallback_error
         self.engine: str = primary.engine
-        self.degraded: list[dict] = []
+        self.degraded: list[dict[str, str]] = []  # {step, reason}: the report's degradations
         self.primary_disabled = False
         self._causes: set[str] = set()
         self._lock = threading.Lock()
 
-    def cache_identity(self) -> dict:
+    def cache_identity(self) -> JSONObject:
         return {
             "engine": "auto",
             "primary": self.primary.cache_identity(),

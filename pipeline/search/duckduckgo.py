@@ -25,11 +25,11 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-from pipeline.models import SearchResult
+from pipeline.models import JSONObject, SearchResult
 from pipeline.search.base import SearchError
 
 log = logging.getLogger("yanbao.search")
@@ -183,6 +183,14 @@ def classify_error(exc: BaseException) -> tuple[str, str]:
     return "other", f"{type(exc).__name__}: {first[:200]}"
 
 
+class TextClient(Protocol):
+    """What the backend uses of `ddgs.DDGS`: its text search, one dict per hit (`href`, `title`, `body`)."""
+
+    def text(
+        self, query: str, *, region: str, safesearch: str, max_results: int
+    ) -> Sequence[Mapping[str, object]] | None: ...
+
+
 class DuckDuckGoSearch:
     """Web search via `ddgs.DDGS().text()`, with retries for rate limits and timeouts only."""
 
@@ -195,7 +203,7 @@ class DuckDuckGoSearch:
         max_retries: int = 3,
         backoff_s: float = 2.0,
         safesearch: str = "moderate",
-        client_factory: Callable[[], Any] | None = None,
+        client_factory: Callable[[], TextClient] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
@@ -214,12 +222,14 @@ class DuckDuckGoSearch:
         self._sleep = sleep
         self._rng = rng or random.Random()
 
-    def _default_client(self) -> Any:
+    def _default_client(self) -> TextClient:
         import ddgs  # lazy: `yanbao --help` must not pay for the import
 
-        return ddgs.DDGS(timeout=self.timeout_s)
+        # ddgs annotates `timeout` as int but hands it to its HTTP client and `wait()`, which take seconds
+        # as a float: a fractional timeout works.
+        return ddgs.DDGS(timeout=self.timeout_s)  # type: ignore[arg-type]
 
-    def cache_identity(self) -> dict:
+    def cache_identity(self) -> JSONObject:
         return {"engine": "duckduckgo", "region": self.region, "safesearch": self.safesearch}
 
     def backoff_delay(self, attempt: int) -> float:
@@ -264,7 +274,7 @@ class DuckDuckGoSearch:
                 self._sleep(delay)
                 attempt += 1
 
-    def _to_results(self, raw: list[dict], max_results: int) -> list[SearchResult]:
+    def _to_results(self, raw: Sequence[Mapping[str, object]], max_results: int) -> list[SearchResult]:
         """Map ddgs dicts to `SearchResult`s, dropping hits without a URL and duplicate URLs."""
         seen: set[str] = set()
         out: list[SearchResult] = []
