@@ -359,12 +359,8 @@ def test_parse_quantity_refuses(written: str) -> None:
     assert parse_quantity(written) is None
 
 
-def test_extraction_is_fast_enough_for_long_text() -> None:
-    """A sanity bound, far below the benchmark's target: 200 KB in well under a second."""
-    import time
-
+def test_extraction_of_long_text_finds_every_claim() -> None:
+    """200 KB of repeated sentences: every figure of every copy (speed is bench/facts_check.py's)."""
     text = "甲骨文的RPO约4550亿美元，同比增长359%，H100售价$30K-$40K，交付周期2-5天。\n" * 3000
-    t = time.perf_counter()
     claims = extract_claims(text)
-    assert time.perf_counter() - t < 2.0
     assert len(claims) == 4 * 3000

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import time
 from pathlib import Path
 
 from fake_ollama import CutStream, Drop, FakeOllama, Garbage, Sleep, Status
@@ -50,11 +49,9 @@ def test_ollama_down_mid_run_fails_clearly_and_resume_finishes(corpus, run_yanba
 def test_transient_faults_are_retried_with_backoff(corpus, run_yanbao, tmp_path: Path):
     with FakeOllama(models=["qwen2.5:7b"]) as fake:
         fake.script(Status(500, "boom"), Drop(), CutStream(after_chunks=1), Garbage())
-        started = time.perf_counter()
         res = run_yanbao(*run_args(fake.url, corpus, tmp_path / "out", "--breadth", "1", "--max-loops", "1")[:-2],
                          "--max-retries", "4", "--stream")
         assert res.returncode == 0, res.stderr
-        assert time.perf_counter() - started < 60
         m = __import__("json").loads(next((tmp_path / "out").glob("*.run.json")).read_text(encoding="utf-8"))
         assert m["llm"]["calls"] == m["llm"]["tasks"] + 4
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,6 @@ from search_corpus import STORAGE, TEA
 
 from pipeline.search.base import SearchError
 from pipeline.search.local import LocalSearch, make_snippet, split_passages
-from pipeline.text import tokens
 
 
 def names(results) -> list[str]:
@@ -276,25 +274,16 @@ def _write_big_corpus(root: Path, n: int = 30) -> None:
         )
 
 
-def test_thirty_document_index_is_fast(tmp_path: Path) -> None:
-    tokens("预热分词词典")  # jieba's dictionary load is paid once per process, not by the index
+def test_thirty_document_index_builds_searches_and_reopens(tmp_path: Path) -> None:
+    # Behaviour only: speed belongs in bench/, not in a test a loaded machine can fail.
     _write_big_corpus(tmp_path / "big")
-    start = time.perf_counter()
     search = LocalSearch(tmp_path / "big", tmp_path / "big.sqlite")
-    build = time.perf_counter() - start
     assert search.document_count == 30
-    start = time.perf_counter()
-    for _ in range(20):
-        results = search.search("储能 补贴 安全规范", max_results=5)
-    per_query = (time.perf_counter() - start) / 20
-    start = time.perf_counter()
-    LocalSearch(tmp_path / "big", tmp_path / "big.sqlite")
-    reopen = time.perf_counter() - start
-    print(
-        f"\n30 docs: build {build * 1000:.0f} ms, search {per_query * 1000:.1f} ms, reopen {reopen * 1000:.1f} ms"
-    )
+    results = search.search("储能 补贴 安全规范", max_results=5)
     assert len(results) == 5 and results[0].title.startswith("储能")
-    assert build < 1.0 and per_query < 0.05 and reopen < 0.2
+    reopened = LocalSearch(tmp_path / "big", tmp_path / "big.sqlite")
+    assert reopened.document_count == 30
+    assert [r.id for r in reopened.search("储能 补贴 安全规范", max_results=5)] == [r.id for r in results]
 
 
 def test_relative_root_with_dot_dot(corpus: Path, index_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
