@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from pipeline.config import Settings
 from pipeline.kinds.prompting import StageEnv
+from pipeline.llm.base import LLM
 from pipeline.models import SearchResult, WorkerResult
+from pipeline.run.store import RunStore
+from pipeline.run.verify import Verifier
 
 
 @dataclass
@@ -18,10 +21,10 @@ class RunContext:
     topic: str
     settings: Settings
     env: StageEnv  # llm, search, fetcher, journal, prompt budget
-    engine: Any  # the engine behind env.llm (provider, model) for header fields
-    store: Any  # pipeline.run.store.RunStore
+    engine: LLM  # the engine behind env.llm (which records it): its provider and model for header fields
+    store: RunStore  # where a kind saves its steps (a resumed run loads them back)
     run_id: str
-    verifier: Any  # pipeline.run.verify.Verifier: for kinds that need verified figures while composing
+    verifier: Verifier  # the run's facts check: for kinds that need verified figures while composing
     pool_size: int = 1
     # Every topic of a batch (commentary articles, digest items), `topic` being the first; [] = just `topic`.
     topics: list[str] = field(default_factory=list)
@@ -60,12 +63,12 @@ class Composed:
     manifest), and an optional `rating` for fields that depend on the check (the digest's stars)."""
 
     template: str
-    context: dict
+    context: dict[str, object]
     refs: list[SearchResult]
     workers: list[WorkerResult] = field(default_factory=list)
     empty: bool = False
     rating: Rating | None = None
-    manifest: dict = field(default_factory=dict)  # extra, kind-specific manifest fields
+    manifest: dict[str, object] = field(default_factory=dict)  # extra, kind-specific manifest fields
     # Text the kind writes from its own constants (headings such as 第一部分：技术深度解析（40%）): like the
     # template's literal text, never a claim (`pipeline.run.verify.template_spans`).
     literals: tuple[str, ...] = ()

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Generic
+from typing import Any, Generic, Protocol, TypedDict
 
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -51,24 +51,38 @@ from pipeline.search.base import Fetcher, NoSearch, StepSearch
 MIN_DOC_TOKENS = 120  # below this a source says nothing useful; drop it instead (and say so)
 
 
+class Degraded(TypedDict):
+    """A step that could not do all it should (run.json's `degraded`, the report's notices)."""
+
+    step: str
+    reason: str
+
+
+class Note(TypedDict):
+    """A step's remark on how it worked around something (run.json's `notes`)."""
+
+    step: str
+    note: str
+
+
 class Journal:
     """What went wrong or was worked around during a run, plus progress lines. Thread-safe."""
 
     def __init__(self, progress: Callable[[str], None] | None = None) -> None:
-        self.degraded: list[dict] = []
-        self.notes: list[dict] = []
+        self.degraded: list[Degraded] = []
+        self.notes: list[Note] = []
         self._progress = progress
         self._lock = threading.Lock()
 
     def degrade(self, step: str, reason: str) -> None:
         with self._lock:
-            entry = {"step": step, "reason": reason}
+            entry = Degraded(step=step, reason=reason)
             if entry not in self.degraded:
                 self.degraded.append(entry)
 
     def note(self, step: str, text: str) -> None:
         with self._lock:
-            self.notes.append({"step": step, "note": text})
+            self.notes.append(Note(step=step, note=text))
 
     def progress(self, message: str) -> None:
         if self._progress is not None:
@@ -155,7 +169,7 @@ class Labels:
 
 
 @lru_cache(maxsize=64)
-def prompt_labels(prompt: str, *schemas: type) -> Labels:
+def prompt_labels(prompt: str, *schemas: type[BaseModel]) -> Labels:
     """The labels of `prompts/<prompt>.md.j2` (its literal text, without the Jinja variables) and of
     the pydantic `schemas` the prompt asks for."""
     literal = _JINJA.sub(" ", prompt_path(f"{prompt}.md.j2").read_text(encoding="utf-8"))
@@ -308,7 +322,7 @@ def tail_reserve(name: str) -> int:
     return max(estimate_tokens(v["instruction"]) + estimate_tokens(v["shape"]) for v in family) + TAIL_SLACK
 
 
-def render_messages(name: str, step: str, journal: Journal, budget: int, variables: dict[str, Any]) -> list[dict]:
+def render_messages(name: str, step: str, journal: Journal, budget: int, variables: dict[str, Any]) -> list[dict[str, str]]:
     """Render prompt `name` with variables; `documents` (list[Doc]) is quoted into `documents_block`.
 
     For a slot prompt the budget of the sources is the same for every slot of the family (the slot's
@@ -355,7 +369,7 @@ def ask(
     # An engine that is not generative (the extractive one) reads the structured context, never the
     # prompt: rendering (and budgeting) one for it would only fill the journal with notes nobody reads.
     if not capabilities(env.llm).generative:
-        messages: list[dict] = []
+        messages: list[dict[str, str]] = []
     else:
         messages = render_messages(prompt, step, env.journal, env.prompt_tokens, variables)
     wording = None
@@ -488,7 +502,7 @@ class Answer(Generic[T]):
         self.env.journal.degrade(self.step, f"回答未通过内容检查{'（已重试一次）' if self.retried else ''}：{why}")
         self._reject(self._kept, found)
 
-    def _reject(self, result: Completion | None, found: list[Problem]) -> None:
+    def _reject(self, result: Completion[T] | None, found: list[Problem]) -> None:
         """Tell the run that this answer was not used (its model-failure count, `runner.model_failure`)."""
         mark = getattr(self.env.llm, "reject", None)
         if result is not None and mark is not None:
@@ -500,29 +514,41 @@ def _weight(found: list[Problem]) -> tuple[int, int]:
     return sum(1 for p in found if not p.drop), len(found)
 
 
+class Settling(Protocol):
+    """What `settle_repeats` needs of a slot's answer, whatever its schema (`Answer[T]` is one)."""
+
+    @property
+    def checked(self) -> bool: ...
+
+    @property
+    def value(self) -> BaseModel | None: ...
+
+    def settle_repeats(self, seen: list[Seen]) -> None: ...
+
+
 class Answers:
     """The run's slot answers by step (thread-safe), for `settle_repeats`."""
 
     def __init__(self) -> None:
-        self._by_step: dict[str, Answer] = {}
+        self._by_step: dict[str, Settling] = {}
         self._lock = threading.Lock()
 
-    def put(self, step: str, answer: Answer) -> None:
+    def put(self, step: str, answer: Settling) -> None:
         with self._lock:
             self._by_step[step] = answer
 
-    def get(self, step: str) -> Answer | None:
+    def get(self, step: str) -> Settling | None:
         with self._lock:
             return self._by_step.get(step)
 
 
-def settle_repeats(env: StageEnv, order: list[tuple[str, str, list[Seen]]]) -> dict[str, Any]:
+def settle_repeats(env: StageEnv, order: list[tuple[str, str, list[Seen]]]) -> dict[str, BaseModel | None]:
     """Walk slots in report order — (step, how the report names it, statements it must not repeat
     besides the earlier slots') — and make each one stop repeating what comes before it
     (`Answer.settle_repeats`). Deterministic whatever order the slots were filled in, so a rerun from
     the cache asks the same retries. Returns each step's final value (None: left out)."""
     seen: list[Seen] = []
-    out: dict[str, Any] = {}
+    out: dict[str, BaseModel | None] = {}
     for step, label, prior in order:
         answer = env.answers.get(step)
         if answer is None:

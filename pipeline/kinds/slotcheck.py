@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -152,12 +152,13 @@ class Point:
 
 def where(path: Path) -> str:
     """A place in a slot in words: ("groups", 1, "points", 0) → 第2组第1条, ("risks", 2) → 风险第3条."""
-    out = []
+    out: list[str] = []
     for i, part in enumerate(path):
         if isinstance(part, int):
             continue
         word = _FIELD_WORDS.get(part, part)
-        index = path[i + 1] if i + 1 < len(path) and isinstance(path[i + 1], int) else None
+        after = path[i + 1] if i + 1 < len(path) else None
+        index = after if isinstance(after, int) else None
         if index is None:
             out.append(word)
         elif word in ("组", "节", "条", "段", "个问题"):
@@ -324,7 +325,7 @@ def seen_in(value: BaseModel | None, label: str) -> list[Seen]:
     (`PROSE` fields) sentence by sentence."""
     if value is None:
         return []
-    out = []
+    out: list[Seen] = []
     for p in statements(value):
         prose = any(part in PROSE for part in p.path if isinstance(part, str))
         parts = sentences(p.text) if prose else []
@@ -363,7 +364,16 @@ def _rebuild(value: M, data: object) -> M | None:
         return None
 
 
-def _map(node: object, fn) -> object:
+def _child(node: object, part: str | int) -> object:
+    """`node[part]` in a slot's JSON: KeyError, IndexError or TypeError as subscripting raises them."""
+    if isinstance(node, dict):
+        return node[part]
+    if isinstance(node, list) and isinstance(part, int):
+        return node[part]
+    raise TypeError(f"no item {part!r} in a {type(node).__name__}")
+
+
+def _map(node: object, fn: Callable[[str], str]) -> object:
     if isinstance(node, str):
         return fn(node)
     if isinstance(node, dict):
@@ -429,16 +439,21 @@ def drop_points(value: M, paths: Iterable[Path]) -> M | None:
         if not path or not (isinstance(path[-1], int) or path[-1] in _FILLABLE):
             return None
         parent: object = data
+        last = path[-1]
         try:
             for part in path[:-1]:
-                parent = parent[part]  # type: ignore[index]
-            if isinstance(path[-1], int):
-                del parent[path[-1]]  # type: ignore[union-attr]
+                parent = _child(parent, part)
+            if isinstance(last, int):
+                if not isinstance(parent, list | dict):
+                    raise TypeError(f"no item {last} in a {type(parent).__name__}")
+                del parent[last]
                 key = path[-2] if len(path) >= 2 else ""
-                if not parent and isinstance(key, str) and key not in _CONTAINERS:
-                    parent.append(NOTHING)  # type: ignore[union-attr]  # 近期展望, 优势 …: say so, keep the slot
+                if not parent and isinstance(key, str) and key not in _CONTAINERS and isinstance(parent, list):
+                    parent.append(NOTHING)  # 近期展望, 优势 …: say so, keep the slot
+            elif isinstance(parent, dict):
+                parent[last] = NOTHING
             else:
-                parent[path[-1]] = NOTHING  # type: ignore[index]
+                raise TypeError(f"no field {last} in a {type(parent).__name__}")
         except (KeyError, IndexError, TypeError):
             continue  # inside a group already removed
     return _rebuild(value, _prune(data))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypedDict, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel
@@ -20,6 +20,8 @@ from pipeline.models import Doc, SearchResult, TaskContext
 from pipeline.search.base import SearchError
 
 TOPICS_STEP = "run.topics"
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def batch_topics(run: RunContext) -> list[str]:
@@ -59,14 +61,14 @@ def fill(
     *,
     kind: str,
     step: str,
-    schema: type[BaseModel],
+    schema: type[M],
     topic: str,
     docs: list[Doc],
     prompt: str,
     variables: dict[str, Any],
     subtopic: str = "",
     queries: list[str] | None = None,
-) -> Any:
+) -> M | None:
     """Fill one slot (`kind` is also the key of its instruction in prompts/slots.yaml); citations that
     point to no source are removed. None (journaled) when the engine could not fill it."""
     spec = slot_prompts()[kind]
@@ -128,9 +130,19 @@ def publisher_of(src: SearchResult) -> str:
     return "本地资料"
 
 
-def reference_rows(sources: list[SearchResult]) -> list[dict]:
+class ReferenceRow(TypedDict):
+    """One line of a report's reference list, as the templates read it."""
+
+    n: int
+    publisher: str
+    title: str
+    url: str
+    date: str
+
+
+def reference_rows(sources: list[SearchResult]) -> list[ReferenceRow]:
     """The reference list, numbered by code in the order the slots saw the sources."""
     return [
-        {"n": i, "publisher": publisher_of(s), "title": s.title, "url": s.url, "date": s.date}
+        ReferenceRow(n=i, publisher=publisher_of(s), title=s.title, url=s.url, date=s.date)
         for i, s in enumerate(sources, start=1)
     ]

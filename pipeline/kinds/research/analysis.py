@@ -6,13 +6,15 @@ costs that slot alone (the report says which one failed and why).
 
 from __future__ import annotations
 
+from pydantic import BaseModel
+
 from pipeline.kinds.citations import keep_valid, map_strings
 from pipeline.kinds.prompting import StageEnv, ask, settle_repeats, slot_prompts
 from pipeline.kinds.research.slots import Advice, Analysis, Assessment, Findings, Outlook, Trends
 from pipeline.kinds.slotcheck import Seen, sentences
 from pipeline.models import Doc, TaskContext, WorkerResult
 
-SLOTS = (("findings", Findings), ("trends", Trends), ("assessment", Assessment), ("outlook", Outlook), ("advice", Advice))
+SLOTS: tuple[tuple[str, type[BaseModel]], ...] = (("findings", Findings), ("trends", Trends), ("assessment", Assessment), ("outlook", Outlook), ("advice", Advice))
 #: How the report names each slot (templates/research.md.j2), for the reasons of the content checks.
 TITLES = {"findings": "关键发现与洞察", "trends": "趋势分析", "assessment": "优缺点评估", "outlook": "未来展望",
           "advice": "实用建议"}
@@ -24,7 +26,7 @@ def worker_docs(w: WorkerResult) -> list[Doc]:
     ]
 
 
-def analyze_slot(env: StageEnv, topic: str, w: WorkerResult, name: str):
+def analyze_slot(env: StageEnv, topic: str, w: WorkerResult, name: str) -> BaseModel | None:
     """Fill one analysis slot for one research result (slots are independent, so they can run in parallel)."""
     schema = dict(SLOTS)[name]
     docs = worker_docs(w)

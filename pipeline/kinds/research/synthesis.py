@@ -13,7 +13,7 @@ from pipeline.kinds.research.slots import Advice, DetailedAnalysis, ExecutiveSum
 from pipeline.kinds.slotcheck import Seen, seen_in, sentences
 from pipeline.models import Doc, SearchResult, TaskContext, WorkerResult
 
-SLOTS = (("summary", ExecutiveSummary), ("details", DetailedAnalysis), ("findings", KeyFindings), ("advice", Advice))
+SLOTS: tuple[tuple[str, type[BaseModel]], ...] = (("summary", ExecutiveSummary), ("details", DetailedAnalysis), ("findings", KeyFindings), ("advice", Advice))
 TITLES = {"summary": "执行摘要", "details": "详细分析", "findings": "关键发现", "advice": "结论和建议"}
 
 
@@ -36,7 +36,7 @@ def material(workers: list[WorkerResult], refs: list[SearchResult], maps: list[d
     return Material(notes, docs)
 
 
-def synthesize_slot(env: StageEnv, topic: str, mat: Material, name: str):
+def synthesize_slot(env: StageEnv, topic: str, mat: Material, name: str) -> BaseModel | None:
     schema = dict(SLOTS)[name]
     spec = slot_prompts()[f"synthesis.{name}"]
     env.journal.progress(f"综合 · {name}")
@@ -56,10 +56,11 @@ def settle(env: StageEnv, analyses: list[tuple[str, BaseModel | None]]) -> Synth
     advice may not copy a sentence of the executive summary (the key findings may: they distill it)."""
     earlier = [s for where, value in analyses for s in seen_in(value, where)]
     answer = env.answers.get("synthesis.summary")
-    summary = [Seen("执行摘要", s) for s in sentences(answer.value.text)] if answer and answer.value else []
+    first = answer.value if answer is not None and isinstance(answer.value, ExecutiveSummary) else None
+    summary = [Seen("执行摘要", s) for s in sentences(first.text)] if first else []
     order = [(f"synthesis.{n}", TITLES[n], earlier + ([] if n == "findings" else summary)) for n, _ in SLOTS[1:]]
     final = settle_repeats(env, order)
-    return Synthesis(summary=answer.value if answer else None,
+    return Synthesis(summary=first,
                      **{n: final.get(f"synthesis.{n}") for n, _ in SLOTS[1:]})
 
 
