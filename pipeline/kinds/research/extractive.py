@@ -295,7 +295,7 @@ def _trends(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tu
     slot = NAMES["analysis.trends"]
     # A judgement (风险, 优势…) is left for 优缺点评估, unless it names the direction itself (趋势, 转向, 正在…).
     work = analysis_work(eng, ctx, slot).require(
-        lambda c: TREND.search(c.sent.text) is not None and (not _assessing(c) or TREND_STRONG.search(c.sent.text)),
+        lambda c: TREND.search(c.sent.text) is not None and (not _assessing(c) or TREND_STRONG.search(c.sent.text) is not None),
         "描述变化方向（增长、转向、加速…）的句子")
     trend = merge(TREND_CUES, schema_cues(schema, "groups"))
     by_dim: dict[str, list[Cand]] = {title: [] for title, _ in TREND_DIMENSIONS}

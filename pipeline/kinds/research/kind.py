@@ -7,7 +7,12 @@ runner's job, shared by every kind.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from functools import partial
+from typing import TypeVar
+
+from pydantic import BaseModel
 
 from pipeline.kinds import coverage
 from pipeline.kinds.citations import map_strings, number_sources, renumber
@@ -16,9 +21,13 @@ from pipeline.kinds.prompting import Journal, StageEnv
 from pipeline.kinds.research import analysis, supervisor, synthesis
 from pipeline.kinds.research import worker as research
 from pipeline.kinds.research.slots import Analysis, Synthesis
-from pipeline.models import WorkerResult
+from pipeline.models import SearchResult, WorkerResult
 
 TEMPLATE = "research.md.j2"
+
+R = TypeVar("R")
+#: What the stages give the view: workers, analyses by worker, the synthesis, references, citation maps.
+Stages = tuple[list[WorkerResult], dict[int, Analysis], Synthesis, list[SearchResult], list[dict[int, int]]]
 
 
 def compose(run: RunContext) -> Composed:
@@ -30,7 +39,8 @@ def compose(run: RunContext) -> Composed:
         env.journal.degrade("coverage", covered.why(topic, covered.topic))
         workers = [WorkerResult(index=1, subtopic=topic)]
         covered.sub[1] = covered.topic
-        analyses, synth, refs, maps = {}, Synthesis(), [], [{}]
+        analyses: dict[int, Analysis] = {}
+        synth, refs, maps = Synthesis(), list[SearchResult](), [dict[int, int]()]
     else:
         workers, analyses, synth, refs, maps = _run_stages(
             env, topic, subtopics, settings.max_loops, run.pool_size,
@@ -84,7 +94,7 @@ class Coverages:
             return "no sub-topic yielded a summary to write from"
         return f"{n} of {len(workers)} sub-topics covered"
 
-    def manifest(self, workers: list[WorkerResult], empty: bool = False) -> dict:
+    def manifest(self, workers: list[WorkerResult], empty: bool = False) -> dict[str, object]:
         return {
             "verdict": self.verdict(workers, empty),
             "threshold": coverage.THRESHOLD,
@@ -103,8 +113,8 @@ def _shown(workers: list[WorkerResult], covered: Coverages | None) -> list[Worke
     return [w if covered.ok(w) else w.model_copy(update={"summary": "", "sources": []}) for w in workers]
 
 
-def _run_stages(env: StageEnv, topic: str, subtopics: list[str], max_loops: int, pool_size: int, on_worker=None,
-                covered: Coverages | None = None):
+def _run_stages(env: StageEnv, topic: str, subtopics: list[str], max_loops: int, pool_size: int,
+                on_worker: Callable[[WorkerResult], None] | None = None, covered: Coverages | None = None) -> Stages:
     """Research, analysis and synthesis on one pool of `pool_size` threads.
 
     A worker's five analysis slots are queued the moment its research ends, and the synthesis slots
@@ -113,8 +123,10 @@ def _run_stages(env: StageEnv, topic: str, subtopics: list[str], max_loops: int,
     """
     items = list(enumerate(subtopics, start=1))
     slot_names = [n for n, _ in analysis.SLOTS]
+    workers: list[WorkerResult] = []
+    analyses: dict[int, Analysis]
+    synth: Synthesis | None
     if pool_size <= 1:
-        workers = []
         for i, s in items:
             workers.append(research.run_worker(env, topic, i, s, max_loops))
             if on_worker is not None:
@@ -128,28 +140,27 @@ def _run_stages(env: StageEnv, topic: str, subtopics: list[str], max_loops: int,
         with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="yanbao") as pool:
             try:
                 pending = [pool.submit(research.run_worker, env, topic, i, s, max_loops) for i, s in items]
-                slots: dict[tuple[int, str], Future] = {}
-                workers = []
+                slots: dict[tuple[int, str], Future[BaseModel | None]] = {}
                 for fut in as_completed(pending):
                     w = fut.result()
                     workers.append(w)
                     if on_worker is not None:
                         on_worker(w)
                     if supervisor.review(env, [w]) and (covered is None or covered.judge(w)):
-                        slots.update(_primed(pool, {n: (analysis.analyze_slot, env, topic, w, n) for n in slot_names},
-                                             key=lambda n, i=w.index: (i, n)))
+                        primed = _primed(pool, {n: partial(analysis.analyze_slot, env, topic, w, n) for n in slot_names})
+                        slots.update({(w.index, n): fut for n, fut in primed.items()})
                 workers.sort(key=lambda w: w.index)
                 usable = [w for w in workers if (w.index, slot_names[0]) in slots]
-                for fut in slots.values():
-                    fut.result()
-                analyses: dict[int, Analysis] = {w.index: analysis.settle(env, w) for w in usable}
+                for slot in slots.values():
+                    slot.result()
+                analyses = {w.index: analysis.settle(env, w) for w in usable}
                 refs, maps = number_sources(_contributing(_shown(workers, covered)))
                 synth = None
                 if usable:
                     mat = synthesis.material(_shown(workers, covered), refs, maps)
-                    futs = _primed(pool, {n: (synthesis.synthesize_slot, env, topic, mat, n) for n, _ in synthesis.SLOTS})
-                    for fut in futs.values():
-                        fut.result()
+                    futs = _primed(pool, {n: partial(synthesis.synthesize_slot, env, topic, mat, n) for n, _ in synthesis.SLOTS})
+                    for slot in futs.values():
+                        slot.result()
                     synth = synthesis.settle(env, _points(usable, analyses))
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -162,24 +173,24 @@ def _run_stages(env: StageEnv, topic: str, subtopics: list[str], max_loops: int,
     return workers, analyses, synth, refs, maps
 
 
-def _primed(pool: ThreadPoolExecutor, calls: dict, key=lambda name: name) -> dict:
+def _primed(pool: ThreadPoolExecutor, calls: dict[str, Callable[[], R]]) -> dict[str, Future[R]]:
     """Submit slot calls that share a prompt prefix: the first alone, the others once it is done. The
     server then holds the shared prefix when the others arrive and evaluates only their own part
     (sent together, two slots would each evaluate the whole prompt on two server slots)."""
     names = list(calls)
-    first = pool.submit(*calls[names[0]])
-    out = {key(names[0]): first}
+    first = pool.submit(calls[names[0]])
+    out = {names[0]: first}
     for name in names[1:]:
-        out[key(name)] = pool.submit(_after, first, *calls[name])
+        out[name] = pool.submit(_after, first, calls[name])
     return out
 
 
-def _after(first: Future, fn, *args):
+def _after(first: Future[R], fn: Callable[[], R]) -> R:
     first.result()  # its failure (an unreachable server) is this call's too
-    return fn(*args)
+    return fn()
 
 
-def _points(usable: list[WorkerResult], analyses: dict[int, Analysis]) -> list[tuple[str, object]]:
+def _points(usable: list[WorkerResult], analyses: dict[int, Analysis]) -> list[tuple[str, BaseModel | None]]:
     """Each analysis slot as the report names it, with its value: what the synthesis must not repeat."""
     return [(analysis.label(w, n), getattr(analyses[w.index], n)) for w in usable for n, _ in analysis.SLOTS]
 
@@ -189,12 +200,12 @@ def _why(journal: Journal, prefix: str, names: tuple[str, ...]) -> dict[str, str
     return {n: found.get(f"{prefix}.{n}", "无可用资料") for n in names}
 
 
-def _engine_label(search) -> str:
+def _engine_label(search: object) -> str:
     inner = getattr(search, "inner", search)
     degraded = getattr(inner, "degraded", None)
     if degraded:
         return "duckduckgo（不可用，已改用 local）"
-    return getattr(inner, "engine", "?")
+    return str(getattr(inner, "engine", "?"))
 
 
 def _contributing(workers: list[WorkerResult]) -> list[WorkerResult]:
@@ -203,11 +214,12 @@ def _contributing(workers: list[WorkerResult]) -> list[WorkerResult]:
     return [w if w.summary.strip() else w.model_copy(update={"sources": []}) for w in workers]
 
 
-def _view(run: RunContext, workers, analyses, maps, synth, refs, covered: Coverages) -> dict:
+def _view(run: RunContext, workers: list[WorkerResult], analyses: dict[int, Analysis], maps: list[dict[int, int]],
+          synth: Synthesis, refs: list[SearchResult], covered: Coverages) -> dict[str, object]:
     journal = run.env.journal
     ordered = sorted(workers, key=lambda w: w.index)
-    wviews = []
-    aviews = []
+    wviews: list[dict[str, object]] = []
+    aviews: list[dict[str, object]] = []
     for w, mapping in zip(ordered, maps, strict=True):
         cov = covered.sub.get(w.index, covered.topic)
         uncovered = (f"资料未覆盖此子主题（覆盖度 {cov.score:.2f}，低于阈值 {coverage.THRESHOLD:.2f}），未写入无关内容"
@@ -225,7 +237,7 @@ def _view(run: RunContext, workers, analyses, maps, synth, refs, covered: Covera
             }
         )
         a = analyses.get(w.index)
-        view: dict = {"index": w.index, "subtopic": w.subtopic, "skipped": None}
+        view: dict[str, object] = {"index": w.index, "subtopic": w.subtopic, "skipped": None}
         if uncovered:
             view["skipped"] = uncovered
         elif a is None:
@@ -234,7 +246,7 @@ def _view(run: RunContext, workers, analyses, maps, synth, refs, covered: Covera
         else:
             for name, _ in analysis.SLOTS:
                 value = getattr(a, name)
-                view[name] = map_strings(value, lambda s, m=mapping: renumber(s, m)) if value is not None else None
+                view[name] = map_strings(value, partial(renumber, mapping=mapping)) if value is not None else None
             view["why"] = _why(journal, f"analysis[{w.index}]", tuple(n for n, _ in analysis.SLOTS))
         aviews.append(view)
     return dict(
@@ -253,7 +265,7 @@ def _view(run: RunContext, workers, analyses, maps, synth, refs, covered: Covera
     )
 
 
-def _coverage_view(workers: list[WorkerResult], covered: Coverages) -> dict:
+def _coverage_view(workers: list[WorkerResult], covered: Coverages) -> dict[str, object]:
     """For the header: which sub-topics have material, when not all do."""
     rows = [(w.subtopic, covered.sub.get(w.index, covered.topic)) for w in workers]
     return {

@@ -122,15 +122,15 @@ def run_worker(env: StageEnv, topic: str, index: int, subtopic: str, max_loops: 
             ctx = TaskContext(
                 topic=topic, subtopic=subtopic, loop=loop, summary=w.summary, queries=list(w.queries), documents=docs
             )
-            value = ask(
+            summarized = ask(
                 env, kind="summarize", step=f"{step}.summarize", schema=RunningSummary, context=ctx,
                 prompt="summarize",
                 variables={"topic": topic, "subtopic": subtopic, "loop": loop, "summary": w.summary,
                            "query": query, "documents_for_block": docs},
                 checked=True,  # the summary is report text: its answer gets the slots' content checks
             )
-            if value is not None:
-                text, dropped = keep_valid(value.summary.strip(), set(refs.values()))
+            if summarized is not None:
+                text, dropped = keep_valid(summarized.summary.strip(), set(refs.values()))
                 if dropped:
                     env.journal.note(f"{step}.summarize", f"{dropped} citation(s) to unknown sources removed")
                 w.summary = text
@@ -141,10 +141,10 @@ def run_worker(env: StageEnv, topic: str, index: int, subtopic: str, max_loops: 
                 topic=topic, subtopic=subtopic, loop=loop, summary=w.summary, queries=list(w.queries),
                 documents=all_docs,
             )
-            value = ask(
+            reflection = ask(
                 env, kind="reflect", step=f"{step}.reflect", schema=Reflection, context=ctx, prompt="reflect",
                 variables={"topic": topic, "subtopic": subtopic, "summary": w.summary or "（暂无）",
                            "queries": w.queries},
             )
-            follow_up = value.follow_up_query if value else ""
+            follow_up = reflection.follow_up_query if reflection else ""
     return w
