@@ -36,7 +36,7 @@ def clean_marks(text: str) -> str:
     text = re.sub(r"［[\s０-９0-9，,、\-–]*］?", lambda m: m.group(0).translate(_FULL_WIDTH), text)
     text = _GROUP.sub(lambda m: "".join(f"[{n}]" for n in re.findall(r"\d{1,3}", m.group(1))), text)
 
-    def expand(m: re.Match) -> str:
+    def expand(m: re.Match[str]) -> str:
         a, b = int(m.group(1)), int(m.group(2))
         return "".join(f"[{n}]" for n in range(a, b + 1)) if 0 < b - a < 10 else f"[{a}][{b}]"
 
@@ -52,10 +52,10 @@ def keep_valid(text: str, valid: set[int]) -> tuple[str, int]:
     dropped = 0
     text = clean_marks(text)
 
-    def sub(m: re.Match) -> str:
+    def sub(m: re.Match[str]) -> str:
         nonlocal dropped
         if int(m.group(1)) in valid:
-            return m.group(0)
+            return m[0]
         dropped += 1
         return ""
 
@@ -70,7 +70,7 @@ def renumber(text: str, mapping: dict[int, int]) -> str:
 def map_strings(model: M, fn: Callable[[str], str]) -> M:
     """Apply `fn` to every string inside a slot model (recursively), returning a new model."""
 
-    def walk(value):
+    def walk(value: object) -> object:
         if isinstance(value, str):
             return fn(value)
         if isinstance(value, list):

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypedDict
+from typing import Generic, Protocol, TypedDict
 
 import yaml
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -322,7 +322,7 @@ def tail_reserve(name: str) -> int:
     return max(estimate_tokens(v["instruction"]) + estimate_tokens(v["shape"]) for v in family) + TAIL_SLACK
 
 
-def render_messages(name: str, step: str, journal: Journal, budget: int, variables: dict[str, Any]) -> list[dict[str, str]]:
+def render_messages(name: str, step: str, journal: Journal, budget: int, variables: dict[str, object]) -> list[dict[str, str]]:
     """Render prompt `name` with variables; `documents` (list[Doc]) is quoted into `documents_block`.
 
     For a slot prompt the budget of the sources is the same for every slot of the family (the slot's
@@ -330,7 +330,8 @@ def render_messages(name: str, step: str, journal: Journal, budget: int, variabl
     same passages and their prompts share everything up to the instruction."""
     system = _env().get_template("system.md.j2").render()
     template = _env().get_template(f"{name}.md.j2")
-    docs: list[Doc] = variables.get("documents_for_block", [])
+    given = variables.get("documents_for_block", [])
+    docs = [d for d in given if isinstance(d, Doc)] if isinstance(given, list) else []
     variables = {k: v for k, v in variables.items() if k != "documents_for_block"}
     reserve = tail_reserve(name)
 
@@ -340,12 +341,13 @@ def render_messages(name: str, step: str, journal: Journal, budget: int, variabl
 
     # Fit the fixed part first: a running summary can outgrow the window after many loops.
     fixed = skeleton_tokens()
-    if "summary" in variables and fixed > budget // 2 and variables["summary"]:
-        room = max(budget // 2 - (fixed - estimate_tokens(variables["summary"])), 200)
-        variables["summary"] = clip_to_tokens(variables["summary"], room)
+    summary = variables.get("summary")
+    if isinstance(summary, str) and fixed > budget // 2 and summary:
+        room = max(budget // 2 - (fixed - estimate_tokens(summary)), 200)
+        variables["summary"] = clip_to_tokens(summary, room)
         journal.degrade(step, f"running summary clipped to ~{room} tokens to fit num_ctx")
         fixed = skeleton_tokens()
-    focus = variables.get("query") or variables.get("subtopic") or variables.get("topic") or ""
+    focus = str(variables.get("query") or variables.get("subtopic") or variables.get("topic") or "")
     block = documents_block(docs, budget - fixed, focus, step, journal)
     user = template.render(**variables, documents_block=block)
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
@@ -359,7 +361,7 @@ def ask(
     schema: type[T],
     context: TaskContext,
     prompt: str,
-    variables: dict[str, Any],
+    variables: dict[str, object],
     post: Callable[[T], T] | None = None,
     checked: bool | None = None,
 ) -> T | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypedDict, TypeVar
+from typing import TypedDict, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel
@@ -22,6 +22,7 @@ from pipeline.search.base import SearchError
 TOPICS_STEP = "run.topics"
 
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
 
 
 def batch_topics(run: RunContext) -> list[str]:
@@ -65,7 +66,7 @@ def fill(
     topic: str,
     docs: list[Doc],
     prompt: str,
-    variables: dict[str, Any],
+    variables: dict[str, object],
     subtopic: str = "",
     queries: list[str] | None = None,
 ) -> M | None:
@@ -83,7 +84,8 @@ def fill(
     )
 
 
-def settle(env: StageEnv, step: str, names: list[str], values: dict[str, Any], titles: dict[str, str]) -> dict[str, Any]:
+def settle(env: StageEnv, step: str, names: list[str], values: dict[str, BaseModel | None],
+           titles: dict[str, str]) -> dict[str, BaseModel | None]:
     """The slots `names` of one item or article (steps `<step>.<name>`), in reading order, once all are
     filled: none may repeat an earlier one (`pipeline.kinds.prompting.settle_repeats`). Returns `values` with
     the final answers."""
@@ -95,7 +97,7 @@ def settle(env: StageEnv, step: str, names: list[str], values: dict[str, Any], t
     return {**values, **{n: final[f"{step}.{n}"] for n in names if f"{step}.{n}" in final}}
 
 
-def run_slots(pool_size: int, calls: list[tuple[str, Callable[[], Any]]]) -> dict[str, Any]:
+def run_slots(pool_size: int, calls: list[tuple[str, Callable[[], R]]]) -> dict[str, R]:
     """Run independent slot calls: in the given order with one thread (the extractive engine relies on
     it), else side by side on `pool_size` threads."""
     if pool_size <= 1 or len(calls) <= 1:

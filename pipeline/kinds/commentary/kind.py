@@ -12,7 +12,11 @@ File name: `<date>-commentary-<slug of the first topic>.md` (the runner's defaul
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+from pydantic import BaseModel
 
 from pipeline.kinds import coverage
 from pipeline.kinds.commentary.slots import (
@@ -39,6 +43,7 @@ TEMPLATE = "commentary.md.j2"
 NUMERALS = "一二三四五六七八九十"
 MAX_SOURCES = 6
 DEFAULT_QUESTION = "你怎么看这件事？欢迎在评论区分享你的观点。"
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass
@@ -47,13 +52,18 @@ class Article:
     topic: str
     sources: list[SearchResult] = field(default_factory=list)
     error: str | None = None
-    slots: dict = field(default_factory=dict)
-    sections: list = field(default_factory=list)  # CommentarySection | None, one per outline title
+    slots: dict[str, BaseModel | None] = field(default_factory=dict)  # by slot name; None: left out
+    sections: list[CommentarySection | None] = field(default_factory=list)  # one per outline title
     coverage: coverage.Coverage | None = None  # how well its sources cover the topic, decided before writing
 
     @property
     def step(self) -> str:
         return f"commentary[{self.index}]"
+
+    def slot(self, name: str, schema: type[M]) -> M | None:
+        """Slot `name`'s answer (of `schema`), None when it was left out."""
+        value = self.slots.get(name)
+        return value if isinstance(value, schema) else None
 
 
 def numeral(n: int) -> str:
@@ -80,17 +90,19 @@ def write(run: RunContext, a: Article) -> None:
     docs = docs_of(a.sources)
     env = run.env
 
-    def call(name: str, schema: type, **extra):
+    def call(name: str, schema: type[BaseModel], subtopic: str = "", queries: list[str] | None = None,
+             outline: list[str] | None = None) -> Callable[[], BaseModel | None]:
         # The sources are quoted for the article's topic in every slot (not for the section's title), so all
         # the slots of an article share their prompt up to the slot's own part (prefix reuse).
-        variables = {"topic": a.topic, "query": a.topic, "outline": extra.pop("outline", []),
-                     "section": extra.get("subtopic", "")}
+        variables: dict[str, object] = {"topic": a.topic, "query": a.topic,
+                                        "outline": outline if outline is not None else [], "section": subtopic}
 
-        def go():
+        def go() -> BaseModel | None:
             env.journal.progress(f"评论 {a.index} · {name}")
             return fill(
                 env, kind=f"commentary.{name.split('[')[0]}", step=f"{a.step}.{name}", schema=schema,
-                topic=a.topic, docs=docs, prompt="commentary", variables=variables, **extra,
+                topic=a.topic, docs=docs, prompt="commentary", variables=variables, subtopic=subtopic,
+                queries=queries,
             )
 
         return go
@@ -101,7 +113,7 @@ def write(run: RunContext, a: Article) -> None:
     if parallel:  # the closing does not depend on the outline: let it run beside it
         first.append(("closing", call("closing", CommentaryClosing)))
     a.slots = run_slots(run.pool_size, first)
-    outline: CommentaryOutline | None = a.slots.get("outline")
+    outline = a.slot("outline", CommentaryOutline)
     titles = [section_title(t) for t in outline.titles] if outline else []
     sections = run_slots(run.pool_size, [
         (f"section[{i}]", call(f"section[{i}]", CommentarySection, subtopic=t, queries=titles, outline=titles))
@@ -113,7 +125,8 @@ def write(run: RunContext, a: Article) -> None:
     settled = settle(env, a.step, [n for n in names if n in a.slots or n in sections], {**a.slots, **sections},
                      {"lead": "导语", "section": "正文小节", "closing": "结语"})
     a.slots = {k: settled[k] for k in a.slots}
-    a.sections = [settled[f"section[{i}]"] for i in range(1, len(titles) + 1)]
+    a.sections = [s if isinstance(s, CommentarySection) else None
+                  for s in (settled[f"section[{i}]"] for i in range(1, len(titles) + 1))]
     run.store.save_step(run.run_id, a.step, {
         **{k: v.model_dump() if v else None for k, v in a.slots.items()},
         "sections": [s.model_dump() if s else None for s in a.sections],
@@ -145,13 +158,13 @@ def compose(run: RunContext) -> Composed:
     for a in done:
         refs.extend(s for s in a.sources if all(s.id != r.id for r in refs))
     filled = any(v is not None for a in done for v in [*a.slots.values(), *a.sections])
-    context = {
+    views = [_view(run, a) for a in done]
+    context: dict[str, object] = {
         "day": run.day,
-        "articles": [_view(run, a) for a in done],
+        "articles": views,
         "failed": [{"topic": a.topic, "error": a.error} for a in articles if a.error],
     }
-    views = context["articles"]
-    manifest = {
+    manifest: dict[str, object] = {
         "title": views[0]["title"] if len(views) == 1 else f"热点评论（{run.day}）",  # front matter (publish.py)
         "tags": [a.topic for a in articles],
         "topics": [a.topic for a in articles],
@@ -171,12 +184,12 @@ def compose(run: RunContext) -> Composed:
     return Composed(template=TEMPLATE, context=context, refs=refs, empty=not filled, manifest=manifest)
 
 
-def _view(run: RunContext, a: Article) -> dict:
+def _view(run: RunContext, a: Article) -> dict[str, object]:
     journal = run.env.journal
-    title: CommentaryTitle | None = a.slots.get("title")
-    lead: CommentaryLead | None = a.slots.get("lead")
-    outline: CommentaryOutline | None = a.slots.get("outline")
-    closing: CommentaryClosing | None = a.slots.get("closing")
+    title = a.slot("title", CommentaryTitle)
+    lead = a.slot("lead", CommentaryLead)
+    outline = a.slot("outline", CommentaryOutline)
+    closing = a.slot("closing", CommentaryClosing)
     sections = [
         {
             "numeral": numeral(i),

@@ -24,13 +24,22 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict, TypeVar
+
+from pydantic import BaseModel
 
 from pipeline.kinds import coverage
 from pipeline.kinds.contract import Composed, KindFailed, Rated, RunContext
-from pipeline.kinds.digest.rules import credibility_detail, emoji_for, normalize_category, stars_text
+from pipeline.kinds.digest.rules import (
+    Credibility,
+    credibility_detail,
+    emoji_for,
+    normalize_category,
+    stars_text,
+)
 from pipeline.kinds.digest.slots import (
     DigestConclusion,
     DigestFrame,
@@ -52,6 +61,9 @@ from pipeline.kinds.support import (
 )
 from pipeline.models import SearchResult
 
+if TYPE_CHECKING:
+    from pipeline.facts.check import CheckedClaim
+
 TEMPLATE = "digest.md.j2"
 FEED_TITLE = "AI产品资讯汇总"
 STAR_MARKS = "★☆"
@@ -67,7 +79,7 @@ PARTS: tuple[tuple[str, str], ...] = (
     ("risk", "第四部分：风险治理与合规框架（10%）"),
     ("actions", "第五部分：行动建议与路线图（5%）"),
 )
-SLOTS: tuple[tuple[str, type], ...] = (
+SLOTS: tuple[tuple[str, type[BaseModel]], ...] = (
     ("frame", DigestFrame),
     ("question", DigestQuestion),
     ("metrics", DigestMetrics),
@@ -86,6 +98,17 @@ _URL_NOISE = frozenset(
 )
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+class MetricRow(TypedDict):
+    """A verified row of 关键数据指标: the name, the value as the source writes it, its source's number."""
+
+    name: str
+    value: str
+    ref: int | None
+
+
 @dataclass
 class Item:
     index: int
@@ -94,8 +117,8 @@ class Item:
     focus: str = ""  # what the slots are about: the topic, or the page's / document's title
     sources: list[SearchResult] = field(default_factory=list)
     error: str | None = None
-    slots: dict = field(default_factory=dict)
-    metrics: list[dict] = field(default_factory=list)  # verified rows of 关键数据指标
+    slots: dict[str, BaseModel | None] = field(default_factory=dict)  # by slot name (SLOTS); None: left out
+    metrics: list[MetricRow] = field(default_factory=list)  # verified rows of 关键数据指标
     candidates: int = 0
     coverage: coverage.Coverage | None = None  # how well its sources cover it, decided before writing
 
@@ -106,6 +129,11 @@ class Item:
     @property
     def step(self) -> str:
         return f"digest[{self.index}]"
+
+    def slot(self, name: str, schema: type[M]) -> M | None:
+        """Slot `name`'s answer (of `schema`, as SLOTS declares it), None when it was left out."""
+        value = self.slots.get(name)
+        return value if isinstance(value, schema) else None
 
 
 def item_form(given: str) -> str:
@@ -129,7 +157,7 @@ def url_words(url: str) -> str:
         parts = urlsplit(url)
     except ValueError:
         return ""
-    words = []
+    words: list[str] = []
     for w in re.split(r"[/\-_.+=&?%\s]+", unquote(parts.path or "")):
         low = w.lower()
         if len(w) >= 2 and low not in _URL_NOISE and not w.isdigit() and low not in (x.lower() for x in words):
@@ -204,10 +232,10 @@ def gather(run: RunContext, item: Item) -> None:
 def write_slots(run: RunContext, item: Item) -> None:
     docs = docs_of(item.sources)
     main = item.sources[0]
-    variables = {"item": item.focus, "primary": f"{main.title}（{main.url}）"}
+    variables: dict[str, object] = {"item": item.focus, "primary": f"{main.title}（{main.url}）"}
 
-    def call(name: str, schema: type):
-        def go():
+    def call(name: str, schema: type[BaseModel]) -> Callable[[], BaseModel | None]:
+        def go() -> BaseModel | None:
             run.env.journal.progress(f"资讯 {item.index} · {name}")
             return fill(
                 run.env, kind=f"digest.{name}", step=f"{item.step}.{name}", schema=schema, topic=item.focus,
@@ -221,14 +249,15 @@ def write_slots(run: RunContext, item: Item) -> None:
     run.store.save_step(run.run_id, item.step, {k: v.model_dump() if v else None for k, v in item.slots.items()})
 
 
-def verified_metrics(run: RunContext, item: Item) -> list[dict]:
+def verified_metrics(run: RunContext, item: Item) -> list[MetricRow]:
     """Rows of 关键数据指标: each candidate's "name：value" goes through the facts check against the
     item's sources; a row is kept only when its value holds a number and every number in it is verified."""
-    value: DigestMetrics | None = item.slots.get("metrics")
+    value = item.slot("metrics", DigestMetrics)
     if value is None:
         return []
     run.verifier.import_sources(item.sources)
-    rows, seen = [], set()
+    rows: list[MetricRow] = []
+    seen: set[tuple[str, str]] = set()
     item.candidates = len(value.metrics)
     for m in value.metrics:
         name, number = m.name.strip(), re.sub(r"\[\d{1,3}\]", "", m.value).strip()
@@ -240,11 +269,11 @@ def verified_metrics(run: RunContext, item: Item) -> list[dict]:
             continue
         seen.add((name, number))
         ref = m.ref if 1 <= m.ref <= len(item.sources) else _ref_of(item.sources, mine[0])
-        rows.append({"name": name, "value": number, "ref": ref})
+        rows.append(MetricRow(name=name, value=number, ref=ref))
     return rows
 
 
-def _ref_of(sources: list[SearchResult], claim) -> int | None:
+def _ref_of(sources: list[SearchResult], claim: CheckedClaim) -> int | None:
     """The item's source behind a verified claim's evidence, when the model cited none that exists."""
     for e in claim.evidence:
         for i, s in enumerate(sources, start=1):
@@ -280,7 +309,7 @@ def compose(run: RunContext) -> Composed:
     for it in done:
         if it.covered:
             refs.extend(s for s in it.sources if all(s.id != r.id for r in refs))
-    manifest_items = [
+    manifest_items: list[dict[str, object]] = [
         {
             "item": it.given,
             "form": it.form,
@@ -293,13 +322,13 @@ def compose(run: RunContext) -> Composed:
         for it in items
     ]
     views = [_view(run, it) for it in done]
-    context = {
+    context: dict[str, object] = {
         "feed_title": FEED_TITLE,
         "items": views,
         "failed": [{"item": it.given, "error": it.error} for it in items if it.error],
     }
     empty = all(all(v is None for v in it.slots.values()) for it in done)
-    manifest = {
+    manifest: dict[str, object] = {
         "topics": [it.given for it in items],
         "items": manifest_items,
         # For front matter and feeds (pipeline/run/publish.py): one item is titled by its headline.
@@ -312,24 +341,24 @@ def compose(run: RunContext) -> Composed:
     )
 
 
-def _view(run: RunContext, it: Item) -> dict:
+def _view(run: RunContext, it: Item) -> dict[str, object]:
     journal = run.env.journal
     if not it.covered:
         return _uncovered_view(run, it)
-    frame: DigestFrame | None = it.slots.get("frame")
+    frame = it.slot("frame", DigestFrame)
     main = it.sources[0]
     texts = [s.title + " " + s.text[:2000] for s in it.sources]
     category = normalize_category(frame.category if frame else "", texts)
-    parts = []
+    parts: list[dict[str, object]] = []
     for number, (name, heading) in enumerate(PARTS, start=1):
-        value: DigestPart | None = it.slots.get(name)
+        value = it.slot(name, DigestPart)
         parts.append({
             "number": number,
             "heading": heading,
             "sections": value.sections if value else None,
             "why": why(journal, f"{it.step}.{name}"),
         })
-    conclusion: DigestConclusion | None = it.slots.get("conclusion")
+    conclusion = it.slot("conclusion", DigestConclusion)
     return {
         "index": it.index,
         "uncovered": "",
@@ -353,9 +382,10 @@ def _view(run: RunContext, it: Item) -> dict:
     }
 
 
-def _uncovered_view(run: RunContext, it: Item) -> dict:
+def _uncovered_view(run: RunContext, it: Item) -> dict[str, object]:
     """An item whose sources are about something else: its heading, its stars (at most ★★) and one line."""
     cov = it.coverage
+    assert cov is not None  # `covered` is True without a coverage: only a judged item is uncovered
     return {
         "index": it.index,
         "uncovered": (f"资料未覆盖这一条目，检索到的资料说的是别的事（覆盖度 {cov.score:.2f}，低于阈值 "
@@ -378,13 +408,13 @@ class Stars:
     are the same text for the facts check, which is not run again."""
 
     items: list[Item]  # the written items, in report order: one section each
-    views: list[dict[str, Any]]  # their template views
-    entries: list[dict[str, Any]]  # run.json `items`: every item, written or not, in the order given
+    views: list[dict[str, object]]  # their template views
+    entries: list[dict[str, object]]  # run.json `items`: every item, written or not, in the order given
 
     def rate(self, sections: list[Counter[str]]) -> Rated:
         if len(sections) != len(self.items):  # a template without one `section()` per item
             raise RuntimeError(f"digest: {len(sections)} sections in the report for {len(self.items)} items")
-        details = {
+        details: dict[int, Credibility] = {
             it.index: credibility_detail(counts, it.sources, it.coverage.score if it.coverage is not None else None)
             for it, counts in zip(self.items, sections, strict=True)
         }

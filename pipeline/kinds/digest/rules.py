@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from typing import NotRequired, TypedDict
 from urllib.parse import urlsplit
 
 from pipeline.kinds.digest.slots import DIGEST_CATEGORIES
@@ -183,19 +184,38 @@ def stars_text(stars: int) -> str:
     return "★" * stars + "☆" * (5 - stars)
 
 
+class Credibility(TypedDict):
+    """An item's stars with their inputs (run.json `items[].credibility`)."""
+
+    stars: int
+    verified: int
+    contradicted: int
+    unsupported: int
+    verified_share: float | None
+    source_quality: float
+    sources: int
+    coverage: NotRequired[float]
+    coverage_threshold: NotRequired[float]
+
+
 def credibility_detail(
     checks_summary: Mapping[str, int], sources: Sequence[SearchResult], coverage: float | None = None
-) -> dict:
+) -> Credibility:
     """The score with its inputs, for run.json (so a reader can recompute it)."""
     from pipeline.kinds.coverage import THRESHOLD
 
     counts = {k: int(checks_summary.get(k, 0)) for k in ("verified", "contradicted", "unsupported")}
     total = sum(counts.values())
-    return {
-        "stars": credibility(counts, sources, coverage),
-        **counts,
-        "verified_share": round(counts["verified"] / total, 3) if total else None,
-        "source_quality": round(sum(source_quality(s) for s in sources) / len(sources), 3) if sources else 0.0,
-        "sources": len(sources),
-        **({"coverage": coverage, "coverage_threshold": THRESHOLD} if coverage is not None else {}),
-    }
+    detail = Credibility(
+        stars=credibility(counts, sources, coverage),
+        verified=counts["verified"],
+        contradicted=counts["contradicted"],
+        unsupported=counts["unsupported"],
+        verified_share=round(counts["verified"] / total, 3) if total else None,
+        source_quality=round(sum(source_quality(s) for s in sources) / len(sources), 3) if sources else 0.0,
+        sources=len(sources),
+    )
+    if coverage is not None:
+        detail["coverage"] = coverage
+        detail["coverage_threshold"] = THRESHOLD
+    return detail
