@@ -12,6 +12,7 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -22,8 +23,9 @@ from pipeline import kinds
 from pipeline.config import Settings
 from pipeline.kinds.contract import Composed, KindFailed, RunContext
 from pipeline.kinds.prompting import Journal, StageEnv
-from pipeline.llm.base import LLM, LLMError, capabilities
+from pipeline.llm.base import LLM, Completion, LLMError, T, Task, capabilities
 from pipeline.llm.budget import prompt_budget
+from pipeline.models import WorkerResult
 from pipeline.run.data_check import appendix, evidence_name
 from pipeline.run.db import StoreUnavailable, redact
 from pipeline.run.engines import SEARCH_ENGINES, llm_config
@@ -33,6 +35,9 @@ from pipeline.run.render import render, render_sections, write_atomic
 from pipeline.run.store import RecordingFetcher, RecordingLLM, RecordingSearch, RunStore, fetch_errors
 from pipeline.run.verify import RUN_FACTS, Verifier, check_holds, claims_by_section
 from pipeline.search.base import SearchError
+
+#: What the runner's caller is told after each LLM call: step, outcome, prompt and completion tokens, seconds.
+CallListener = Callable[[str, str, int, int, float], None]
 
 if TYPE_CHECKING:  # the fetcher's module loads httpx; PageFetcher builds it on the first page read
     from pipeline.search.base import Fetcher, Search
@@ -72,7 +77,8 @@ class RunOutcome:
     run_id: str
     report_path: Path
     manifest_path: Path
-    manifest: dict
+    # run.json as written: the runner's fields and the kind's own; its readers index it as the JSON it is
+    manifest: dict[str, Any]
     empty: bool  # no material was found at all: the report says so plainly
 
     @property
@@ -141,7 +147,7 @@ def make_verifier(settings: Settings, journal: Journal) -> Verifier:
     return verifier
 
 
-def make_llm(settings: Settings, journal: Journal, warn) -> LLM:
+def make_llm(settings: Settings, journal: Journal, warn: Callable[[str], None]) -> LLM:
     """The engine `settings.llm` names (pipeline.run.engines: `auto` uses Ollama when it answers and
     has the model, else the extractive engine, saying so on stderr and in the manifest). A set-up
     problem is bad input (exit 2), an engine asked for by name that does not answer fails the run."""
@@ -219,7 +225,7 @@ def checked_report(
     return body, checks, rated.manifest
 
 
-def recorded_settings(settings: Settings) -> dict:
+def recorded_settings(settings: Settings) -> dict[str, object]:
     """The settings a run keeps in the run store, for a resume on this or another machine: all of them,
     the sources folder absolute, less the store and broker addresses (they may hold a password, and
     each machine uses its own)."""
@@ -251,10 +257,10 @@ class _Timed:
         self._where: dict[int, int] = {}  # id of a task's Completion -> its place in `invalid`
         self._lock = threading.Lock()
 
-    def cache_identity(self) -> dict:
+    def cache_identity(self) -> dict[str, Any]:
         return self.inner.cache_identity()
 
-    def complete(self, task):
+    def complete(self, task: Task[T]) -> Completion[T]:
         start = time.perf_counter()
         try:
             result = self.inner.complete(task)
@@ -265,7 +271,7 @@ class _Timed:
             self.invalid.append(result.invalid if result.value is None else None)
         return result
 
-    def reject(self, result, why: str) -> None:
+    def reject(self, result: object, why: str) -> None:
         """The answer of `result` parsed but failed the content checks and was not used: it counts as
         failed (`model_failure`), with `why` (pipeline.kinds.slotcheck's Chinese reasons)."""
         with self._lock:
@@ -274,7 +280,7 @@ class _Timed:
                 self.invalid[at] = why
 
 
-def model_failure(engine, llm: _Timed, composed) -> dict | None:
+def model_failure(engine: LLM, llm: _Timed, composed: Composed) -> dict[str, Any] | None:
     """Whether the model, not the material, failed the run: every LLM task's answer failed validation
     (after repair and retry), or the sources found were never summarized because the answers failed.
     Then the run fails (exit 1) instead of reporting "nothing relevant" (exit 3) or a hollow report."""
@@ -287,7 +293,7 @@ def model_failure(engine, llm: _Timed, composed) -> dict | None:
         return None
     # Material found: the workers' sources, less those a coverage check (when the kind reports one)
     # judged not to cover their sub-topic: those are "nothing relevant", whatever the model did.
-    judged = {c.get("subtopic"): c.get("covered") for c in (composed.manifest.get("coverage") or {}).get("subtopics", [])}
+    judged = {c.get("subtopic"): c.get("covered") for c in _subtopic_coverage(composed.manifest)}
     found = sum(len(w.sources) for w in composed.workers if judged.get(w.subtopic) is not False)
     tasks = len(llm.invalid)
     if len(invalid) < tasks and not (composed.empty and found):
@@ -300,6 +306,13 @@ def model_failure(engine, llm: _Timed, composed) -> dict | None:
         reason += f"; nothing was written from the {found} sources found"
     return {"reason": reason, "model": engine.model, "tasks": tasks, "failed_tasks": len(invalid),
             "causes": dict(causes.most_common()), "sources_found": found}
+
+
+def _subtopic_coverage(manifest: dict[str, object]) -> list[dict[str, object]]:
+    """The kind's judgement of each sub-topic (`coverage.subtopics` of its manifest fields), if it has one."""
+    cov = manifest.get("coverage")
+    rows = cov.get("subtopics", []) if isinstance(cov, dict) else []
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
 
 
 def kind_of(name: str) -> kinds.Kind:
@@ -317,7 +330,7 @@ def check_topic_count(kind: kinds.Kind, topics: list[str] | None) -> None:
 
 
 @contextmanager
-def report_lock(out: Path, stem: str, store: str | Path | None = None):
+def report_lock(out: Path, stem: str, store: str | Path | None = None) -> Iterator[None]:
     """Hold an exclusive lock on one report for the whole run: two processes (two schedulers, a
     scheduler and a person) never write the same report at once. The lock dies with its process.
     A file lock in `<out>/.locks`; with a shared store (`store` a URL) a database lock named after the
@@ -345,7 +358,7 @@ def _taken(out: Path, stem: str, run_id: str | None = None) -> bool:
     if not manifest.exists():
         return False
     try:
-        return json.loads(manifest.read_text(encoding="utf-8")).get("run_id") != run_id
+        return bool(json.loads(manifest.read_text(encoding="utf-8")).get("run_id") != run_id)
     except (OSError, ValueError, AttributeError):
         return True
 
@@ -355,7 +368,9 @@ def numbered(base: str, n: int) -> str:
 
 
 @contextmanager
-def claim_report(out: Path, base: str, overwrite: bool = False, run_id: str | None = None, store: str | Path | None = None):
+def claim_report(
+    out: Path, base: str, overwrite: bool = False, run_id: str | None = None, store: str | Path | None = None
+) -> Iterator[str]:
     """Lock the files this run will write and yield their stem. An earlier report is kept: when `<base>`
     is taken the run writes `<base>-2`, then `-3` … (the first free number; its .html and .run.json
     follow the same stem). `overwrite` writes `<base>` whatever is there. Two runs that want the same
@@ -403,7 +418,8 @@ def load_resume(out: Path, run_id: str, store: str = "") -> tuple[Settings, str,
 
 
 def run_report(
-    settings: Settings, topic: str, progress=None, warn=None, on_call=None, resume: str | None = None,
+    settings: Settings, topic: str, progress: Callable[[str], None] | None = None,
+    warn: Callable[[str], None] | None = None, on_call: CallListener | None = None, resume: str | None = None,
     day: str | None = None, stem: str | None = None, topics: list[str] | None = None, overwrite: bool = False,
     fresh: bool = False,
 ) -> RunOutcome:
@@ -443,7 +459,9 @@ def run_report(
 
 
 def _run_locked(
-    settings, topic, compose, stem, day, progress, warn, on_call, resume, topics, previous, resumed, pages: PageFetcher,
+    settings: Settings, topic: str, compose: Callable[[RunContext], Composed], stem: str, day: str,
+    progress: Callable[[str], None] | None, warn: Callable[[str], None], on_call: CallListener | None,
+    resume: str | None, topics: list[str], previous: Path | None, resumed: bool, pages: PageFetcher,
 ) -> RunOutcome:
     started = time.perf_counter()
     journal = Journal(progress)
@@ -552,7 +570,7 @@ def _run_locked(
     return outcome
 
 
-def _served_by(llm_calls: list[dict]) -> dict:
+def _served_by(llm_calls: list[dict[str, Any]]) -> dict[str, object]:
     """Which server answered each LLM call of this attempt: `{host: calls}` and, per call in order,
     `[step, host]` (cache hits and non-network engines have no host and are left out)."""
     served = [(c["step"], c["host"]) for c in llm_calls if c.get("host")]
@@ -563,8 +581,10 @@ def _served_by(llm_calls: list[dict]) -> dict:
 
 
 def build_manifest(
-    store, run_id, topic, settings, config, workers, journal, checks, llm, total_s, after_id: int = 0
-) -> dict:
+    store: RunStore, run_id: str, topic: str, settings: Settings, config: dict[str, object],
+    workers: list[WorkerResult], journal: Journal, checks: dict[str, Any], llm: _Timed, total_s: float,
+    after_id: int = 0,
+) -> dict[str, object]:
     calls = store.calls(run_id, after_id=after_id)
     llm_calls = [c for c in calls if c["kind"] == "llm"]
     search_calls = [c for c in calls if c["kind"] == "search"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
@@ -60,17 +61,6 @@ def _core(line: str) -> str:
     return _DECORATION.sub("", line).strip().strip("*_").strip()
 
 
-@lru_cache(maxsize=1)
-def template_literals() -> frozenset[str]:
-    """The lines the report templates write themselves (their literal text and the string constants
-    they pass to macros, e.g. `label("12–24个月")`), decoration removed; only those with a numeral."""
-
-    from pipeline.kinds.folders import template_dirs
-    from pipeline.run.render import environment
-
-    return _template_literals(template_dirs(), environment())
-
-
 @lru_cache(maxsize=4)
 def _template_literals(dirs: tuple[Path, ...], env: Environment) -> frozenset[str]:
     from jinja2 import nodes
@@ -86,6 +76,17 @@ def _template_literals(dirs: tuple[Path, ...], env: Environment) -> frozenset[st
                 if core and _NUMERAL.search(core):
                     found.add(core)
     return frozenset(found)
+
+
+@lru_cache(maxsize=1)
+def template_literals() -> frozenset[str]:
+    """The lines the report templates write themselves (their literal text and the string constants
+    they pass to macros, e.g. `label("12–24个月")`), decoration removed; only those with a numeral."""
+
+    from pipeline.kinds.folders import template_dirs
+    from pipeline.run.render import environment
+
+    return _template_literals(template_dirs(), environment())
 
 
 def template_spans(body: str, extra: frozenset[str] = frozenset()) -> list[tuple[int, int]]:
@@ -107,7 +108,7 @@ def template_spans(body: str, extra: frozenset[str] = frozenset()) -> list[tuple
     return spans
 
 
-def without_template_text(report, body: str, extra: frozenset[str] = frozenset()):
+def without_template_text(report: CheckReport, body: str, extra: frozenset[str] = frozenset()) -> CheckReport:
     """The facts check's report less the claims inside text the templates wrote (`template_spans`),
     its summary recounted."""
     spans = template_spans(body, extra)
@@ -125,14 +126,14 @@ def without_template_text(report, body: str, extra: frozenset[str] = frozenset()
 class Verifier:
     """Imports the run's sources into the facts store once, then checks any text against it."""
 
-    def __init__(self, facts_path: Path, journal: Journal) -> None:
+    def __init__(self, facts_path: Path | str, journal: Journal) -> None:
         from pipeline.facts.store import FactStore
 
         self.journal = journal
         self.store = FactStore(facts_path)
         self._imported: set[str] = set()
-        self._pool = None
-        self._pending: list = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: list[Future[None]] = []
         self.literals: frozenset[str] = frozenset()  # text the kind writes from constants (Composed.literals)
 
     def load_curated(self, sources_dir: Path) -> None:
@@ -159,8 +160,6 @@ class Verifier:
                     pass  # the import at the end reports it
 
         if self._pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yanbao-facts")
         self._pending.append(self._pool.submit(work, list(refs)))
 
