@@ -39,7 +39,7 @@ from pipeline.kinds.coverage import THRESHOLD as COVERED
 from pipeline.kinds.coverage import best_share, topic_units
 from pipeline.kinds.coverage import share as topic_share
 from pipeline.llm import extractive_loaders
-from pipeline.llm.base import Completion, Task
+from pipeline.llm.base import Completion, T, Task
 from pipeline.llm.extractive_rank import (
     Cand,
     Fact,
@@ -63,6 +63,8 @@ from pipeline.models import Doc, Group, TaskContext
 from pipeline.text import strip_citations, word_tag
 
 VERSION = "2"
+#: Memo key of one set of sources: each document's (ref, text), the ranking terms' key, the topic.
+SourcesKey = tuple[tuple[tuple[int, str], ...], tuple[str, ...], str]
 
 # --- cue lists (our own; the schema's `cues` are added to the matching list at call time) --------
 FINDING_CUES = ("显示", "表明", "发现", "达到", "增长", "占", "同比", "环比", "超过", "突破", "份额", "规模")
@@ -151,7 +153,8 @@ def schema_cues(schema: type[BaseModel], field: str) -> tuple[str, ...]:
     info = schema.model_fields.get(field)
     extra = info.json_schema_extra if info is not None else None
     if isinstance(extra, dict):
-        return tuple(str(c) for c in extra.get("cues", ()))
+        cues = extra.get("cues", ())
+        return tuple(str(c) for c in cues) if isinstance(cues, list | tuple) else ()
     return ()
 
 
@@ -300,15 +303,15 @@ class ExtractiveLLM:
         self.reserved: dict[str, int] = {}
         self._reserved_facts: list[Fact] = []
         self._sentences: dict[str, tuple[Sent, ...]] = {}
-        self._centrality: dict[tuple, dict[tuple[int, int], float]] = {}
-        self._gate_cache: dict[tuple, list[tuple[Sent, int]]] = {}
+        self._centrality: dict[SourcesKey, dict[tuple[int, int], float]] = {}
+        self._gate_cache: dict[SourcesKey, list[tuple[Sent, int]]] = {}
 
     # --- protocol -------------------------------------------------------------------------------
 
-    def cache_identity(self) -> dict:
+    def cache_identity(self) -> dict[str, object]:
         return {"provider": self.provider, "model": self.model, "version": VERSION, "ref_year": self.ref_year}
 
-    def complete(self, task: Task) -> Completion:
+    def complete(self, task: Task[T]) -> Completion[T]:
         started = time.perf_counter()
         handler = handler_for(task.kind)
         slot = slot_name(task.kind)

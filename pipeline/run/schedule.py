@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from croniter import croniter
 from pydantic import ValidationError
@@ -48,6 +48,9 @@ from pydantic import ValidationError
 from pipeline.config import NOT_ECHOED, ConfigError, Settings, load_settings
 from pipeline.run.engines import SEARCH_ENGINES, EngineSetupError
 from pipeline.run.locks import Exclusive
+
+if TYPE_CHECKING:
+    from pipeline.run.store import RunStore
 
 NEW_JOB_WINDOW = timedelta(hours=24)
 JOB_FIELDS = ("name", "kind", "topics", "cron")  # besides every Settings field
@@ -288,20 +291,20 @@ def select(jobs: list[Job], names: list[str], path: Path) -> list[Job]:
 # -- state -----------------------------------------------------------------------------------------
 
 
-def _store(job: Job):
+def _store(job: Job) -> RunStore:
     from pipeline.run.store import RunStore
 
     return RunStore(job.settings.run_store)
 
 
-def last_run(job: Job) -> dict | None:
+def last_run(job: Job) -> dict[str, Any] | None:
     """The job's last execution that counts for scheduling (None when the store does not exist)."""
     if not job.settings.run_store_exists():
         return None
     return _store(job).last_job_run(job.name)
 
 
-def status(job: Job, now: datetime) -> dict:
+def status(job: Job, now: datetime) -> dict[str, object]:
     """What `schedule list` shows for one job."""
     rows = _store(job).job_runs(job.name, limit=1) if job.settings.run_store_exists() else []
     latest = rows[0] if rows else None
@@ -350,7 +353,22 @@ def warm_up() -> None:
         _warm = True
 
 
-Runner = Callable[..., Any]  # run_report's signature
+class Written(Protocol):
+    """What a job needs of a written report (`pipeline.run.runner.RunOutcome` is one)."""
+
+    @property
+    def report_path(self) -> Path: ...
+
+    @property
+    def run_id(self) -> str: ...
+
+
+class Runner(Protocol):
+    """Writes one report: `pipeline.run.runner.run_report` (tests pass their own)."""
+
+    def __call__(self, settings: Settings, topic: str, *, warn: Callable[[str], None] | None = None,
+                 day: str | None = None, stem: str | None = None, overwrite: bool = False,
+                 topics: list[str] | None = None) -> Written: ...
 
 
 def run_job(
@@ -363,7 +381,9 @@ def run_job(
 
     runner_is_real = runner is None
     if runner is None:
-        from pipeline.run.runner import run_report as runner
+        from pipeline.run.runner import run_report
+
+        runner = run_report
     clock = clock or (lambda: datetime.now(UTC))
     started = time.perf_counter()
     result = JobResult(job.name, "skipped")
@@ -392,13 +412,12 @@ def run_job(
 
             for topic, batch, stem in planned:
                 t0 = time.perf_counter()
-                extra = {"topics": batch} if batch else {}
                 try:
                     # A job's file is its stable address (a site, a feed points at it): each run replaces
                     # it, never numbering a copy as a person's same-day rerun does.
                     outcome = runner(
                         job.settings, topic, warn=job_warn, day=_aware(now).date().isoformat(),
-                        stem=stem, overwrite=True, **extra,
+                        stem=stem, overwrite=True, topics=batch or None,
                     )
                     result.reports.append(outcome.report_path)
                     result.run_ids.append(outcome.run_id)

@@ -121,7 +121,7 @@ def _clamp(timeout: float | None, exc_type: type[Exception]) -> float | None:
     httpx reads its read timeout once per response, so "read timeout" alone lets a server that sends one
     byte every 9 s keep us forever. Clamping every socket call to the deadline makes the bound hard.
     """
-    deadline = getattr(_local, "deadline", None)
+    deadline: float | None = getattr(_local, "deadline", None)
     if deadline is None:
         return timeout
     remaining = deadline - time.monotonic()
@@ -851,7 +851,8 @@ class Fetcher:
         status = exchange.status
         if status in (401, 403):
             parser = RobotFileParser()
-            parser.disallow_all = True
+            # typeshed omits the attribute can_fetch() reads first (urllib.robotparser sets it for 401/403 too)
+            parser.disallow_all = True  # type: ignore[attr-defined]
             parser.modified()
             return _Robots(parser)
         if 400 <= status < 500:
