@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -241,7 +242,7 @@ def _coerce_env(var: str, name: str, raw: str) -> Any:
 
 
 def load_settings(
-    flags: dict[str, Any] | None = None,
+    flags: Mapping[str, object] | None = None,
     config_path: Path | None = None,
     env: dict[str, str] | None = None,
 ) -> tuple[Settings, dict[str, str]]:

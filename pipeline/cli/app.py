@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import typer
 
@@ -236,7 +236,7 @@ class _ErrorPrefix:
 
     _PREFIXES = ("error: ", "Error: ")
 
-    def __init__(self, stream) -> None:
+    def __init__(self, stream: TextIO) -> None:
         self._stream = stream
         self._line_start = True
 
@@ -250,7 +250,7 @@ class _ErrorPrefix:
         self._stream.write("\n".join(lines))
         return len(text)
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> object:
         return getattr(self._stream, name)
 
 
@@ -265,7 +265,9 @@ def main() -> None:
         if "NoArgsIsHelpError" in names:
             code = 0
         elif "ClickException" in names:
-            print(f"yanbao: {' '.join(exc.format_message().split())}", file=sys.stderr)
+            format_message = getattr(exc, "format_message", None)
+            message = str(format_message() if callable(format_message) else exc)
+            print(f"yanbao: {' '.join(message.split())}", file=sys.stderr)
             code = getattr(exc, "exit_code", 2)
         elif "Abort" in names:
             print("yanbao: aborted", file=sys.stderr)

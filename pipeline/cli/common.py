@@ -8,6 +8,7 @@ typer only; the runner loads when a report is run.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +25,7 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def load(flags: dict[str, object], config: Path | None) -> tuple[Settings, dict[str, str]]:
+def load(flags: Mapping[str, object], config: Path | None) -> tuple[Settings, dict[str, str]]:
     """The effective settings and where each value came from; a broken yanbao.toml is one line, exit 2."""
     from pipeline.config import ConfigError, load_settings
 
@@ -51,7 +52,7 @@ def check_kind(kind: str, origin: str) -> None:
         raise fail(f"invalid kind = {kind!r} (from {origin}): Input should be {expected}")
 
 
-def settings(flags: dict[str, object], config: Path | None) -> Settings:
+def settings(flags: Mapping[str, object], config: Path | None) -> Settings:
     """`load` without the origins."""
     return load(flags, config)[0]
 
@@ -62,7 +63,10 @@ def print_files(outcome: RunOutcome) -> None:
         print(path)
 
 
-def execute(settings: Settings, topic: str, **kwargs: object) -> RunOutcome:
+def execute(
+    settings: Settings, topic: str, *, resume: str | None = None, day: str | None = None, stem: str | None = None,
+    topics: list[str] | None = None, overwrite: bool = False,
+) -> RunOutcome:
     """Run one report with progress on stderr; every way it can fail becomes one line and an exit code
     (2 bad input, 1 the run failed). Shared by `run`, `digest` and the scheduler's CLI."""
     import sqlite3  # here, not at import: `yanbao --help` loads this module
@@ -75,7 +79,8 @@ def execute(settings: Settings, topic: str, **kwargs: object) -> RunOutcome:
     try:
         with progress:
             outcome = run_report(
-                settings, topic, progress=progress.line, warn=progress.warn, on_call=progress.call, **kwargs
+                settings, topic, progress=progress.line, warn=progress.warn, on_call=progress.call, resume=resume,
+                day=day, stem=stem, topics=topics, overwrite=overwrite,
             )
     except BadInput as exc:
         raise fail(str(exc), 2) from None

@@ -19,11 +19,15 @@ The contract other tools rely on (keep it stable):
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pipeline.cli.common import fail
+
+if TYPE_CHECKING:
+    from pipeline.facts.check import CheckReport
+    from pipeline.facts.store import FactStore
 
 DEFAULT_DB = Path("outputs/facts.db")
 EXIT_CONTRADICTED = 1
@@ -62,7 +66,7 @@ def _shown(target: str) -> str:
     return redact(target) if is_url(target) else target
 
 
-def _open_store(path: str | None):
+def _open_store(path: str | None) -> "FactStore":
     from pipeline.facts.store import FactsError, FactStore
 
     try:
@@ -121,7 +125,7 @@ def check(
         raise typer.Exit(EXIT_CONTRADICTED)
 
 
-def _print_check(result, report: Path) -> None:
+def _print_check(result: "CheckReport", report: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -48,7 +48,13 @@ DEFAULTS = {
 }
 
 
-class RegistryChoice(_Choice):
+if TYPE_CHECKING:
+    _StrChoice = _Choice[str]
+else:  # click's Choice is no generic before click 8.2
+    _StrChoice = _Choice
+
+
+class RegistryChoice(_StrChoice):
     """A choice flag whose values are a registry's names (`--kind`: pipeline.kinds; `--llm`, `--search`:
     pipeline.run.engines), read when help or a given value needs them, so `yanbao --help` loads no kind
     and no engine, and what a plugin adds is a valid choice. Typer's own choice class (it offers no
@@ -88,8 +94,9 @@ def search_names() -> Sequence[str]:
     return SEARCH_ENGINES.names()
 
 
-def _opt(name: str, *decls: str, help: str, **kw) -> typer.models.OptionInfo:  # noqa: A002 - typer's name
-    return typer.Option(*decls, help=help, show_default=DEFAULTS[name], **kw)
+def _opt(name: str, *decls: str, help: str, click_type: RegistryChoice | None = None) -> typer.models.OptionInfo:  # noqa: A002 - typer's name
+    info: typer.models.OptionInfo = typer.Option(*decls, help=help, show_default=DEFAULTS[name], click_type=click_type)
+    return info
 
 
 Kind = Annotated[str | None, _opt("kind", help="Report kind.", click_type=RegistryChoice(kind_names))]

@@ -20,6 +20,7 @@ from pipeline.cli.common import settings as load_settings
 
 if TYPE_CHECKING:
     from pipeline.config import Settings
+    from pipeline.run.store import RunStore
     from pipeline.run.worker import Broker
 
 EXTRA_HINT = "install the scale extra: pip install 'yanbao[scale]'"
@@ -91,10 +92,10 @@ def worker(
     settings = load_settings(
         {"worker_concurrency": concurrency, "broker_queue": queue, "broker": broker, "out": out}, config
     )
-    broker = connect(settings)  # one line and exit 1 when the broker is down, rather than Celery's retry loop
+    connected = connect(settings)  # one line and exit 1 when the broker is down, rather than Celery's retry loop
     from pipeline.run.worker import run_worker
 
-    run_worker(settings, broker, loglevel=loglevel.upper())
+    run_worker(settings, connected, loglevel=loglevel.upper())
 
 
 def wait(
@@ -139,7 +140,7 @@ def wait(
         raise fail(end.message or f"run {run_id} {end.status}", end.exit_code)
 
 
-def _interrupted(store, run_id: str) -> bool:
+def _interrupted(store: RunStore, run_id: str) -> bool:
     """A run started by `yanbao run` (not queued) whose process is gone: nobody will finish it."""
     listed = [r for r in store.list_runs(limit=1000, unfinished=True) if r["id"] == run_id]
     return bool(listed) and listed[0]["status"] == "interrupted"

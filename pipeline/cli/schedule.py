@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pipeline.cli.common import fail
+
+if TYPE_CHECKING:
+    from pipeline.config import Settings
+    from pipeline.run.schedule import Job, JobResult, Publish
+    from pipeline.run.worker import Broker
 
 schedule_app = typer.Typer(no_args_is_help=True, help="Scheduled jobs from jobs.toml.")
 
@@ -30,7 +36,7 @@ AtOpt = Annotated[
 
 
 
-def _clock(at: str | None):
+def _clock(at: str | None) -> Callable[[], datetime]:
     if at is None:
         return lambda: datetime.now().astimezone()
     try:
@@ -41,7 +47,7 @@ def _clock(at: str | None):
     return lambda: fixed
 
 
-def _load(jobs_file: Path, config: Path | None, check_writable: bool):
+def _load(jobs_file: Path, config: Path | None, check_writable: bool) -> list[Job]:
     from pipeline.run.schedule import JobsError, load_jobs
 
     try:
@@ -119,7 +125,7 @@ def schedule_run(
         except JobsError as exc:
             raise fail(str(exc)) from None
 
-    def report(res) -> None:
+    def report(res: JobResult) -> None:
         at_ = datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
         if res.status == "queued":
             print(f"[{at_}] {res.job}: queued: {', '.join(res.run_ids)}", flush=True)
@@ -139,15 +145,15 @@ def schedule_run(
     if queue:
         from pipeline.cli.queue import connect
 
-        brokers = {}
+        brokers: dict[str, Broker] = {}
         for job in chosen:  # exit 1 at once when a broker is down, before anything is recorded
             if job.settings.broker not in brokers:
                 brokers[job.settings.broker] = connect(job.settings)
 
-        def publish_for(settings):
+        def publish_for(settings: Settings) -> Publish:
             return brokers[settings.broker].publish
 
-        results = []
+        results: list[JobResult] = []
         for job in chosen:
             results.append(queue_job(job, now, publish_for, trigger))
             report(results[-1])

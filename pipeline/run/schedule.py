@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from croniter import croniter
 from pydantic import ValidationError
@@ -304,7 +304,23 @@ def last_run(job: Job) -> dict[str, Any] | None:
     return _store(job).last_job_run(job.name)
 
 
-def status(job: Job, now: datetime) -> dict[str, object]:
+class JobStatus(TypedDict):
+    """One job as `schedule list` shows it (and prints with --json)."""
+
+    name: str
+    kind: str
+    cron: str
+    topics: list[str]
+    out: str
+    last_run: str | None
+    status: str
+    error: str | None
+    report: str | None
+    next_run: str
+    due: bool
+
+
+def status(job: Job, now: datetime) -> JobStatus:
     """What `schedule list` shows for one job."""
     rows = _store(job).job_runs(job.name, limit=1) if job.settings.run_store_exists() else []
     latest = rows[0] if rows else None
@@ -444,7 +460,11 @@ def run_job(
     return result
 
 
-def queue_job(job: Job, now: datetime, publish_for: Callable[[Settings], Any], trigger: str = "due") -> JobResult:
+#: Sends one recorded run to the workers: (run id, its out folder, the broker queue) — `Broker.publish`.
+Publish = Callable[[str, Path, str], None]
+
+
+def queue_job(job: Job, now: datetime, publish_for: Callable[[Settings], Publish], trigger: str = "due") -> JobResult:
     """`schedule run --queue`: under the job's lock, re-check that it is due, record the execution
     (`job_runs`, status `queued`) and one queued run per report, and publish them; workers write the
     reports (pipeline/run/queue.py) and the last one to finish closes the execution. `publish_for(settings)`
