@@ -43,7 +43,7 @@ from pipeline.kinds.slotcheck import (
     tidy,
     trim_cut,
 )
-from pipeline.llm.base import LLM, Completion, T, Task, capabilities
+from pipeline.llm.base import LLM, ChatMessage, Completion, T, Task, capabilities
 from pipeline.llm.budget import clip_to_tokens, estimate_tokens
 from pipeline.models import Doc, TaskContext
 from pipeline.search.base import Fetcher, NoSearch, StepSearch
@@ -322,7 +322,7 @@ def tail_reserve(name: str) -> int:
     return max(estimate_tokens(v["instruction"]) + estimate_tokens(v["shape"]) for v in family) + TAIL_SLACK
 
 
-def render_messages(name: str, step: str, journal: Journal, budget: int, variables: dict[str, object]) -> list[dict[str, str]]:
+def render_messages(name: str, step: str, journal: Journal, budget: int, variables: dict[str, object]) -> list[ChatMessage]:
     """Render prompt `name` with variables; `documents` (list[Doc]) is quoted into `documents_block`.
 
     For a slot prompt the budget of the sources is the same for every slot of the family (the slot's
@@ -350,7 +350,7 @@ def render_messages(name: str, step: str, journal: Journal, budget: int, variabl
     focus = str(variables.get("query") or variables.get("subtopic") or variables.get("topic") or "")
     block = documents_block(docs, budget - fixed, focus, step, journal)
     user = template.render(**variables, documents_block=block)
-    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+    return [ChatMessage(role="system", content=system), ChatMessage(role="user", content=user)]
 
 
 def ask(
@@ -371,7 +371,7 @@ def ask(
     # An engine that is not generative (the extractive one) reads the structured context, never the
     # prompt: rendering (and budgeting) one for it would only fill the journal with notes nobody reads.
     if not capabilities(env.llm).generative:
-        messages: list[dict[str, str]] = []
+        messages: list[ChatMessage] = []
     else:
         messages = render_messages(prompt, step, env.journal, env.prompt_tokens, variables)
     wording = None
@@ -474,7 +474,8 @@ class Answer(Generic[T]):
         first = self._result
         shorter = "写得更短，每条要点一句话；" if any(p.kind == "cut" for p in found) else ""
         ask = RETRY_PROMPT.format(reasons="；".join(p.reason for p in found[:5]), shorter=shorter)
-        messages = [*self.task.messages, {"role": "assistant", "content": self._said}, {"role": "user", "content": ask}]
+        messages = [*self.task.messages, ChatMessage(role="assistant", content=self._said),
+                    ChatMessage(role="user", content=ask)]
         self.env.journal.note(self.step, f"answer failed the content checks, asked again: {'；'.join(p.reason for p in found[:3])}")
         again, more = self._ask(replace(self.task, messages=messages))
         if again is None:

@@ -59,7 +59,7 @@ from pipeline.llm.extractive_rank import (
     sentence_keys,
     textrank,
 )
-from pipeline.models import Doc, Group, TaskContext
+from pipeline.models import Doc, Group, JSONObject, TaskContext
 from pipeline.text import strip_citations, word_tag
 
 VERSION = "2"
@@ -308,7 +308,7 @@ class ExtractiveLLM:
 
     # --- protocol -------------------------------------------------------------------------------
 
-    def cache_identity(self) -> dict[str, object]:
+    def cache_identity(self) -> JSONObject:
         return {"provider": self.provider, "model": self.model, "version": VERSION, "ref_year": self.ref_year}
 
     def complete(self, task: Task[T]) -> Completion[T]:

@@ -17,7 +17,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from pipeline import kinds
 from pipeline.config import Settings
@@ -25,21 +25,27 @@ from pipeline.kinds.contract import Composed, KindFailed, RunContext
 from pipeline.kinds.prompting import Journal, StageEnv
 from pipeline.llm.base import LLM, Completion, LLMError, T, Task, capabilities
 from pipeline.llm.budget import prompt_budget
-from pipeline.models import WorkerResult
+from pipeline.models import JSONObject, WorkerResult
 from pipeline.run.data_check import appendix, evidence_name
 from pipeline.run.db import StoreUnavailable, redact
 from pipeline.run.engines import SEARCH_ENGINES, llm_config
 from pipeline.run.locks import Exclusive
 from pipeline.run.publish import publish_report
 from pipeline.run.render import render, render_sections, write_atomic
-from pipeline.run.store import RecordingFetcher, RecordingLLM, RecordingSearch, RunStore, fetch_errors
+from pipeline.run.store import (
+    CallListener,
+    RecordingFetcher,
+    RecordingLLM,
+    RecordingSearch,
+    RecordRow,
+    RunStore,
+    fetch_errors,
+)
 from pipeline.run.verify import RUN_FACTS, Verifier, check_holds, claims_by_section
 from pipeline.search.base import SearchError
 
-#: What the runner's caller is told after each LLM call: step, outcome, prompt and completion tokens, seconds.
-CallListener = Callable[[str, str, int, int, float], None]
-
 if TYPE_CHECKING:  # the fetcher's module loads httpx; PageFetcher builds it on the first page read
+    from pipeline.facts.check import CheckJSON
     from pipeline.search.base import Fetcher, Search
     from pipeline.search.fetch import FetchResult
 
@@ -205,7 +211,7 @@ class PageFetcher:
 
 def checked_report(
     verifier: Verifier, composed: Composed, view: dict[str, object]
-) -> tuple[str, dict[str, Any], dict[str, object]]:
+) -> tuple[str, CheckJSON, dict[str, object]]:
     """Render the report, check its numbers once, let the kind rate what depends on the check (the
     digest's stars: `Composed.rating`, from the claims of each section of the report) and render that
     in, then mark the contradicted claims. Returns the report as written, its check (offsets into it),
@@ -257,7 +263,7 @@ class _Timed:
         self._where: dict[int, int] = {}  # id of a task's Completion -> its place in `invalid`
         self._lock = threading.Lock()
 
-    def cache_identity(self) -> dict[str, Any]:
+    def cache_identity(self) -> JSONObject:
         return self.inner.cache_identity()
 
     def complete(self, task: Task[T]) -> Completion[T]:
@@ -280,7 +286,18 @@ class _Timed:
                 self.invalid[at] = why
 
 
-def model_failure(engine: LLM, llm: _Timed, composed: Composed) -> dict[str, Any] | None:
+class ModelFailure(TypedDict):
+    """Why the model, not the material, failed the run (run.json `failed`)."""
+
+    reason: str
+    model: str
+    tasks: int
+    failed_tasks: int
+    causes: dict[str, int]
+    sources_found: int
+
+
+def model_failure(engine: LLM, llm: _Timed, composed: Composed) -> ModelFailure | None:
     """Whether the model, not the material, failed the run: every LLM task's answer failed validation
     (after repair and retry), or the sources found were never summarized because the answers failed.
     Then the run fails (exit 1) instead of reporting "nothing relevant" (exit 3) or a hollow report."""
@@ -304,8 +321,8 @@ def model_failure(engine: LLM, llm: _Timed, composed: Composed) -> dict[str, Any
     reason = f"{engine.model}: {len(invalid)} of {tasks} answers {what}"
     if len(invalid) < tasks:
         reason += f"; nothing was written from the {found} sources found"
-    return {"reason": reason, "model": engine.model, "tasks": tasks, "failed_tasks": len(invalid),
-            "causes": dict(causes.most_common()), "sources_found": found}
+    return ModelFailure(reason=reason, model=engine.model, tasks=tasks, failed_tasks=len(invalid),
+                        causes=dict(causes.most_common()), sources_found=found)
 
 
 def _subtopic_coverage(manifest: dict[str, object]) -> list[dict[str, object]]:
@@ -570,7 +587,7 @@ def _run_locked(
     return outcome
 
 
-def _served_by(llm_calls: list[dict[str, Any]]) -> dict[str, object]:
+def _served_by(llm_calls: list[RecordRow]) -> dict[str, object]:
     """Which server answered each LLM call of this attempt: `{host: calls}` and, per call in order,
     `[step, host]` (cache hits and non-network engines have no host and are left out)."""
     served = [(c["step"], c["host"]) for c in llm_calls if c.get("host")]
@@ -582,7 +599,7 @@ def _served_by(llm_calls: list[dict[str, Any]]) -> dict[str, object]:
 
 def build_manifest(
     store: RunStore, run_id: str, topic: str, settings: Settings, config: dict[str, object],
-    workers: list[WorkerResult], journal: Journal, checks: dict[str, Any], llm: _Timed, total_s: float,
+    workers: list[WorkerResult], journal: Journal, checks: CheckJSON, llm: _Timed, total_s: float,
     after_id: int = 0,
 ) -> dict[str, object]:
     calls = store.calls(run_id, after_id=after_id)

@@ -23,7 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pipeline.kinds.prompting import Journal
 from pipeline.models import SearchResult
@@ -31,7 +31,7 @@ from pipeline.models import SearchResult
 if TYPE_CHECKING:
     from jinja2 import Environment
 
-    from pipeline.facts.check import CheckReport
+    from pipeline.facts.check import CheckJSON, CheckReport
 
 
 def unchecked_spans(body: str) -> list[tuple[int, int]]:
@@ -186,7 +186,7 @@ class Verifier:
 
         return without_template_text(check_text(body, self.store), body, self.literals)
 
-    def mark(self, body: str, report: CheckReport) -> tuple[str, dict[str, Any]]:
+    def mark(self, body: str, report: CheckReport) -> tuple[str, CheckJSON]:
         """`body` with the contradicted claims of its check `report` marked (⚠) where they stand, and
         the check as JSON, whose offsets index the marked body (the report as written, as `yanbao check`
         reads it). The text is checked again only when a mark was added."""
@@ -197,7 +197,7 @@ class Verifier:
             report = self.check(marked)
         return marked, report.to_json()
 
-    def check_final(self, body: str) -> tuple[str, dict[str, Any]]:
+    def check_final(self, body: str) -> tuple[str, CheckJSON]:
         """Check `body` and mark it (`mark`): the report as written and its check."""
         return self.mark(body, self.check(body))
 
