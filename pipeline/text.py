@@ -190,7 +190,7 @@ def word_tag(word: str) -> str | None:
                 segmenter()
                 import jieba.posseg
 
-                _pos_table = jieba.posseg.dt.word_tag_tab
+                _pos_table = jieba.posseg.dt.word_tag_tab  # type: ignore[attr-defined]  # built by jieba.posseg; the stubs omit it
     return _pos_table.get(word)
 
 
@@ -320,17 +320,20 @@ def prewarm(texts: Iterable[str], pieces: Callable[[str], Iterable[str]]) -> lis
 # ---------------------------------------------------------------------------------------------
 
 
+_Trie = dict[str, "_Trie"]  # one level per character; "" marks the end of a word
+
+
 def trie_regex(words: Iterable[str]) -> str:
     """A regular expression matching any of `words`, longest first, built as a trie ("营(?:收|业收入)")
     rather than a flat alternation: the engine then tries one branch per character, not hundreds."""
-    trie: dict[str, dict] = {}
+    trie: _Trie = {}
     for w in words:
         node = trie
         for ch in w:
             node = node.setdefault(ch, {})
         node[""] = {}
 
-    def build(node: dict[str, dict]) -> str:
+    def build(node: _Trie) -> str:
         branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
         if not branches:
             return ""

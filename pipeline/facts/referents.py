@@ -513,8 +513,8 @@ class TextReferents:
         cs = 0
         for m in _CLAUSE_END.finditer(sentence, 0, a):
             cs = m.end()
-        m = _CLAUSE_END.search(sentence, b)
-        ce = m.start() if m else len(sentence)
+        after = _CLAUSE_END.search(sentence, b)
+        ce = after.start() if after else len(sentence)
         return max(cs, a - NEAR_WINDOW), min(ce, b + NEAR_WINDOW)
 
     def _sentence(self, s: int, e: int) -> _SentenceInfo:
@@ -593,7 +593,7 @@ class TextReferents:
         if role == "level" and unit != "x" and previous_period(self.text, start, s, end):
             # (not "是上年同期的2.3倍": a multiple compares with the earlier period, it is not its level)
             # said of the earlier period: with the text's own year known, that is the year before
-            years = [int(t[1:]) for t in self._lead_times]
+            lead_years = [int(t[1:]) for t in self._lead_times]
             own = [int(t[1:]) for t in times if t[0] == "y"]
             near_year = [m for m in _YEAR_LEFT.finditer(sentence, max(0, a - 10), a)]
             if own and not near_year:
@@ -607,8 +607,8 @@ class TextReferents:
                     if not _is_base_year(self.text, m)
                 ]
                 if earlier:
-                    years = [int(earlier[-1])]
-            times = times | {"prev"} | ({f"y{max(years) - 1}"} if years and not own else set())
+                    lead_years = [int(earlier[-1])]
+            times = times | {"prev"} | ({f"y{max(lead_years) - 1}"} if lead_years and not own else set())
         elif not any(t[0] == "y" for t in times):
             times = times | self._lead_times
         head = head_terms(toks, cs, a, sentence)

@@ -38,8 +38,22 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 
 from pipeline.text import cut_for_search, topic_words, word_idf
+
+
+class Material(Protocol):
+    """What coverage reads of a source: a search result or a document (`pipeline.models`)."""
+
+    @property
+    def title(self) -> str | None: ...
+
+    @property
+    def text(self) -> str | None: ...
+
+    @property
+    def url(self) -> str | None: ...
 
 THRESHOLD = 0.6
 GENERIC_FACTOR = 0.25
@@ -92,7 +106,7 @@ def _parts(word: str) -> list[str]:
     subs = [s.lower() for s in cut_for_search(word) if s.lower() != word and len(s) >= 2]
     # keep the parts that are not inside a longer part, and only when they cover every character
     subs = [s for s in subs if not any(s != o and s in o for o in subs)]
-    covered = set()
+    covered: set[int] = set()
     for s in subs:
         start = word.find(s)
         while start >= 0:
@@ -183,7 +197,7 @@ class Coverage:
     def covered(self) -> bool:
         return self.score >= THRESHOLD
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         return {"score": self.score, "covered": self.covered, "best": self.title}
 
 
@@ -199,7 +213,7 @@ def _passages_cached(title: str, text: str) -> tuple[str, ...]:
     return tuple(p.lower() for p in _passages(title, text))
 
 
-def best_share(units: Sequence[Unit], results: Iterable) -> tuple[float, str, str]:
+def best_share(units: Sequence[Unit], results: Iterable[Material]) -> tuple[float, str, str]:
     """The best passage share over results (anything with `title`, `url`, `text`), with its document."""
     best = (0.0, "", "")
     for r in results:
@@ -210,13 +224,13 @@ def best_share(units: Sequence[Unit], results: Iterable) -> tuple[float, str, st
     return best
 
 
-def coverage(topic: str, results: Iterable) -> Coverage:
+def coverage(topic: str, results: Iterable[Material]) -> Coverage:
     """How well `results` cover `topic` (see the module docstring)."""
     score, title, url = best_share(topic_units(topic), list(results))
     return Coverage(round(score, 3), title, url)
 
 
-def subtopic_coverage(topic: str, subtopic: str, results: Iterable) -> Coverage:
+def subtopic_coverage(topic: str, subtopic: str, results: Iterable[Material]) -> Coverage:
     """min(C(topic), C(the sub-topic's own words)), both over the sub-topic's material: it must cover the
     topic, and what the sub-topic adds ("中国新能源汽车出口：HBM与管制" is not covered by material on HBM)."""
     results = list(results)
@@ -231,5 +245,5 @@ def subtopic_coverage(topic: str, subtopic: str, results: Iterable) -> Coverage:
     return whole
 
 
-def manifest_entry(cov: Coverage) -> dict:
+def manifest_entry(cov: Coverage) -> dict[str, object]:
     return {"score": cov.score, "threshold": THRESHOLD, "covered": cov.covered}

@@ -106,7 +106,10 @@ def capabilities(engine: object) -> Capabilities:
 
 class LLM(Protocol):
     provider: str  # the engine's name, as recorded in run.json and the run store: never compared by callers
-    model: str
+    @property
+    def model(self) -> str:
+        """The model the engine asks (read-only: an engine may compute it, as LangChain's does)."""
+        ...
 
     def complete(self, task: Task[T]) -> Completion[T]: ...
 

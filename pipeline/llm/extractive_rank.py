@@ -12,7 +12,7 @@ import heapq
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import chain
@@ -418,11 +418,11 @@ class Cand:
     score: float = 0.0
 
     @property
-    def order(self) -> tuple:
+    def order(self) -> tuple[float, int, int, str]:
         return (-round(self.score, 9), self.ref, self.sent.pos, self.sent.text)
 
     @property
-    def place(self) -> tuple:
+    def place(self) -> tuple[int, int]:
         return (self.ref, self.sent.pos)
 
 
@@ -487,7 +487,7 @@ def mmr(
 # ---------------------------------------------------------------------------------------------
 
 
-def keyword_scores(units: Iterable[tuple[object, Sequence[str]]], exclude: Iterable[str] = ()) -> list[tuple[str, float]]:
+def keyword_scores(units: Iterable[tuple[Hashable, Sequence[str]]], exclude: Iterable[str] = ()) -> list[tuple[str, float]]:
     """Keywords of a set of texts, best first: frequency x spread over documents x dictionary rarity.
 
     `units` are (document key, tokens) pairs. Rarity comes from jieba's own dictionary frequencies, a free
@@ -495,7 +495,7 @@ def keyword_scores(units: Iterable[tuple[object, Sequence[str]]], exclude: Itera
     (the topic) are left out, and of two nested words (数据 / 数据中心) only the better one is kept.
     """
     tf: Counter[str] = Counter()
-    docs: dict[str, set] = defaultdict(set)
+    docs: dict[str, set[Hashable]] = defaultdict(set)
     for key, toks in units:
         for t in toks:
             if is_keyword(t):
@@ -620,7 +620,7 @@ _FACT_SKIP = frozenset(
     明年 目前 已经 已 约 近 逾 共 总计 合计 累计""".split()
 )
 
-Fact = tuple[tuple, frozenset]
+Fact = tuple[tuple[str, float, float | None], frozenset[str]]  # (unit class, value, upper value), referent words
 
 
 def _referent_words(text: str) -> list[str]:

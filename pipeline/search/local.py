@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.documents import DocumentError, iter_source_files, read_document
-from pipeline.models import SearchResult
+from pipeline.models import JSONObject, SearchResult
 from pipeline.search.base import SearchError
 from pipeline.text import split_sentences, tokens, tokens_id
 
@@ -143,7 +143,10 @@ def _iso(value: object) -> str:
 PASSAGE_DECAY = (1.0, 0.5, 0.25)  # weights of a document's best, second and third passage scores
 
 
-def _rank_documents(rows: list[tuple], terms: list[str]) -> list[tuple[float, str, str]]:
+PassageRow = tuple[str, int, str, str, str, float]  # path, passage number, text, tokens, title tokens, bm25
+
+
+def _rank_documents(rows: list[PassageRow], terms: list[str]) -> list[tuple[float, str, str]]:
     """(score, path, best passage) per document, best first (lower is better, as with bm25()).
 
     A document scores the decayed sum of its three best passage bm25 scores, times the share of query
@@ -428,7 +431,7 @@ class LocalSearch:
 
     # ------------------------------------------------------------------ the protocol
 
-    def cache_identity(self) -> dict:
+    def cache_identity(self) -> JSONObject:
         self._maybe_refresh()
         return {"engine": "local", "root": str(self._root_abs), "corpus": self._corpus_hash}
 
