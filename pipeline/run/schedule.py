@@ -35,8 +35,9 @@ import re
 import threading
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -379,6 +380,28 @@ class Written(Protocol):
     def run_id(self) -> str: ...
 
 
+@contextmanager
+def _job_slot(job: Job, now: datetime, trigger: str, result: JobResult) -> Iterator[RunStore | None]:
+    """Hold the job's lock and, for a `due` trigger, re-check that it is due (another scheduler may have
+    run it meanwhile). Yields the job's run store, or None with `result.note` saying why not: another
+    scheduler holds the lock, or it already ran. Shared by `run_job` and `queue_job`."""
+    lock = Exclusive(job.settings.store or None, f"job:{job.name}", job.lock_path)
+    with lock:
+        if not lock.acquired:
+            where = f"lock {job.lock_path}" if not job.settings.store else f"database lock job:{job.name}"
+            result.note = f"another scheduler is running it ({where})"
+            yield None
+            return
+        store = _store(job)
+        if trigger == "due":
+            last = store.last_job_run(job.name)
+            if not is_due(job.cron, now, parse_iso(last["started_at"]) if last else None):
+                result.note = f"already ran at {last['started_at'] if last else '?'}"
+                yield None
+                return
+        yield store
+
+
 class Runner(Protocol):
     """Writes one report: `pipeline.run.runner.run_report` (tests pass their own)."""
 
@@ -404,18 +427,9 @@ def run_job(
     started = time.perf_counter()
     result = JobResult(job.name, "skipped")
     try:
-        lock = Exclusive(job.settings.store or None, f"job:{job.name}", job.lock_path)
-        with lock:
-            if not lock.acquired:
-                where = f"lock {job.lock_path}" if not job.settings.store else f"database lock job:{job.name}"
-                result.note = f"another scheduler is running it ({where})"
+        with _job_slot(job, now, trigger, result) as store:
+            if store is None:
                 return result
-            store = _store(job)
-            if trigger == "due":
-                last = store.last_job_run(job.name)
-                if not is_due(job.cron, now, parse_iso(last["started_at"]) if last else None):
-                    result.note = f"already ran at {last['started_at'] if last else '?'}"
-                    return result
             row = store.start_job_run(job.name, iso(now), trigger)
             if runner_is_real:
                 warm_up()
@@ -474,18 +488,9 @@ def queue_job(job: Job, now: datetime, publish_for: Callable[[Settings], Publish
     started = time.perf_counter()
     result = JobResult(job.name, "skipped")
     try:
-        lock = Exclusive(job.settings.store or None, f"job:{job.name}", job.lock_path)
-        with lock:
-            if not lock.acquired:
-                where = f"lock {job.lock_path}" if not job.settings.store else f"database lock job:{job.name}"
-                result.note = f"another scheduler is running it ({where})"
+        with _job_slot(job, now, trigger, result) as store:
+            if store is None:
                 return result
-            store = _store(job)
-            if trigger == "due":
-                last = store.last_job_run(job.name)
-                if not is_due(job.cron, now, parse_iso(last["started_at"]) if last else None):
-                    result.note = f"already ran at {last['started_at'] if last else '?'}"
-                    return result
             try:
                 needs_sources = SEARCH_ENGINES.get(job.settings.search).needs_sources
             except EngineSetupError as exc:  # a plugin that cannot be loaded
