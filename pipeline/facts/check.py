@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import NotRequired, TypedDict
 
 from pipeline.facts.extract import MEASURE_WORDS, Claim, extract_claims, unit_class, unit_factor
@@ -34,6 +35,7 @@ from pipeline.facts.referents import (
     ENTITY_NAMES,
     METRIC_TERMS,
     PRONOUN,
+    RANK_WORDS,
     RATIO_UNITS,
     Referent,
     TextReferents,
@@ -315,7 +317,7 @@ def _gather(claim: Claim, ref: Referent, store: FactStore) -> list[Fact]:
     lookup = _lookup_terms(ref)
     lo, hi = _value_window(claim)
     classes = [uclass, ""] if _count_class(uclass) else [uclass]
-    pool = {f.id: f for f in store.candidates(lookup, classes, lo, hi, limit=VALUE_CANDIDATES)}
+    pool = {f.id: f for f in store.candidates(lookup, classes, lo, hi, limit=VALUE_CANDIDATES, always=ref.head)}
     if uclass and _specific(claim):
         for f in store.by_value([uclass], lo, hi, limit=VALUE_CANDIDATES):
             pool.setdefault(f.id, f)
@@ -453,6 +455,8 @@ def _strong(a: _Aligned, ref: Referent) -> bool:
     )
     if not same_metric:
         return False
+    if (ref.role == "level") != (a.fact.role == "level"):
+        return False  # "上调了100亿美元" (a change) is not the level "上调至850亿美元": never its contradiction
     known = (ref.near & METRIC_TERMS) - _NOT_METRIC
     if known - a.fact.near and a.similar < SIMILAR:
         return False  # the claim names a metric (营收, 研发投入) the fact's clause does not
@@ -488,6 +492,14 @@ def _same_subject(ref: Referent, f: Fact) -> bool:
 
 #: An unnamed subject: 某公司, 某新兴公司, 某头部厂商.
 _ANONYMOUS = re.compile("某[\u4e00-\u9fff]")
+
+
+def _qualifiers(ref: Referent) -> frozenset[str]:
+    """The subject words of a claim that a pronoun opens ("公司国际航线收入…"), less the pronoun's own
+    ("这家车企的…": 车企 is the pronoun, not a part of the company)."""
+    m = PRONOUN.match(ref.sentence)
+    said = ref.sentence[: m.end() + (2 if m.group(0).endswith("这家") else 0)] if m else ""
+    return frozenset(t for t in _subject_words(ref) if t not in said)
 
 
 def _subjectless(ref: Referent) -> bool:
@@ -547,6 +559,11 @@ def _align(
     reordered = not heads and ref.own_head and _same_chars(ref.head, f.near)
     shared_abbr = any(t[0] == "#" for t in ref.near & f.near)
     subjectless = _subjectless(ref)
+    if subjectless and uclass in RATIO_UNITS and not _specific(claim) and _qualifiers(ref) \
+            and not _same_subject(ref, f):
+        # "公司国际航线收入占比为68%": the pronoun names nobody, but 国际航线 says which part it is,
+        # and a two-digit share is too common to stand on the metric alone
+        subjectless = False
     distinctive = _specific(claim) or shared_abbr
     if not uclass:
         verdict = "agree"  # only agreeing facts are candidates for a claim without a unit
@@ -557,6 +574,8 @@ def _align(
             return None
         verdict = "agree"
     elif f.uclass != uclass:
+        if not _same_number(claim, f):
+            return None  # "回落0.2个百分点" and "增长7.4%": another figure, not the same one in another unit
         verdict = "unit"
     elif uclass in RATIO_UNITS and not same_direction(ref.role, f.role):
         verdict = "disagree"
@@ -568,7 +587,12 @@ def _align(
     # contradicts.
     agreed = agreed and verdict == "agree"
     same_subject = bool(names) or agreed or _same_subject(ref, f)
-    by_value = verdict == "agree" and _specific(claim) and (same_subject or subjectless)
+    by_value = verdict == "agree" and _specific(claim) and (
+        same_subject or subjectless
+        # "资管业务营收为29.5亿元" against "…资产管理业务收入29.5亿元": the metric word and a figure of three
+        # digits or more, in a unit other than a ratio, from a claim that names no one (not 某公司)
+        or (heads and uclass not in RATIO_UNITS and not ref.names and _ANONYMOUS.search(ref.sentence) is None)
+    )
     if not same_subject and not (
         (heads or reordered) and ref.own_head and subjectless and (distinctive or verdict == "agree")
     ) and not (heads and subjectless and verdict == "agree" and bool(ref.head & METRIC_TERMS & f.near)):
@@ -578,6 +602,8 @@ def _align(
         if not by_value:
             return None
         heads = shared_abbr = False
+    if not anchored and _displaced(ref, f):
+        return None
     cn = ref.near - _NOT_METRIC - ref.names
     fn = f.near - _NOT_METRIC - f.names
     metric = len(cn & fn) / len(cn | fn) if cn and fn else 0.0
@@ -606,6 +632,42 @@ def _align(
     )
 
 
+def _same_number(claim: Claim, f: Fact) -> bool:
+    """The same figure as written, whatever its unit ("提升2.1个百分点" / "提升2.1%", "180亿元" /
+    "180亿美元"): what a unit error looks like."""
+    return abs(claim.value - f.value) <= max(claim.step, f.step, 1e-9) * 0.5 + 1e-9 * abs(f.value)
+
+
+def _displaced(ref: Referent, f: Fact) -> bool:
+    """The source sentence lists peers ("韩国、日本、马来西亚位列前三，其中韩国游客同比增长约82%") and
+    the figure belongs to one of them: a claim whose clause names another peer (日本游客) and not
+    that one is about someone the source gives no figure for."""
+    if "、" not in f.sentence or _similarity(ref.sentence, f.sentence) >= SIMILAR:
+        return False
+    for members in _peers(f.sentence):
+        own = [m for m in members if m & f.near]
+        said = [m for m in members if m & ref.near]
+        if own and said and not any(m in own for m in said):
+            return True
+    return False
+
+
+@lru_cache(maxsize=65_536)
+def _peers(sentence: str) -> tuple[tuple[frozenset[str], ...], ...]:
+    """The lists of a sentence ("家电、手机数码、服装"), each member as the words only it has."""
+    out = []
+    for m in _LIST.finditer(sentence):
+        parts = [p for p in re.split("、|和|与|及", m.group(0)) if p]
+        words = [frozenset(t for t, _, _ in tokens(p)) - METRIC_TERMS - RANK_WORDS for p in parts]
+        unique = tuple(w - frozenset().union(*(o for j, o in enumerate(words) if j != i)) for i, w in enumerate(words))
+        if len(unique) >= 2 and all(unique):
+            out.append(unique)
+    return tuple(out)
+
+
+_LIST = re.compile(r"[\u4e00-\u9fffA-Za-z]{1,8}(?:、[\u4e00-\u9fffA-Za-z]{1,8})+(?:(?:和|与|及)[\u4e00-\u9fffA-Za-z]{1,8})?")
+
+
 def _same_chars(head: frozenset[str], near: frozenset[str]) -> bool:
     """Every character of one of the claim's two-character metric words stands in one word of the
     fact's clause or across two of them, and the word is not a lexicon word (those match as words)."""
@@ -618,7 +680,7 @@ _NOT_METRIC = frozenset({"同比", "环比"})
 _NOT_SUBJECT = frozenset(
     "月底 月末 年底 年末 年初 月初 季末 截至 目前 当前 如今 旗下 共有 拥有 合计 其中 整体 全年 同期 上半 下半 "
     "前三 三季 一季 二季 四季 季度 去年 今年 上年 本年 报告 期内 数据 显示 实现 录得 达到".split()
-)
+) | RANK_WORDS  # "惠普以1,440万台位居第二": where it stands is not who it is
 
 
 def _similarity(a: str, b: str) -> float:

@@ -224,7 +224,8 @@ _PREVIOUS_LEAD = re.compile(r"[^，,。]{0,4}(?:上年同期|去年同期|上一
 
 
 _FROM_BEFORE = re.compile(r"(?:从|由)[ \t]*$")
-_TO_AFTER = re.compile(r"[^，,。；;]{0,6}?(?:增至|增长至|增加至|升至|提升至|上升至|降至|下降至|减少至|回落至|跌至|扩大至|收窄至|到)")
+#: "从750亿美元上调至…", "由58%降到…": any verb of change ending in 至/到 (not "从60%至70%", a range)
+_TO_AFTER = re.compile(r"[^，,。；;]{0,6}?[\u4e00-\u9fff](?:至|到)")
 
 
 def previous_period(text: str, start: int, sentence_start: int = 0, end: int | None = None) -> bool:
@@ -372,6 +373,8 @@ def times_of(text: str) -> frozenset[str]:
     A month with a day ("3月26日") is a date of publication, not the period a figure covers."""
     found = set()
     for m in _MONTHS.finditer(text):
+        if _BASE_BEFORE.search(text, max(0, m.start() - 3), m.start()):
+            continue  # "M2增速较9月末回落0.2个百分点": the month compared with, not the figure's
         if m.group("first"):
             n = m.group("first")
             last = int(n) if n.isdigit() else _CN_MONTHS.get(n, 0)
@@ -393,6 +396,8 @@ def times_of(text: str) -> frozenset[str]:
             found.add("y" + year)
         elif fy:
             found.add("y" + (fy if len(fy) == 4 else "20" + fy))
+        elif (q or cnq) and _BASE_BEFORE.search(text, max(0, m.start() - 3), m.start()):
+            continue  # "比二季度增长6.5%": the quarter compared with
         elif q:
             found.add("q" + q)
         elif cnq:
@@ -454,6 +459,10 @@ def periods_before(sentence: str, at: int) -> frozenset[str]:
     return best[1] if best else frozenset()
 
 
+_NEXT_YEAR = re.compile(r"\s*(?:[^，,。；;]{0,6}?)(?:明年|下一年|下一年度|来年)")
+#: After a figure: it is a bar that a group is defined by ("超过千亿元的企业有4家", "100万元以上的客户共…").
+_ATTRIBUTE_AFTER = re.compile(r"\s*(?:以上|以下|及以上|及以下)?的[\u4e00-\u9fff]{1,6}?(?:有|共有|共|数量|合计|达到|达)")
+
 _UP_TO = re.compile(r"(?:截至|截止到?|到)\s*$")
 
 
@@ -462,6 +471,10 @@ def times_conflict(a: frozenset[str], b: frozenset[str]) -> bool:
     about the earlier period ("上年同期为…") and the other is not."""
     if not a and not b:
         return False
+    if ("next" in a) != ("next" in b) and not any(t[0] == "y" for t in (a if "next" in b else b)):
+        return True  # next year's figure against one of no stated year (this period's)
+    if ("attr" in a) != ("attr" in b):
+        return True  # a bar ("超过千亿元的企业有4家") against a figure someone reached
     if ("prev" in a) != ("prev" in b) and not any(t[0] == "y" for t in (a if "prev" in b else b)):
         return True  # the earlier period against a figure of no stated year (this period's)
     if not a or not b:
@@ -539,16 +552,36 @@ class TextReferents:
             if self.text[k] != "\n" or (k > 0 and self.text[k - 1] != "\n"):  # same paragraph
                 ps, pe = self.sentence_span(k, k)
                 previous = frozenset(t for t, _, _ in tokens(self.text[ps:pe]))
-                prev_names = frozenset(t for t in previous if is_named(t))
+                prev_names = frozenset(t for t in previous if is_named(t)) | self._topic(ps)
                 if self.carry_names and borrows:
                     context = prev_names
         subject = (previous if borrows else frozenset()) | own
         info = _SentenceInfo(
             sentence, toks, own | previous | self._lead, names | context, context, times_of(sentence), subject,
-            prev_names if self.carry_names else frozenset(),
+            prev_names if self.carry_names else frozenset(), previous & METRIC_TERMS - _BASIS_TERMS,
         )
         self._sentences[key] = info
         return info
+
+    def _topic(self, s: int) -> frozenset[str]:
+        """Whom the paragraph is about at the sentence starting at `s`: the names of the first clause
+        of that sentence or, when it names nobody there, of the sentences before it. "微软…资本支出为
+        242亿美元；智能云业务营收为299亿美元，其中Azure…。公司表示，…将超过300亿美元": 公司 is 微软,
+        not Azure, the last name said. At most TOPIC_SENTENCES back, within the paragraph."""
+        for _ in range(TOPIC_SENTENCES):
+            first = _CLAUSE_END.search(self.text, s)
+            stop = min(first.start() if first else len(self.text), s + SENTENCE_WINDOW)
+            head = self.text[s:stop].lstrip()
+            found = frozenset(t for t, _, _ in tokens(head) if is_named(t)) if not head.startswith(_PART_OF) else frozenset()
+            if found or s == 0:
+                return found
+            k = s - 1
+            while k > 0 and self.text[k] in " \t":
+                k -= 1
+            if self.text[k] == "\n" and k > 0 and self.text[k - 1] == "\n":
+                return frozenset()  # a new paragraph
+            s, _ = self.sentence_span(k, k)
+        return frozenset()
 
     def referent(self, start: int, end: int, unit: str = "") -> Referent:
         s, e = self.sentence_span(start, end)
@@ -558,7 +591,7 @@ class TextReferents:
         cs, ce = self.clause_span(sentence, a, b)
         near = {t for t, ts, te in toks if ts < ce and te > cs}
         share_of = sentence.startswith(("占", "约占", "仅占", "已占"), cs)  # "…1.3亿元，占营收的2.4%": a share of the part before
-        if cs > 0 and (share_of or not (near - _BASIS_TERMS - _CHANGE_WORDS - _RANK_WORDS - {t for t in near if is_named(t)})):
+        if cs > 0 and (share_of or not (near - _BASIS_TERMS - _CHANGE_WORDS - RANK_WORDS - {t for t in near if is_named(t)})):
             # "RPO达到4550亿美元，同比增长359%": a clause of generic words is about the previous one
             ps, _ = self.clause_span(sentence, max(0, cs - 2), max(0, cs - 1))
             borrowed = {t for t, ts, te in toks if ts < cs and te > ps}
@@ -611,15 +644,22 @@ class TextReferents:
             times = times | {"prev"} | ({f"y{max(lead_years) - 1}"} if lead_years and not own else set())
         elif not any(t[0] == "y" for t in times):
             times = times | self._lead_times
+        if _NEXT_YEAR.search(sentence, cs, a) or _NEXT_YEAR.match(sentence):
+            # "明年增速将放缓至15%-20%": next year's figure, not this period's
+            times = times | {"next"}
+        if _ATTRIBUTE_AFTER.match(sentence, b):
+            # "销售额超过千亿元的企业有4家": a bar that things are counted by, not anyone's figure
+            times = times | {"attr"}
         head = head_terms(toks, cs, a, sentence)
         if sentence.startswith("的", b):
             # "412亿元的营收中": the metric follows the number
             head = frozenset(t for t, ts, te in toks if b < ts <= b + 3 and te <= ce and not is_named(t))
         own_head = bool(head)
         respective = respectively(sentence, a, toks)
+        listed: frozenset[str] = frozenset()
         if respective is not None:
             # "营收、归母净利润分别增长9.6%和15.2%": the k-th figure is about the k-th item
-            item_terms, basis, direction = respective
+            item_terms, basis, direction, listed = respective
             if item_terms:
                 head, own_head = item_terms, True
                 near = (near - _CHANGE_WORDS) | item_terms
@@ -628,6 +668,14 @@ class TextReferents:
                 near |= {t for t, ts, te in toks if ts < cs and te > ps}
             if direction and unit in RATIO_UNITS:
                 role = f"change:{direction}:{basis}"
+            near -= listed
+        named = {t for t in near if is_named(t)}
+        if cs == 0 and near & (RANK_WORDS | named) and not (near - _BASIS_TERMS - _CHANGE_WORDS - RANK_WORDS - named):
+            # "SK海力士DRAM营收136亿美元。…美光以82亿美元排名第三": a clause of a subject and a rank
+            # leaves its metric to the sentence before (weakly: not its own metric word)
+            near |= info.previous_metrics
+            if not own_head:
+                head = frozenset()
         if not head:
             head = frozenset(t for t in near if not is_named(t) and t not in _BASIS_TERMS)
         # Who the number is about stands before it or in its clause (topic before comment): the
@@ -638,8 +686,13 @@ class TextReferents:
         if attribution is not None and attribution.end() <= cs:
             # "据公开资料，…" / "据海关总署数据，…": who says it is not whom it is about
             later |= frozenset(t for t, ts, te in toks if te <= attribution.end() and not is_named(t))
-        names, context = info.names - later, info.context
-        if not names and info.names:
+        names, context = info.names - later - listed, info.context
+        owner = [t for t, ts, te in toks if te <= a and sentence[te:a] in ("的", "以") and is_named(t)]
+        if owner and len(names) > 1:
+            # "低于亚马逊的314亿美元和微软的242亿美元": the name right before the figure is its subject
+            near -= names - {owner[-1]}
+            names = frozenset({owner[-1]})
+        if not names and info.names - listed:
             # "…；智能云业务营收为299亿美元，…其中Azure…": a name only after the number is a later
             # number's subject; this one's is the previous sentence's
             names = context = info.previous_names
@@ -665,9 +718,10 @@ _NUMBER_LIKE = re.compile(r"[0-9][0-9.,]*|[一二两三四五六七八九十百]
 
 def respectively(
     sentence: str, at: int, toks: tuple[tuple[str, int, int], ...]
-) -> tuple[frozenset[str], str, str] | None:
+) -> tuple[frozenset[str], str, str, frozenset[str]] | None:
     """For a figure after "分别" ("营收、净利润分别增长9.6%和15.2%"; "同比、环比分别增长9.8%和3.5%"):
-    the terms of the item it answers to and, for 同比/环比 items, the basis. None when not such a list."""
+    the terms of the item it answers to, for 同比/环比 items the basis, the direction, and the terms of
+    the list's other items. None when not such a list."""
     p = sentence.rfind("分别", max(0, at - 30), at)
     if p < 0 or any(ch in sentence[p:at] for ch in "。；;"):
         return None
@@ -692,6 +746,15 @@ def respectively(
             t for t, ts, te in toks
             if cs + a <= ts and te <= cs + b and t not in _BASIS_TERMS and not is_named(t) and t not in _CHANGE_WORDS
         )
+        mine = frozenset(t for t, ts, te in toks if cs + a <= ts and te <= cs + b)
+        # "惠普和戴尔分别出货1,440万台和1,010万台": the other items are the other figures' subjects
+        # (not "镍、钴、锰的回收率": what follows 的 in the last item is every item's metric)
+        shared = region.rfind("的", parts[-1][0])
+        cut = [(x, shared if j == len(parts) - 1 and shared > x else y) for j, (x, y) in enumerate(parts)]
+        others = frozenset(
+            t for j, (x, y) in enumerate(cut) if j != k for t, ts, te in toks
+            if cs + x <= ts and te <= cs + y and t not in METRIC_TERMS
+        ) - mine
     else:
         # "营收214.6亿元，归母净利润42.3亿元，分别同比增长16.8%和47.5%": the items are the figures
         # before the list, one for one; the k-th rate is about the k-th of them
@@ -709,12 +772,13 @@ def respectively(
             lo = targets[k - 1][1] if k > 0 else (before[-n - 1][1] if len(before) > n else 0)
             terms = head_terms(toks, lo, fs, sentence)
         basis = "yoy" if "同比" in region else ("qoq" if "环比" in region else "")  # "同比分别增长…"
+        others = frozenset()
     verb = _RESPECTIVE_VERB.match(sentence, p + 2)
     direction = ""
     if verb is not None:
         direction = "down" if _DOWN_RE.match(verb.group("dir")) else "up"
         basis = basis or ("yoy" if verb.group("basis") in ("同比",) else ("qoq" if verb.group("basis") else ""))
-    return terms, basis, direction
+    return terms, basis, direction, others
 
 
 @dataclass(frozen=True)
@@ -727,6 +791,7 @@ class _SentenceInfo:
     times: frozenset[str]
     subject: frozenset[str]  # the sentence's own terms, and the previous sentence's when it borrows its subject
     previous_names: frozenset[str] = frozenset()  # names of the previous sentence of the paragraph
+    previous_metrics: frozenset[str] = frozenset()  # metric words of the previous sentence of the paragraph
 
 
 #: A subject by pronoun: the sentence is about whoever the text before it names.
@@ -741,9 +806,13 @@ _PERIOD_HINT = re.compile("月|年初|期初|年中|年末|年底|期末|末期|
 _BASIS_TERMS = frozenset({"同比", "环比"})
 _CHANGE_WORDS = frozenset(w for w in (_UP + "|" + _DOWN + "|" + _RATE_WORDS).split("|") if len(w) == 2) | frozenset(
     a + b for a in "微略小大骤猛激回抬攀跃飙暴陡锐稳续再" for b in "增升涨降跌减滑缩扩"  # 微降, 小幅, 回升: how, not what
-) | frozenset("小幅 大幅 略有 略微 稍有 明显 显著 持续 继续 同步 均有 双双".split())
+) | frozenset(
+    "小幅 大幅 略有 略微 稍有 明显 显著 持续 继续 同步 均有 双双 放缓 加快 提速 降速 走高 走低 下探 上行 下行 反弹 企稳 趋缓".split()
+)
 #: Words of rank and order: "美光以82亿美元排名第三" names no metric; the clause before does.
-_RANK_WORDS = frozenset("排名 名第 第一 第二 第三 第四 第五 位居 居第 位列 列第 名列 居首 领先 排在 在第 仅次 次于".split())
+_PART_OF = ("其中", "包括", "含")  # "其中Azure收入…": a part of the subject, not the subject
+TOPIC_SENTENCES = 4  # how far back a paragraph's subject is looked for
+RANK_WORDS = frozenset("排名 名第 第一 第二 第三 第四 第五 位居 居第 位列 列第 名列 居首 领先 排在 在第 仅次 次于".split())
 HEAD_CHARS = 12  # how far before the number its metric word may stand ("营收同比增长了约" is 8)
 
 
@@ -752,11 +821,28 @@ def head_terms(
 ) -> frozenset[str]:
     """The last two metric-like terms before the number, inside its clause and within HEAD_CHARS
     (not a verb of change: "多出", "攀升", "压缩到" say how the metric moved, not which it is)."""
-    lo = max(clause_start, number_start - HEAD_CHARS)
+    asides = [(x, y) for x, y in aside_spans(sentence) if y <= number_start]
+    lo = max(clause_start, number_start - HEAD_CHARS - sum(y - x for x, y in asides if x >= clause_start))
     verbs = {i for i in range(lo, number_start) if sentence[i : i + 1] in ("至", "到")}
     picked = [
         t for t, ts, te in toks
         if ts >= lo and te <= number_start and t not in _BASIS_TERMS and t not in ENTITY_NAMES and t not in _CHANGE_WORDS
-        and te not in verbs
+        and te not in verbs and not _in_aside(t, ts, te, asides)
     ]
     return frozenset(picked[-2:])
+
+
+def aside_spans(sentence: str) -> list[tuple[int, int]]:
+    """Spans of the bracketed asides of a sentence: "资本支出（含融资租赁）为242亿美元" says in brackets
+    what the metric includes, "（截至6月30日）" when: neither is the metric word."""
+    if "（" not in sentence and "(" not in sentence:
+        return []
+    return [(m.start(), m.end()) for m in _ASIDE.finditer(sentence)]
+
+
+def _in_aside(term: str, start: int, end: int, asides: list[tuple[int, int]]) -> bool:
+    """A word inside an aside, other than an abbreviation ("高带宽内存（HBM）": HBM names the metric)."""
+    return not term.isascii() and term[0] != "#" and any(x <= start and end <= y for x, y in asides)
+
+
+_ASIDE = re.compile(r"（[^（）]{1,30}）|\([^()]{1,30}\)")

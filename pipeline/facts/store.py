@@ -512,9 +512,11 @@ class FactStore:
         lo: float | None = None,
         hi: float | None = None,
         limit: int = 40,
+        always: Iterable[str] = (),
     ) -> list[Fact]:
         """The facts that share the most of `terms` (clause words count double), of these unit classes
         (None: any), with a value (or range end) in [lo, hi] when given; at most `limit`, best first.
+        `always`: terms (the claim's metric words) that find candidates however common, up to TERM_CAP.
 
         Why a limit: a check looks at the statements most like the claim, not at every fact that
         shares a word with it; ranking in SQL keeps a check flat in the size of the store. Terms on
@@ -525,6 +527,7 @@ class FactStore:
             by_df = sorted((self._df(t, classes), t) for t in set(terms))
             # the rarest few name the claim's subject and metric best, and bound the rows read
             rare = [t for n, t in by_df if 0 < n <= TERM_CAP][:LOOKUP_TERMS]
+            rare += [t for t in sorted(set(always) - set(rare)) if 0 < self._df(t, classes) <= TERM_CAP]
             if not rare:
                 return []
             where = [f"term IN ({','.join('?' * len(rare))})"]
@@ -656,6 +659,9 @@ def _postings(
         near_set = set(terms.split())
     out = [(t, uclass, value, fid, 1) for t in sorted(near_set)]
     out += [(t, uclass, value, fid, 0) for t in sorted(set(names.split()) - near_set)]
+    if len(near_set) <= 1 and not names.strip():
+        # "…，明年增速将放缓至15%-20%": a clause of one word is found by its sentence's words too
+        out += [(t, uclass, value, fid, 0) for t in sorted(set(terms.split()) - near_set)]
     if value_hi is not None and value_hi != value:
         out += [(t, uclass, value_hi, fid, n) for t, _, _, _, n in out]
     return out
