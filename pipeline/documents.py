@@ -10,10 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-# libyaml's loader when PyYAML was built with it: the pure-Python one costs ~10 ms per front matter.
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024  # a source larger than this is refused, not read into memory
 TEXT_SUFFIXES = {".md", ".markdown", ".txt", ".text"}
 
@@ -66,8 +62,11 @@ def split_front_matter(text: str, name: str = "<text>") -> tuple[dict[str, objec
     if end < 0:
         raise DocumentError(f"{name}: front matter opened with '---' on line 1 but never closed")
     block = text[first_nl + 1 : end]
+    import yaml  # here, not at the top: `yanbao check` of a report with no front matter never needs it
+
+    # libyaml's loader when PyYAML was built with it: the pure-Python one costs ~10 ms per front matter.
     try:
-        meta: object = yaml.load(block, Loader=_YAML_LOADER) or {}
+        meta: object = yaml.load(block, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1

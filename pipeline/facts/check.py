@@ -737,17 +737,23 @@ _LEAD_IN = re.compile(r"^(?:据[^，,。]{0,12}|[^，,。]{0,12}(?:指出|显示
 def _verbatim(claim_sentence: str, fact_sentence: str) -> bool:
     """One sentence contains the other, once citation markers, list markers, emphasis, blanks, a
     short label ("基准：") or a lead-in ("报告指出，") are gone. Short fragments never count."""
-    a = _MARKUP.sub("", claim_sentence).rstrip("。；;，,")
-    b = _MARKUP.sub("", fact_sentence).rstrip("。；;，,")
+    a, b = _bare(claim_sentence), _bare(fact_sentence)
     if len(a) < 12 or len(b) < 12:
         return False
     if a in b or b in a:
         return True
-    for pattern in (LABEL, _LEAD_IN):
-        bare = pattern.sub("", a)
-        if bare != a and len(bare) >= 12 and (bare in b or b in bare):
-            return True
-    return False
+    return any(bare != a and len(bare) >= 12 and (bare in b or b in bare) for bare in _unlabelled(a))
+
+
+@lru_cache(maxsize=65_536)
+def _bare(sentence: str) -> str:
+    return _MARKUP.sub("", sentence).rstrip("。；;，,")
+
+
+@lru_cache(maxsize=16_384)
+def _unlabelled(sentence: str) -> tuple[str, str]:
+    """The sentence without a short label ("基准：") and without a lead-in ("报告指出，")."""
+    return LABEL.sub("", sentence), _LEAD_IN.sub("", sentence)
 
 
 def _same_value(a: Fact, b: Fact) -> bool:

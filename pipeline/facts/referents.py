@@ -503,6 +503,7 @@ class TextReferents:
         self.carry_names = carry_names
         self._ends = [m.start() for m in _SENTENCE_END.finditer(text)]
         self._sentences: dict[tuple[int, int], _SentenceInfo] = {}
+        self._topics: dict[int, frozenset[str]] = {}
         self._lead: frozenset[str] = frozenset()
         self._lead_times: frozenset[str] = frozenset()
         if lead:
@@ -568,6 +569,12 @@ class TextReferents:
         of that sentence or, when it names nobody there, of the sentences before it. "微软…资本支出为
         242亿美元；智能云业务营收为299亿美元，其中Azure…。公司表示，…将超过300亿美元": 公司 is 微软,
         not Azure, the last name said. At most TOPIC_SENTENCES back, within the paragraph."""
+        cached = self._topics.get(s)
+        if cached is None:
+            cached = self._topics[s] = self._find_topic(s)
+        return cached
+
+    def _find_topic(self, s: int) -> frozenset[str]:
         for _ in range(TOPIC_SENTENCES):
             first = _CLAUSE_END.search(self.text, s)
             stop = min(first.start() if first else len(self.text), s + SENTENCE_WINDOW)

@@ -38,8 +38,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TypeAlias
 
-import yaml
-
 from pipeline.documents import (
     MAX_DOCUMENT_BYTES,
     TEXT_SUFFIXES,
@@ -833,6 +831,8 @@ def parse_curated(text: str, name: str = "facts.yaml") -> list[_CuratedFact]:
     and optionally `as_of`, `aliases` (list of names), `value_hi` (range end), `approx` (bool) and
     `quote` (the source's sentence, shown as evidence). Other keys are ignored.
     """
+    import yaml  # here, not at the top: a check that reads no facts.yaml does not pay for the import
+
     try:
         # libyaml when available: the pure-Python parser took ~0.3 s per run for the shipped facts.yaml.
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
