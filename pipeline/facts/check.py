@@ -635,7 +635,7 @@ def _align(
 def _same_number(claim: Claim, f: Fact) -> bool:
     """The same figure as written, whatever its unit ("提升2.1个百分点" / "提升2.1%", "180亿元" /
     "180亿美元"): what a unit error looks like."""
-    return abs(claim.value - f.value) <= max(claim.step, f.step, 1e-9) * 0.5 + 1e-9 * abs(f.value)
+    return abs(claim.value - f.value) <= max(min(claim.step, f.step), 1e-9) * 0.5 + 1e-9 * abs(f.value)
 
 
 def _displaced(ref: Referent, f: Fact) -> bool:

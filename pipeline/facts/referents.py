@@ -183,6 +183,11 @@ def role_of(text: str, start: int, end: int, unit: str) -> str:
     while cs > lo and text[cs - 1] not in "，,。；;：:！？!?\n（(":
         cs -= 1
     before = text[cs:start]
+    after = _RATE_AFTER.match(text, end) if unit in ("%", "pp") else None
+    if after is not None and not _CHANGE_BEFORE.search(before):
+        # "录得26.6%的同比增幅", "快于21.5%的收入增速": the rate word follows the figure
+        basis = "qoq" if after.group("basis") == "环比" else ("yoy" if after.group("basis") else "")
+        return f"change:{'down' if after.group('word') in ('降幅', '跌幅') else 'up'}:{basis}"
     if not before:
         return "level"
     m = _CHANGE_BEFORE.search(before)
@@ -212,6 +217,8 @@ def role_of(text: str, start: int, end: int, unit: str) -> str:
 
 
 RATIO_UNITS = frozenset({"%", "pp", "x", "bp", "‰"})
+#: A rate word after the figure: "26.6%的同比增幅", "21.5%的收入增速", "约9%的可比增速".
+_RATE_AFTER = re.compile(r"\s*的(?P<basis>同比|环比)?[\u4e00-\u9fff]{0,4}?(?P<word>增幅|增速|涨幅|增长率|降幅|跌幅)")
 
 
 _PREVIOUS = re.compile(
@@ -658,7 +665,7 @@ class TextReferents:
             # "销售额超过千亿元的企业有4家": a bar that things are counted by, not anyone's figure
             times = times | {"attr"}
         head = head_terms(toks, cs, a, sentence)
-        if sentence.startswith("的", b):
+        if sentence.startswith("的", b) and not _RATE_AFTER.match(sentence, b):
             # "412亿元的营收中": the metric follows the number
             head = frozenset(t for t, ts, te in toks if b < ts <= b + 3 and te <= ce and not is_named(t))
         own_head = bool(head)
@@ -703,14 +710,33 @@ class TextReferents:
             # "…；智能云业务营收为299亿美元，…其中Azure…": a name only after the number is a later
             # number's subject; this one's is the previous sentence's
             names = context = info.previous_names
+        subject = info.subject - later
+        own_words = {t for t, ts, te in toks if cs <= ts and te <= ce} - METRIC_TERMS - _BASIS_TERMS - _CHANGE_WORDS
+        if cs > 0 and own_words - {t for t in own_words if is_named(t)}:
+            # "今年大促周期较去年拉长约一周，全网GMV录得26.6%的同比增幅": a clause before with a figure of
+            # its own is that figure's subject; this one names its own (全网GMV)
+            subject -= _earlier_figure_clauses(sentence, toks, cs)
         return Referent(
-            frozenset(near), info.terms, times, sentence.strip(), names, role, context, head, own_head,
-            info.subject - later,
+            frozenset(near), info.terms, times, sentence.strip(), names, role, context, head, own_head, subject,
         )
 
 
 _CLAUSE_STOP = re.compile("[，,。；;：:]")
 _FIGURE = re.compile(r"(?<![A-Za-z0-9])[0-9][0-9.,]*(?![0-9]*[年月日季])|[一二两三四五六七八九十百]+(?:成|倍|个百分点)|翻(?:了)?一?番")
+
+
+_ANY_FIGURE = re.compile(r"[0-9]|[一二两三四五六七八九十半]+个?(?:周|年|月|季度|天|小时|倍|成)")
+
+
+def _earlier_figure_clauses(sentence: str, toks: tuple[tuple[str, int, int], ...], before: int) -> frozenset[str]:
+    """The unnamed words of the clauses before `before` that hold a figure of their own."""
+    out: set[str] = set()
+    start = 0
+    for m in _CLAUSE_STOP.finditer(sentence, 0, before):
+        if _ANY_FIGURE.search(sentence, start, m.start()):
+            out |= {t for t, ts, te in toks if start <= ts and te <= m.start() and not is_named(t)}
+        start = m.end()
+    return frozenset(out)
 
 
 def _figures(sentence: str, lo: int, hi: int) -> list[tuple[int, int]]:
@@ -804,7 +830,9 @@ class _SentenceInfo:
 #: A subject by pronoun: the sentence is about whoever the text before it names.
 PRONOUN = re.compile(r"(?:[^，,。]{0,8}[，,])?(?:该[\u4e00-\u9fff]{1,3}?(?=[^\u4e00-\u9fff]|[共有的在为是已将去今上前全实营收净占])|其|这家[^，,。]{0,4}?|公司|集团|企业)")
 
-_ATTRIBUTION = re.compile(r"\s*(?:据|根据)[^，,。；;]{1,14}[，,]")
+_ATTRIBUTION = re.compile(
+    r"\s*(?:(?:据|根据)[^，,。；;]{1,14}|[^，,。；;]{1,10}(?:指出|显示|表示|测算|估算|认为|预计|分析|透露|披露|提到))[，,：:]"
+)
 _BASE_QUARTER_OF_MULTIPLE = re.compile(r"(?:上一|第)?[一二三四1-4](?:财季|季度)的?\s*$")
 _BASE_OF_MULTIPLE = re.compile(r"((?:19|20)[0-9]{2})\s?年(?:同期|全年)?的?\s*$")
 _PERIOD_HINT = re.compile("月|年初|期初|年中|年末|年底|期末|末期|全年|年度")

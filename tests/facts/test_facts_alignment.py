@@ -115,3 +115,23 @@ def test_a_unit_error_is_the_same_number_in_another_unit(tmp_path: Path) -> None
     s = store_of(tmp_path, "青禾乳业上半年毛利率为31.4%，同比提升2.6个百分点；营收同比增长18.5%。")
     assert status_of("青禾乳业上半年毛利率同比提升2.6%。", "2.6%", s) == CONTRADICTED
     assert status_of("青禾乳业上半年毛利率同比提升2.6个百分点。", "2.6个百分点", s) == VERIFIED
+
+
+def test_a_rate_word_after_the_figure_makes_it_a_rate(tmp_path: Path) -> None:
+    s = store_of(tmp_path, "星图观察数据显示，今年大促期间全网电商交易总额（GMV）为12,870亿元，同比增长21.4%。")
+    assert status_of("全网GMV录得21.4%的同比增幅。", "21.4%", s) == VERIFIED
+    assert status_of("全网GMV录得24.1%的同比增幅。", "24.1%", s) != VERIFIED
+
+
+def test_a_clause_with_a_figure_of_its_own_is_not_the_next_figures_subject(tmp_path: Path) -> None:
+    s = store_of(tmp_path, (
+        "今年大促期间全网GMV为12,870亿元，同比增长21.4%。"
+        "由于今年大促周期较去年拉长了约一周，按可比口径计算，GMV同比增长约8%。"
+    ))
+    # 拉长约一周 is the subject of 一周; 全网GMV is this figure's, and the source states it
+    assert status_of("今年大促周期较去年拉长约一周，全网GMV录得21.4%的同比增幅。", "21.4%", s) != CONTRADICTED
+
+
+def test_who_says_it_is_not_whom_it_is_about(tmp_path: Path) -> None:
+    s = store_of(tmp_path, "若票价下调两成，要保持门票收入不变，客流需增加约25%；而这类景区客流的平均增速只有5%到7%。")
+    assert status_of("作者测算，门票降价20%后，客流需增长约25%才能保持门票收入不变。", "约25%", s) == VERIFIED
