@@ -540,9 +540,12 @@ def _align(
             return None
     if not roles_compatible(ref.role, f.role, uclass):
         # "交通票务收入增速为10.6%，住宿预订为13.1%": in a sentence about growth rates a bare % may be one
-        if not (ref.role == "level" and f.role.startswith("change") and rate_context(ref.sentence)):
+        if ref.role == "level" and f.role.startswith("change") and rate_context(ref.sentence):
+            ref = replace(ref, role=f.role)
+        elif f.role == "level" and ref.role.startswith("change") and rate_context(f.sentence):
+            f = replace(f, role=ref.role)  # "运价涨幅可能低于市场预期的10%-15%": the source's % is a rate too
+        else:
             return None
-        ref = replace(ref, role=f.role)
     if ref.names and f.names and not (ref.names & f.names):
         return None  # two subjects, none shared
     terms = len(ref.terms & f.terms)

@@ -162,6 +162,8 @@ _CHANGE_BEFORE = re.compile(
     rf"|(?P<rate>{_RATE_WORDS})(?:为|达到|达|约为|约|在|是|高达|仅为|仅)?[ \t]*$"
     # "比去年同期低1.1个百分点", "较上年高出3%": a comparison is a change, 低 down and 高 up
     r"|(?:比|较)[^，,。；;]{0,10}?(?P<cmp>高|低)(?:了|出|于)?(?:约|近|超过|逾)?[ \t]*$"
+    # "跑赢沪深300指数约25个百分点": outperforming is a difference, up; 跑输 down
+    r"|(?P<race>跑赢|跑输|领先|落后)[^，,。；;]{0,12}?(?:了)?(?:约|近|超过|逾)?[ \t]*$"
 )
 _SIGNED_BASIS = re.compile(r"(?:同比|环比|较[^，,。；;]{0,6}|比[^，,。；;]{0,6}|yoy|qoq)[ \t]*$", re.I)
 _DOWN_RE = re.compile(rf"^(?:{_DOWN})")
@@ -201,8 +203,8 @@ def role_of(text: str, start: int, end: int, unit: str) -> str:
         return "level"
     if m.group("dir") and (_TO_LEVEL.search(before) or (unit not in RATIO_UNITS and _LEVEL_AFTER_CHANGE.search(before))):
         return "level"  # 增至180亿美元, 降至22%: the new level
-    word = m.group("dir") or m.group("cmp") or ""
-    down = bool(word and (_DOWN_RE.match(word) or word == "低")) or bool(
+    word = m.group("dir") or m.group("cmp") or m.group("race") or ""
+    down = bool(word and (_DOWN_RE.match(word) or word in ("低", "跑输", "落后"))) or bool(
         m.group("rate") and m.group("rate").startswith(("降", "跌", "下降"))
     )
     if not word:
@@ -222,7 +224,8 @@ _RATE_AFTER = re.compile(r"\s*的(?P<basis>同比|环比)?[\u4e00-\u9fff]{0,4}?(
 
 
 _PREVIOUS = re.compile(
-    r"(?:上年同期|去年同期|上年|去年|上一年|前一年|一年前|此前|同期)(?:则|分别|仅)?(?:为|是|的)?(?:录得|亏损|盈利|实现|约|达)?[ \t]*$"
+    r"(?:上年同期|去年同期|上年|去年|上一年|前一年|一年前|此前|同期)(?:则|分别|仅)?(?:全年|全年度)?(?:为|是|的)?"
+    r"(?:每天|每日|每年|每月|每人|人均|平均|单日)?(?:录得|亏损|盈利|实现|约|达)?[ \t]*$"
     r"|(?:上年同期|去年同期|上一年|前一年)[^，,。；]{1,8}?(?:为|是|录得|亏损|盈利|实现|约|达)[ \t]*$"
 )
 
@@ -466,6 +469,7 @@ def periods_before(sentence: str, at: int) -> frozenset[str]:
     return best[1] if best else frozenset()
 
 
+_FUTURE = re.compile("将|预计|有望|预测|计划|目标|届时")
 _NEXT_YEAR = re.compile(r"\s*(?:[^，,。；;]{0,6}?)(?:明年|下一年|下一年度|来年)")
 #: After a figure: it is a bar that a group is defined by ("超过千亿元的企业有4家", "100万元以上的客户共…").
 _ATTRIBUTE_AFTER = re.compile(r"\s*(?:以上|以下|及以上|及以下)?的[\u4e00-\u9fff]{1,6}?(?:有|共有|共|数量|合计|达到|达)")
@@ -656,7 +660,8 @@ class TextReferents:
                 if earlier:
                     lead_years = [int(earlier[-1])]
             times = times | {"prev"} | ({f"y{max(lead_years) - 1}"} if lead_years and not own else set())
-        elif not any(t[0] == "y" for t in times):
+        elif not any(t[0] == "y" for t in times) and not _FUTURE.search(sentence, 0, a):
+            # (not "比重将从目前的约18%升至近五成": a forecast is not of the year the article reports)
             times = times | self._lead_times
         if _NEXT_YEAR.search(sentence, cs, a) or _NEXT_YEAR.match(sentence):
             # "明年增速将放缓至15%-20%": next year's figure, not this period's

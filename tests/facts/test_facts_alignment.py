@@ -135,3 +135,27 @@ def test_a_clause_with_a_figure_of_its_own_is_not_the_next_figures_subject(tmp_p
 def test_who_says_it_is_not_whom_it_is_about(tmp_path: Path) -> None:
     s = store_of(tmp_path, "若票价下调两成，要保持门票收入不变，客流需增加约25%；而这类景区客流的平均增速只有5%到7%。")
     assert status_of("作者测算，门票降价20%后，客流需增长约25%才能保持门票收入不变。", "约25%", s) == VERIFIED
+
+
+def test_outperforming_is_a_difference(tmp_path: Path) -> None:
+    s = store_of(tmp_path, "受此带动，医药指数上半年累计上涨19.6%，跑赢沪深300指数约14个百分点。")
+    assert status_of("医药指数上半年涨了19.6%，比沪深300多涨约14个百分点。", "约14个百分点", s) == VERIFIED
+
+
+def test_a_rate_stated_in_a_sentence_about_rates_is_a_rate(tmp_path: Path) -> None:
+    s = store_of(tmp_path, "分析师指出，四季度旺季运价涨幅可能低于市场预期的8%-12%。")
+    assert status_of("市场原本预期四季度旺季运价上涨8%至12%。", "8%至12%", s) == VERIFIED
+
+
+def test_a_forecast_is_not_of_the_year_the_article_reports(tmp_path: Path) -> None:
+    s = store_of(tmp_path, (
+        "2024年全国数据中心用电量约为1,520亿千瓦时，同比增长17%。"
+        "其中，智算服务器的用电量增长最快，其在数据中心用电中的比重将从目前的约16%升至四成左右。"
+    ))
+    assert status_of("智算服务器用电占比目前约为16%，2030年将升至四成左右。", "四成左右", s) == VERIFIED
+
+
+def test_last_years_level_with_the_words_between(tmp_path: Path) -> None:
+    s = store_of(tmp_path, "全年整体翻台率为4.1次/天，高于上年的3.7次/天；前三季度营收为8.4亿元，已超过去年全年的7.9亿元。")
+    assert status_of("翻台率由上年的每天3.7次提高到4.1次。", "3.7次", s) == VERIFIED
+    assert status_of("前三季度营收8.4亿元，超过了去年全年7.9亿元的收入。", "7.9亿元", s) == VERIFIED
