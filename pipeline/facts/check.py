@@ -391,6 +391,8 @@ def judge(
         if (a.same_direction or a.similar >= SIMILAR) and a.verdict != "unit" and (a.fact.sentence, a.fact.value) not in taken
         # "联想出货1,850万台" does not outrank the total for a claim that names no company
         and not (a.fact.names and not ref.names and not a.anchored)
+        # nor a figure reached a forecast ("前三季度入境游客9,820万人次" / "预计全年将超过1.3亿人次")
+        and ("fut" in a.fact.times) == ("fut" in ref.times)
     ]
     if ref.names and any(a.names for a in agree):
         # "苹果三季度出货量为5810万部" agrees with "苹果以5,810万部位居第一": a statement that names nobody
@@ -457,6 +459,8 @@ def _strong(a: _Aligned, ref: Referent) -> bool:
         return False
     if (ref.role == "level") != (a.fact.role == "level"):
         return False  # "上调了100亿美元" (a change) is not the level "上调至850亿美元": never its contradiction
+    if ("fut" in ref.times) != ("fut" in a.fact.times):
+        return False  # a forecast does not contradict a figure reached, nor the reverse
     known = (ref.near & METRIC_TERMS) - _NOT_METRIC
     if known - a.fact.near and a.similar < SIMILAR:
         return False  # the claim names a metric (营收, 研发投入) the fact's clause does not

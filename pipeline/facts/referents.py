@@ -663,6 +663,8 @@ class TextReferents:
         elif not any(t[0] == "y" for t in times) and not _FUTURE.search(sentence, 0, a):
             # (not "比重将从目前的约18%升至近五成": a forecast is not of the year the article reports)
             times = times | self._lead_times
+        if _FUTURE.search(sentence, 0, a):
+            times = times | {"fut"}  # "预计全年将超过1.3亿人次": a forecast, not what was reached
         if _NEXT_YEAR.search(sentence, cs, a) or _NEXT_YEAR.match(sentence):
             # "明年增速将放缓至15%-20%": next year's figure, not this period's
             times = times | {"next"}

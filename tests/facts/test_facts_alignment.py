@@ -159,3 +159,13 @@ def test_last_years_level_with_the_words_between(tmp_path: Path) -> None:
     s = store_of(tmp_path, "全年整体翻台率为4.1次/天，高于上年的3.7次/天；前三季度营收为8.4亿元，已超过去年全年的7.9亿元。")
     assert status_of("翻台率由上年的每天3.7次提高到4.1次。", "3.7次", s) == VERIFIED
     assert status_of("前三季度营收8.4亿元，超过了去年全年7.9亿元的收入。", "7.9亿元", s) == VERIFIED
+
+
+def test_a_forecast_and_a_figure_reached_do_not_compete(tmp_path: Path) -> None:
+    s = store_of(tmp_path, (
+        "今年前三季度，全国入境游客达到8,640万人次，同比增长41.2%。"
+        "业内人士预计，全年入境游客有望突破1.2亿人次。"
+    ))
+    assert status_of("业内预计，全年入境游客将超过1.2亿人次。", "超过1.2亿人次", s) == VERIFIED
+    # a forecast never contradicts what was reached
+    assert status_of("前三季度入境游客达到1.2亿人次。", "1.2亿人次", s) != VERIFIED
