@@ -393,6 +393,8 @@ def judge(
         and not (a.fact.names and not ref.names and not a.anchored)
         # nor a figure reached a forecast ("前三季度入境游客9,820万人次" / "预计全年将超过1.3亿人次")
         and ("fut" in a.fact.times) == ("fut" in ref.times)
+        # nor a part the claim does not name ("…644万千瓦，其中海上风电新增约120万千瓦")
+        and not _other_part(ref, a.fact)
     ]
     if ref.names and any(a.names for a in agree):
         # "苹果三季度出货量为5810万部" agrees with "苹果以5,810万部位居第一": a statement that names nobody
@@ -461,6 +463,8 @@ def _strong(a: _Aligned, ref: Referent) -> bool:
         return False  # "上调了100亿美元" (a change) is not the level "上调至850亿美元": never its contradiction
     if ("fut" in ref.times) != ("fut" in a.fact.times):
         return False  # a forecast does not contradict a figure reached, nor the reverse
+    if _other_part(ref, a.fact):
+        return False  # "其中出口5.52万台" is a part of the total the claim states
     known = (ref.near & METRIC_TERMS) - _NOT_METRIC
     if known - a.fact.near and a.similar < SIMILAR:
         return False  # the claim names a metric (营收, 研发投入) the fact's clause does not
@@ -637,6 +641,29 @@ def _align(
         f, level, metric, terms, names, similar, verdict, anchored, heads or shared_abbr, direction, subject, extra,
         bool(ref.own_head and ref.head & f.head), len((fn - _NOT_METRIC) & ref.terms),
     )
+
+
+def _other_part(ref: Referent, f: Fact) -> bool:
+    """The fact is a part of a whole ("其中海上风电新增约120万千瓦") named by words the claim does not
+    use: it is not what a claim about the whole (or another part) states."""
+    at = f.sentence.find(f.text)
+    if at < 0:
+        return False
+    start = max((m.end() for m in _CLAUSE_STOP.finditer(f.sentence, 0, at)), default=0)
+    if not f.sentence.startswith(_PART_OPENERS, start):
+        return False
+    whole = _sentence_terms(f.sentence[:start])
+    part = f.near - whole - METRIC_TERMS - _NOT_METRIC - _NOT_SUBJECT  # 海上 of 海上风电, not 风电
+    return bool(part) and not part & ref.terms
+
+
+@lru_cache(maxsize=65_536)
+def _sentence_terms(sentence: str) -> frozenset[str]:
+    return frozenset(t for t, _, _ in tokens(sentence))
+
+
+_PART_OPENERS = ("其中", "其中，", "包括", "内含")
+_CLAUSE_STOP = re.compile("[，,。；;：:]")
 
 
 def _same_number(claim: Claim, f: Fact) -> bool:

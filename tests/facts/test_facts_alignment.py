@@ -169,3 +169,10 @@ def test_a_forecast_and_a_figure_reached_do_not_compete(tmp_path: Path) -> None:
     assert status_of("业内预计，全年入境游客将超过1.2亿人次。", "超过1.2亿人次", s) == VERIFIED
     # a forecast never contradicts what was reached
     assert status_of("前三季度入境游客达到1.2亿人次。", "1.2亿人次", s) != VERIFIED
+
+
+def test_a_part_the_claim_does_not_name_is_not_its_rival(tmp_path: Path) -> None:
+    s = store_of(tmp_path, "风电新增装机712万千瓦，同比增长约11%，其中海上风电新增约160万千瓦。")
+    assert status_of("风电去年新增712万千瓦，增幅在11%左右。", "712万千瓦", s) == VERIFIED
+    assert status_of("海上风电新增约160万千瓦。", "约160万千瓦", s) == VERIFIED
+    assert status_of("海上风电新增约190万千瓦。", "约190万千瓦", s) != VERIFIED
