@@ -122,7 +122,8 @@ PHYSICAL_UNITS = (
     "千瓦时 兆瓦时 吉瓦时 太瓦时 度电 千瓦 兆瓦 吉瓦 瓦 伏 公斤 斤 赫兹 兆赫 吉赫 字节 比特 像素 摄氏度 ℃ °C "
     "TB/s GB/s MB/s Gb/s Tb/s Gbps Mbps Tbps Kbps tokens/s token/s tok/s tokens token "
     "TFLOPS PFLOPS EFLOPS GFLOPS FLOPS TOPS PB TB GB MB KB GiB TiB nm μm um mm cm km "
-    "kWh MWh GWh TWh kW MW GW W GHz MHz kHz Hz ms μs ns fps FPS mAh Wh nits QPS qps"
+    "kWh MWh GWh TWh kW MW GW W GHz MHz kHz Hz ms μs ns fps FPS mAh Wh nits QPS qps "
+    "标准箱 标箱 TEU FEU"  # containers: a twenty-foot box (TEU, 标准箱) and a forty-foot one (FEU)
 ).split()
 
 #: Approximation words. `bound` says which way the true value may lie from the written one.
@@ -834,7 +835,10 @@ _PRE_WORD_TAILS = {"约": set("合签条预公节制契违履特集婚邀"), "�
 
 
 #: Units that count the same things, so "8张卡" and "8块卡" compare. Everything else is its own class.
-_UNIT_CLASSES = {"块": "张", "片": "张", "颗": "张", "枚": "张", "卡": "张", "名": "人", "位": "人", "平米": "平方米"}
+_UNIT_CLASSES = {
+    "块": "张", "片": "张", "颗": "张", "枚": "张", "卡": "张", "名": "人", "位": "人", "平米": "平方米",
+    "标准箱": "teu", "标箱": "teu",
+}
 
 #: Units of one quantity written in several ways: (class, factor to the class's base unit).
 #: "98.6吉瓦时" and "98.6GWh" are one figure; "一年半" and "18个月" too.

@@ -176,3 +176,10 @@ def test_a_part_the_claim_does_not_name_is_not_its_rival(tmp_path: Path) -> None
     assert status_of("风电去年新增712万千瓦，增幅在11%左右。", "712万千瓦", s) == VERIFIED
     assert status_of("海上风电新增约160万千瓦。", "约160万千瓦", s) == VERIFIED
     assert status_of("海上风电新增约190万千瓦。", "约190万千瓦", s) != VERIFIED
+
+
+def test_container_units_are_units(tmp_path: Path) -> None:
+    s = store_of(tmp_path, "截至9月末，全球集装箱船队运力约为3,240万TEU；亚欧航线停航涉及运力约48万TEU。")
+    assert status_of("全球集装箱船队运力约为3,240万标准箱。", "约为3,240万标准箱", s) == VERIFIED
+    # a forty-foot box is not a twenty-foot one: the same number in another unit is not verified
+    assert status_of("亚欧航线停航涉及运力约48万FEU。", "约48万FEU", s) != VERIFIED
