@@ -111,6 +111,14 @@ ENTITY_NAMES = frozenset(
     月之暗面 百川智能 深度求索 deepseek 博通 高通 美光 海力士 阿斯麦 asml 戴尔 超微电脑 鸿海 富士康 中际旭创
     新易盛 工业富联 coreweave 贝恩 麦肯锡 高盛 摩根士丹利 国际能源署 iea idc gartner 中国移动 中国电信 中国联通
     """.split()
+) | frozenset(
+    # places are subjects too ("广东成交均价0.396元" is not 山东's): provinces and the economies
+    # business writing compares (not 中国 or 全球: nearly every sentence here is about them)
+    """
+    北京 天津 上海 重庆 河北 山西 辽宁 吉林 黑龙江 江苏 浙江 安徽 福建 江西 山东 河南 湖北 湖南 广东 海南 四川
+    贵州 云南 陕西 甘肃 青海 内蒙古 广西 西藏 宁夏 新疆 香港 澳门 台湾 深圳 广州 杭州 成都 武汉 苏州 西安
+    美国 日本 韩国 德国 法国 英国 印度 越南 泰国 印尼 马来西亚 新加坡 巴西 墨西哥 俄罗斯 澳大利亚 加拿大 沙特 阿联酋
+    """.split()
 )
 
 #: ASCII words too common in business writing to name anything.

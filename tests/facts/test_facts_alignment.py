@@ -183,3 +183,9 @@ def test_container_units_are_units(tmp_path: Path) -> None:
     assert status_of("全球集装箱船队运力约为3,240万标准箱。", "约为3,240万标准箱", s) == VERIFIED
     # a forty-foot box is not a twenty-foot one: the same number in another unit is not verified
     assert status_of("亚欧航线停航涉及运力约48万FEU。", "约48万FEU", s) != VERIFIED
+
+
+def test_a_province_is_a_subject(tmp_path: Path) -> None:
+    s = store_of(tmp_path, "其中，江苏年度成交均价为0.378元/千瓦时；广东成交均价0.391元/千瓦时，同比下降7.4%；山东则为0.366元/千瓦时。")
+    assert status_of("广东年度成交均价为0.391元/千瓦时。", "0.391元", s) == VERIFIED
+    assert status_of("山东年度成交均价为0.391元/千瓦时。", "0.391元", s) != VERIFIED
