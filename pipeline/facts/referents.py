@@ -480,7 +480,10 @@ def periods_before(sentence: str, at: int) -> frozenset[str]:
 _FUTURE = re.compile("将|预计|有望|预测|计划|目标|届时")
 _NEXT_YEAR = re.compile(r"\s*(?:[^，,。；;]{0,6}?)(?:明年|下一年|下一年度|来年)")
 #: After a figure: it is a bar that a group is defined by ("超过千亿元的企业有4家", "100万元以上的客户共…").
-_ATTRIBUTE_AFTER = re.compile(r"\s*(?:以上|以下|及以上|及以下)?的[\u4e00-\u9fff]{1,6}?(?:有|共有|共|数量|合计|达到|达)")
+_ATTRIBUTE_AFTER = re.compile(
+    r"\s*(?:以上|以下|及以上|及以下)?的(?:大|中小|头部)?(?:企业|公司|房企|车企|厂商|品牌|客户|城市|省份|项目|产品|门店|"
+    r"机构|银行|基金|国家|地区|平台|商户|用户|家庭|交易|订单)[^，,。；;]{0,3}?(?:有|共有|共|数量|合计|达到|达)(?![望所])"
+)
 
 _UP_TO = re.compile(r"(?:截至|截止到?|到)\s*$")
 
