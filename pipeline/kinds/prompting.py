@@ -43,7 +43,7 @@ from pipeline.kinds.slotcheck import (
     tidy,
     trim_cut,
 )
-from pipeline.llm.base import LLM, ChatMessage, Completion, T, Task, capabilities
+from pipeline.llm.base import LLM, ChatMessage, Completion, PromptTooLarge, T, Task, capabilities
 from pipeline.llm.budget import clip_to_tokens, estimate_tokens
 from pipeline.models import Doc, TaskContext
 from pipeline.search.base import Fetcher, NoSearch, StepSearch
@@ -389,6 +389,7 @@ def ask(
     return answer.value
 
 
+RETRY_MIN_QUOTE = 64  # tokens of the first answer a retry must be able to quote back
 RETRY_PROMPT = (
     "你上一次的回答未通过检查：{reasons}。请重新回答：{shorter}每条要点写不同的内容，不要重复报告其他部分已经写过的内容；"
     "直接陈述资料中的事实和关键数字（数字照抄原文），并在句末标注资料编号[n]；不要描述文章本身（例如“本文介绍了…”），"
@@ -474,10 +475,24 @@ class Answer(Generic[T]):
         first = self._result
         shorter = "写得更短，每条要点一句话；" if any(p.kind == "cut" for p in found) else ""
         ask = RETRY_PROMPT.format(reasons="；".join(p.reason for p in found[:5]), shorter=shorter)
-        messages = [*self.task.messages, ChatMessage(role="assistant", content=self._said),
+        # The retry repeats the prompt (budgeted to fill the window) and quotes the answer: the answer
+        # is quoted only as far as the window has room, and without room for any of it there is no
+        # retry (the slot keeps its first answer and its problems: an honest, degraded slot).
+        used = sum(estimate_tokens(str(m.get("content", ""))) for m in self.task.messages) + estimate_tokens(ask)
+        room = self.env.prompt_tokens - used
+        if room < RETRY_MIN_QUOTE:
+            self.env.journal.note(self.step, "answer failed the content checks; no room in num_ctx to ask again")
+            return value, found
+        said = clip_to_tokens(self._said, room)
+        messages = [*self.task.messages, ChatMessage(role="assistant", content=said),
                     ChatMessage(role="user", content=ask)]
         self.env.journal.note(self.step, f"answer failed the content checks, asked again: {'；'.join(p.reason for p in found[:3])}")
-        again, more = self._ask(replace(self.task, messages=messages))
+        try:
+            again, more = self._ask(replace(self.task, messages=messages))
+        except PromptTooLarge:  # the engine's own estimate disagrees: no retry, as above
+            self.env.journal.note(self.step, "answer failed the content checks; no room in num_ctx to ask again")
+            self._kept = first
+            return value, found
         if again is None:
             self._kept = first
             return value, found

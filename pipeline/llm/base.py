@@ -84,6 +84,11 @@ class LLMError(Exception):
     The message is one line meant for the user and names the cause."""
 
 
+class PromptTooLarge(LLMError):
+    """The prompt cannot fit the context window even clipped. Fatal for a first request (the user
+    must raise num_ctx); for a retry of an answer that failed its checks it only means no retry."""
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What an engine can do, asked instead of its name (`pipeline.run.engines` registers the engines).

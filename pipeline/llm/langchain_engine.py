@@ -40,7 +40,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from pipeline.llm.base import ChatMessage, Completion, LLMError, Options, T, Task
+from pipeline.llm.base import ChatMessage, Completion, LLMError, Options, PromptTooLarge, T, Task
 from pipeline.llm.budget import clip_to_tokens, estimate_tokens, prompt_budget
 from pipeline.llm.validate import json_schema_for, parse_reply
 from pipeline.models import JSONObject
@@ -284,7 +284,7 @@ class LangChainLLM:
             ]
             try:
                 retry = self._fit(task, retry, clip_at, suffix, done.notes)
-            except LLMError:  # bad output is never fatal: without room for a retry, degrade this slot
+            except PromptTooLarge:  # bad output is never fatal: without room for a retry, degrade this slot
                 done.degraded = f"invalid output, no room in num_ctx={self.options.num_ctx} for a retry: {error}"
                 done.invalid = error
                 done.raw = raw
@@ -349,7 +349,7 @@ class LangChainLLM:
             return messages
         room = budget - (total - sizes[clip_at]) if clip_at is not None else 0
         if clip_at is None or room < 1:
-            raise LLMError(
+            raise PromptTooLarge(
                 f"{task.step}: prompt of ~{total} tokens cannot fit num_ctx={self.options.num_ctx} "
                 f"(num_predict={self.options.num_predict}) even with the last user message clipped; raise num_ctx"
             )

@@ -44,7 +44,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from pipeline.llm.base import ChatMessage, Completion, LLMError, Options, T, Task
+from pipeline.llm.base import ChatMessage, Completion, LLMError, Options, PromptTooLarge, T, Task
 from pipeline.llm.budget import clip_to_tokens, estimate_tokens, prompt_budget
 from pipeline.llm.validate import json_schema_for, parse_reply
 from pipeline.models import JSONObject
@@ -214,7 +214,7 @@ class OpenAICompatLLM:
             ]
             try:
                 raw = self._ask(task, retry, clip_at, schema, done)
-            except _NoRoom:  # bad output is never fatal: without room for a retry, degrade this slot
+            except PromptTooLarge:  # bad output is never fatal: without room for a retry, degrade this slot
                 done.degraded = f"invalid output, no room in context_tokens={self.context_tokens} for a retry: {error}"
                 done.invalid = error
                 done.raw = raw
@@ -322,7 +322,7 @@ class OpenAICompatLLM:
             return out
         room = budget - (total - sizes[clip_at]) if clip_at is not None else 0
         if clip_at is None or room < 1:
-            raise _NoRoom(
+            raise PromptTooLarge(
                 f"{task.step}: prompt of ~{total + reserve} tokens cannot fit context_tokens={self.context_tokens} "
                 f"(max_tokens={self.options.num_predict}) even with the last user message clipped; raise context_tokens"
             )
@@ -539,9 +539,6 @@ class OpenAICompatLLM:
         return _Reply(content, prompt, estimate_tokens(content), finish, False)
 
 
-class _NoRoom(LLMError):
-    """The prompt cannot fit `context_tokens` even clipped: fatal for a first request, a degraded slot
-    for a retry."""
 
 
 def _retry_after(value: str | None) -> float | None:

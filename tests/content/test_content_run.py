@@ -134,3 +134,28 @@ def test_a_model_that_only_describes_the_article_fails_the_run_saying_so(fake_ol
     assert "describing the article" in res.stderr and res.stderr.startswith("yanbao: ")
     assert res.manifest["failed"]["causes"] == {"describing the article, not its facts": 2}
     assert "在描述文章" in {d["step"]: d["reason"] for d in res.manifest["degraded"]}["research[1].loop1.summarize"]
+
+
+def test_a_long_failed_answer_is_asked_again_within_the_window_not_by_failing_the_run(fake_ollama, corpus, yanbao):
+    """A slot prompt is budgeted to fill the window; a retry repeats it and quotes the answer back. A
+    long answer does not fit: it is quoted only as far as the window has room (before, the engine
+    refused the retry's prompt and the whole run failed with "cannot fit num_ctx")."""
+    long_bullets = [b + "，" + "由于算力需求持续旺盛，相关厂商扩大了采购规模并提高了资本开支预算" * 6 for b in BULLETS]
+
+    def trends_repeat(request: dict) -> str | None:
+        if is_slot(request, "analysis.trends"):
+            titles = ["需求侧", "供给侧与基础设施", "技术路径", "商业模式"]
+            return json.dumps({"groups": [{"title": t, "points": long_bullets} for t in titles]}, ensure_ascii=False)
+        return None
+
+    fake_ollama.responder = trends_repeat
+    res = yanbao(*run_args(fake_ollama, corpus, "--num-ctx", "2048", "--num-predict", "1024"))
+    assert res.code == 0, res.stderr
+    retries = [r for r in fake_ollama.requests if is_slot(r, "analysis.trends") and retried(r)]
+    notes = [n["note"] for n in res.manifest["notes"] if n["step"] == "analysis[1].trends"]
+    assert retries or "answer failed the content checks; no room in num_ctx to ask again" in notes
+    for r in retries:  # the answer quoted back, clipped to the room the window has
+        quoted = r["messages"][2]["content"]
+        assert len(quoted) < len(json.dumps({"groups": [{"title": "x", "points": long_bullets}] * 4}, ensure_ascii=False))
+    trends = section(res.text, "#### 2. 趋势分析", "#### 3. 优缺点评估")
+    assert trends.count("##### ") == 1  # the repeated groups went
