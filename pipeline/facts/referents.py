@@ -161,8 +161,8 @@ NEAR_WINDOW = 24  # chars each side of the number, inside its clause
 
 # -- the role of a number -----------------------------------------------------------------------------
 
-_UP = "增长|增加|提升|提高|上升|上涨|上调|增|涨|升|扩大|攀升|跃升|飙升|大增|激增|猛增|多增|高出|多出|多"
-_DOWN = "下降|下滑|减少|降低|回落|下跌|下调|缩减|萎缩|缩小|收窄|减|降|跌|下挫|锐减|少增|低于|少"
+_UP = "增长|增加|提升|提高|上升|上涨|上调|增|涨|升|扩大|攀升|跃升|飙升|大增|激增|猛增|多增|高出|多出|多|反弹|回升|走高|抬升"
+_DOWN = "下降|下滑|减少|降低|回落|下跌|下调|缩减|萎缩|缩小|收窄|减|降|跌|下挫|锐减|少增|低于|少|回撤|回调|走低|下探"
 _RATE_WORDS = "增速|增幅|涨幅|增长率|降幅|跌幅|下降幅度|增长幅度|同比|环比"
 # Text just before a number (its approximation word already excluded) that makes it a change.
 _CHANGE_BEFORE = re.compile(
@@ -177,7 +177,10 @@ _SIGNED_BASIS = re.compile(r"(?:同比|环比|较[^，,。；;]{0,6}|比[^，,�
 _DOWN_RE = re.compile(rf"^(?:{_DOWN})")
 _LEVEL_AFTER_CHANGE = re.compile(r"(?:至|到|为|达到|达)[ \t]*$")
 _TO_LEVEL = re.compile(r"(?:至|到)[ \t]*$")
-_QOQ_RE = r"环比|较上季度|比上季度|较上一季度|比上一季度|较上季|较上月|比上月|较上半年|比上半年|[较比][一二三]季度|与(?:今年)?[一二三]季度相比|qoq"
+_QOQ_RE = (
+    r"环比|较上季度|比上季度|较上一季度|比上一季度|较上季|较上月|比上月|较上半年|比上半年|[较比][一二三]季度|与(?:今年)?[一二三]季度相比|qoq"
+    r"|[较比](?:上|前一)(?:周|个月|月|季度)"
+)
 _BASIS_WORDS = re.compile(r"同比|较上年同期|比上年同期|较去年同期|比去年同期|与去年同期相比|较上年|比上年|较去年|比去年|yoy|" + _QOQ_RE, re.I)
 _QOQ = re.compile(_QOQ_RE, re.I)
 
@@ -425,7 +428,7 @@ def times_of(text: str) -> frozenset[str]:
     return frozenset(found)
 
 
-_BASE_BEFORE = re.compile(r"(?:较|比|相比|相较于?|与|同)\s*$")
+_BASE_BEFORE = re.compile(r"(?:较|比|相比|相较于?|与|同|自)\s*$")  # 自9月初…以来: since
 _YEAR_LEFT = re.compile(r"(?<![0-9])((?:19|20)[0-9]{2})(?=\s?(?:年|财年))")
 
 
@@ -620,6 +623,7 @@ class TextReferents:
         cs, ce = self.clause_span(sentence, a, b)
         near = {t for t, ts, te in toks if ts < ce and te > cs}
         share_of = sentence.startswith(("占", "约占", "仅占", "已占"), cs)  # "…1.3亿元，占营收的2.4%": a share of the part before
+        near -= _TIME_TOKENS
         if cs > 0 and (share_of or not (near - _BASIS_TERMS - _CHANGE_WORDS - RANK_WORDS - {t for t in near if is_named(t)})):
             # "RPO达到4550亿美元，同比增长359%": a clause of generic words is about the previous one
             ps, _ = self.clause_span(sentence, max(0, cs - 2), max(0, cs - 1))
@@ -865,7 +869,11 @@ _CHANGE_WORDS = frozenset(w for w in (_UP + "|" + _DOWN + "|" + _RATE_WORDS).spl
 #: Words of rank and order: "美光以82亿美元排名第三" names no metric; the clause before does.
 _PART_OF = ("其中", "包括", "含")  # "其中Azure收入…": a part of the subject, not the subject
 TOPIC_SENTENCES = 4  # how far back a paragraph's subject is looked for
-RANK_WORDS = frozenset("排名 名第 第一 第二 第三 第四 第五 位居 居第 位列 列第 名列 居首 领先 排在 在第 仅次 次于".split())
+RANK_WORDS = frozenset(
+    "排名 名第 第一 第二 第三 第四 第五 位居 居第 位列 列第 名列 居首 领先 排在 在第 仅次 次于 紧随 随其 其后 紧跟".split()
+)
+#: Words of when that bigrams make of "较前一周", "本周": never a metric word or a clause's content.
+_TIME_TOKENS = frozenset("前一 一周 本周 上周 当周 本月 上月 当月 同月 前一周".split())
 HEAD_CHARS = 12  # how far before the number its metric word may stand ("营收同比增长了约" is 8)
 
 
@@ -880,7 +888,7 @@ def head_terms(
     picked = [
         t for t, ts, te in toks
         if ts >= lo and te <= number_start and t not in _BASIS_TERMS and t not in ENTITY_NAMES and t not in _CHANGE_WORDS
-        and te not in verbs and not _in_aside(t, ts, te, asides)
+        and te not in verbs and not _in_aside(t, ts, te, asides) and t not in _TIME_TOKENS
     ]
     return frozenset(picked[-2:])
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.facts.check import CONTRADICTED, UNSUPPORTED, VERIFIED, check_text
+from pipeline.facts.referents import times_of
 from pipeline.facts.store import FactStore
 
 
@@ -189,3 +190,15 @@ def test_a_province_is_a_subject(tmp_path: Path) -> None:
     s = store_of(tmp_path, "其中，江苏年度成交均价为0.378元/千瓦时；广东成交均价0.391元/千瓦时，同比下降7.4%；山东则为0.366元/千瓦时。")
     assert status_of("广东年度成交均价为0.391元/千瓦时。", "0.391元", s) == VERIFIED
     assert status_of("山东年度成交均价为0.391元/千瓦时。", "0.391元", s) != VERIFIED
+
+
+def test_week_on_week_and_since_are_bases(tmp_path: Path) -> None:
+    s = store_of(tmp_path, (
+        "本周出口集装箱运价综合指数报1,342.6点，环比下跌3.9%。"
+        "动力煤平仓价报812元/吨，周环比上涨18元/吨，较9月初低点累计反弹约11%。"
+    ))
+    assert status_of("综合指数本周收于1342.6点，较上周下降3.9%。", "3.9%", s) == VERIFIED
+    assert status_of("动力煤平仓价本周升至每吨812元，比前一周上涨18元。", "18元", s) == VERIFIED
+    # 自9月初…以来 and 较9月初 are bases, not the period of the figure
+    assert "m9" not in times_of("自9月初触底以来，动力煤价格已累计回升约11%。")
+    assert "m9" not in times_of("较9月初低点累计反弹约11%。")
