@@ -47,7 +47,15 @@ from pipeline.documents import (
     read_document,
 )
 from pipeline.facts.extract import decimal_text, extract_claims, parse_quantity, unit_class
-from pipeline.facts.referents import METRIC_TERMS, TextReferents, is_named, role_of, terms_of, times_of, vocabulary_id
+from pipeline.facts.referents import (
+    METRIC_TERMS,
+    TextReferents,
+    is_named,
+    role_of,
+    terms_of,
+    times_of,
+    vocabulary_id,
+)
 from pipeline.run.db import PgConnection, Row, StoreError, is_url, redact
 
 SCHEMA_VERSION = 4
