@@ -40,6 +40,8 @@ from pipeline.kinds.slotcheck import (
     problems,
     repeats,
     seen_in,
+    sentences,
+    statements,
     tidy,
     trim_cut,
 )
@@ -456,6 +458,10 @@ class Answer(Generic[T]):
         self._result = self._kept = result
         self._said = json.dumps(result.value.model_dump(), ensure_ascii=False)
         value: T = tidy(result.value) if self.checked else result.value
+        if self.checked:
+            said, kept = (sum(len(sentences(p.text)) for p in statements(v)) for v in (result.value, value))
+            if kept < said:
+                self.env.journal.note(self.step, f"{said - kept} repeated sentences removed (the first saying kept)")
         found: list[Problem] = []
         if result.truncated and self.checked:  # plans and queries are no sentences: they stay as repaired
             trimmed = trim_cut(value)

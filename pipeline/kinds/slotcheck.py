@@ -82,6 +82,8 @@ _META_VERB = (r"(?:介绍|分析|探讨|讨论|总结|阐述|论述|描述|概�
 _META = re.compile(
     _META_SUBJECT + r"[^，。！？；,]{0,6}?" + _META_VERB
     + r"|^[\s，,]*(?:首先|其次|接着|然后|随后|之后|最后|此外|另外|同时)[\s，,]*(?:还|又|也|则)?" + _META_VERB
+    # "第一轮检索中，主要讨论了…": narrating the search rounds, not what the sources say
+    + r"|(?:第[一二三四五六七八九十\d]+轮)?检索(?:结果)?中[\s，,]*(?:主要|还|又|也|则|详细)?" + _META_VERB
 )
 
 
@@ -354,7 +356,24 @@ def _tidy_text(text: str) -> str:
     text = clean_marks(text.replace("\r\n", "\n"))
     text = _BLANK_LINES.sub("\n\n", text)
     text = _LINE_SPACE.sub("\n", text)
-    return _RUN.sub(" ", text).strip()
+    return unrepeated(_RUN.sub(" ", text).strip())
+
+
+def unrepeated(text: str) -> str:
+    """`text` without the sentences that say again what an earlier sentence of it said (a small model
+    writes its one summary sentence three times): the first saying is kept, nothing new is lost."""
+    parts = _SENTENCE.findall(text)
+    if len(parts) < 2:
+        return text
+    kept: list[str] = []
+    for part in parts:
+        if len(_compact(part)) >= REPEAT_MIN_CHARS and any(near_duplicate(part, k) for k in kept):
+            continue
+        kept.append(part)
+    return "".join(kept).strip() if len(kept) < len(parts) else text
+
+
+REPEAT_MIN_CHARS = 8  # a shorter sentence ("是的。") may well stand twice
 
 
 def _rebuild(value: M, data: object) -> M | None:

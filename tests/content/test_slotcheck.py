@@ -183,6 +183,21 @@ def test_whitespace_runs_and_broken_citations_are_removed():
     assert tidy(paragraphs).text == "第一段[1]。\n\n第二段[1][2]。"
 
 
+def test_a_sentence_said_again_in_one_text_is_said_once():
+    # what the instruct model wrote as its executive summary: one sentence three times, near enough
+    said = "英伟达调整H200对华出口政策，国内头部云厂商大规模采购H200芯片[1]。"
+    again = "英伟达调整H200对华出口政策，中国头部云厂商大规模采购H200芯片[1]。"
+    value = ExecutiveSummary(text=said + again + again + "美国对出口的限制仍可能收紧[2]。")
+    assert tidy(value).text == said + "美国对出口的限制仍可能收紧[2]。"
+    different = ExecutiveSummary(text="微软资本开支242亿美元[1]。谷歌资本开支224亿美元[1]。")
+    assert tidy(different).text == different.text  # two figures, two sentences
+
+
+def test_narrating_the_search_rounds_is_narration():
+    assert describes_article("第一轮检索中，主要讨论了H200的出口政策调整。第二轮检索中，详细介绍了美国的出口限制。")
+    assert not describes_article("检索到的资料显示，H200单价约3.2万美元[1]。")
+
+
 def test_a_cut_reply_is_trimmed_at_its_last_sentence_end():
     cut = ExecutiveSummary(text="资本开支增长[1]。推理需求上升[2]。行业仍面临电力约")
     assert trim_cut(cut).text == "资本开支增长[1]。推理需求上升[2]。"
