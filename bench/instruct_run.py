@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SEEDS = ROOT.parent.parent / "shared" / "seeds"
+SEEDS = ROOT.parent / "shared" / "seeds"
 SEED_FILES = ("source-gpu-scramble.md", "source-h200-exports.md")
 TOPIC = "英伟达H200对华出口与国内算力采购"
 

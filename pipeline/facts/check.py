@@ -395,6 +395,8 @@ def judge(
         and ("fut" in a.fact.times) == ("fut" in ref.times)
         # nor a part the claim does not name ("…644万千瓦，其中海上风电新增约120万千瓦")
         and not _other_part(ref, a.fact)
+        # nor the first level of "从750亿美元上调至850亿美元" a claim of the new one ("上调至850亿美元")
+        and not ("from" in a.fact.times and not {"prev", "from"} & ref.times)
     ]
     if ref.names and any(a.names for a in agree):
         # "苹果三季度出货量为5810万部" agrees with "苹果以5,810万部位居第一": a statement that names nobody
@@ -465,6 +467,8 @@ def _strong(a: _Aligned, ref: Referent) -> bool:
         return False  # a forecast does not contradict a figure reached, nor the reverse
     if _other_part(ref, a.fact):
         return False  # "其中出口5.52万台" is a part of the total the claim states
+    if ("from" in a.fact.times) != ("from" in ref.times) and not {"prev"} & (ref.times | a.fact.times):
+        return False  # "从750亿美元上调至850亿美元": the first level does not contradict the new one
     known = (ref.near & METRIC_TERMS) - _NOT_METRIC
     if known - a.fact.near and a.similar < SIMILAR:
         return False  # the claim names a metric (营收, 研发投入) the fact's clause does not

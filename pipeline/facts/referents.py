@@ -254,9 +254,13 @@ def previous_period(text: str, start: int, sentence_start: int = 0, end: int | N
     "上年同期，公司营收为334亿元", "净利润从6.8亿元增至19.4亿元")."""
     if _PREVIOUS.search(text, max(0, start - 16), start) is not None:
         return True
-    if end is not None and _FROM_BEFORE.search(text, max(0, start - 3), start) and _TO_AFTER.match(text, end):
-        return True
     return _PREVIOUS_LEAD.match(text, sentence_start, start) is not None
+
+
+def from_level(text: str, start: int, end: int) -> bool:
+    """The first level of a change stated as "从A<verb>至B" ("指引从750亿美元上调至850亿美元",
+    "计划从2.3万卡扩展至5万卡"): earlier than B, but not necessarily a past period's (a plan's A is now)."""
+    return bool(_FROM_BEFORE.search(text, max(0, start - 3), start) and _TO_AFTER.match(text, end))
 
 
 def rate_context(sentence: str) -> bool:
@@ -500,7 +504,8 @@ def times_conflict(a: frozenset[str], b: frozenset[str]) -> bool:
         return True  # next year's figure against one of no stated year (this period's)
     if ("attr" in a) != ("attr" in b):
         return True  # a bar ("超过千亿元的企业有4家") against a figure someone reached
-    if ("prev" in a) != ("prev" in b) and not any(t[0] == "y" for t in (a if "prev" in b else b)):
+    if ("prev" in a) != ("prev" in b) and not ("from" in a or "from" in b) \
+            and not any(t[0] == "y" for t in (a if "prev" in b else b)):
         return True  # the earlier period against a figure of no stated year (this period's)
     if not a or not b:
         return False
@@ -656,7 +661,9 @@ class TextReferents:
             bq = _BASE_QUARTER_OF_MULTIPLE.search(sentence, max(0, a - 10), a)
             if bq is not None:  # "二季度收入…为一季度的1.5倍": the quarter of the figure is the one before
                 times = frozenset(t for t in times if t[0] != "q") | quarter_before(sentence, bq.start())
-        if role == "level" and unit != "x" and previous_period(self.text, start, s, end):
+        if role == "level" and unit != "x" and from_level(self.text, start, end) and not previous_period(self.text, start, s, end):
+            times = times | {"from"}
+        elif role == "level" and unit != "x" and previous_period(self.text, start, s, end):
             # (not "是上年同期的2.3倍": a multiple compares with the earlier period, it is not its level)
             # said of the earlier period: with the text's own year known, that is the year before
             lead_years = [int(t[1:]) for t in self._lead_times]
@@ -683,6 +690,8 @@ class TextReferents:
         if _NEXT_YEAR.search(sentence, cs, a) or _NEXT_YEAR.match(sentence):
             # "明年增速将放缓至15%-20%": next year's figure, not this period's
             times = times | {"next"}
+        if "from" in times:  # "计划明年将算力从2.6万卡扩展至六万卡": 明年 and 计划 are the new level's
+            times = times - {"fut", "next"}
         if _ATTRIBUTE_AFTER.match(sentence, b):
             # "销售额超过千亿元的企业有4家": a bar that things are counted by, not anyone's figure
             times = times | {"attr"}

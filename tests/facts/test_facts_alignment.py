@@ -202,3 +202,12 @@ def test_week_on_week_and_since_are_bases(tmp_path: Path) -> None:
     # 自9月初…以来 and 较9月初 are bases, not the period of the figure
     assert "m9" not in times_of("自9月初触底以来，动力煤价格已累计回升约11%。")
     assert "m9" not in times_of("较9月初低点累计反弹约11%。")
+
+
+def test_the_first_level_of_a_change_is_earlier_but_not_a_past_period(tmp_path: Path) -> None:
+    s = store_of(tmp_path, "公司计划明年将可调度算力从2.6万卡扩展至六万卡；领取环节税率拟从3%降至1.5%。")
+    # a plan's first level is today's: stated plainly, it verifies
+    assert status_of("公司目前可调度算力约2.6万卡。", "约2.6万卡", s) == VERIFIED
+    assert status_of("税率拟从3%降至1.5%。", "3%", s) == VERIFIED
+    # and it never contradicts a claim of the new level
+    assert status_of("公司计划明年将可调度算力扩展至六万卡。", "六万卡", s) == VERIFIED
