@@ -523,6 +523,13 @@ def _build(m: re.Match[str], text: str, scan: str) -> list[Claim]:
         # 同比增长77%至180亿美元: a rate and then a level, two claims; a range needs one unit
         return _split_range(m, text, scan)
     unit = unit1 or unit2
+    if (
+        n2 is not None and sep in ("至", "到") and unit not in _RATIO and (g["u1"] or g["cur1"] or s1)
+        and _CHANGE_VERB_BEFORE.search(scan, max(0, start - 8), start)
+    ):
+        # 净减少46家至6,284家: a change and the new level, two claims, each with its unit written (but
+        # 净增1,000至1,200家 and 增长10%至15% are ranges)
+        return _split_range(m, text, scan)
 
     bound = APPROX_PREFIXES.get(pre, "")
     if g["m1"] or g["m1b"] or g["m2"]:
@@ -569,6 +576,12 @@ def _build(m: re.Match[str], text: str, scan: str) -> list[Claim]:
             year_like=year_like,
         )
     ]
+
+
+_CHANGE_VERB_BEFORE = re.compile(
+    r"(?:增长|增加|提升|提高|上升|上涨|上调|下降|下滑|减少|降低|回落|下跌|下调|缩减|扩大|收窄|净增|净减|净增加|净减少|多增|少增)"
+    r"(?:了)?(?:约|近|逾|超过|超)?\s*$"
+)
 
 
 def _split_range(m: re.Match[str], text: str, scan: str) -> list[Claim]:
@@ -666,7 +679,7 @@ _SPECIAL_RE = re.compile(
     rf"""
     (?=[一二两三四五六七八九十百千万0-9翻过半])  # a cheap first test at every position
     (?:(?P<cheng>(?<![0-9零〇一二两三四五六七八九十百千万亿])(?:[一二两三四五六七八九]|[1-9])成(?:半|[一二三四五六七八九])?)
-        (?![本长员功就熟交立果品型绩份都为套批群语])
+        (?![本长员功就熟交立果品型绩都为套批群语])(?!份(?!额))
     |(?P<frac>百分之[0-9]+(?:\.[0-9]+)?|(?:千|万)分之(?:{_CN_SMALL}[零〇一二两三四五六七八九十百]*|[0-9]+(?:\.[0-9]+)?))
     |(?P<cnfrac>(?<![0-9零〇一二两三四五六七八九十百千万亿])(?:[二两三四五六七八九十]{{1,3}})分之(?:{_CN_SMALL}[零〇一二两三四五六七八九十]*))
     |(?P<slash>(?<![0-9./\-:])[1-9]/[1-9][0-9]?(?![0-9/.]))
@@ -708,7 +721,7 @@ def _special_claims(text: str, scan: str) -> list[Claim]:
                 step = 1.0
             else:
                 step = 10.0
-            if value == 10 and not tail and scan[m.end() : m.end() + 1] not in "，,。；;、 以左多的":
+            if value == 10 and not tail and scan[m.end() : m.end() + 1] not in "，,。；;、 以左多的至到":
                 continue  # 一成 in a word (一成不变)
         elif kind == "frac":
             den = {"百": 100.0, "千": 1000.0, "万": 10000.0}[raw[0]]

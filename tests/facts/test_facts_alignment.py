@@ -211,3 +211,17 @@ def test_the_first_level_of_a_change_is_earlier_but_not_a_past_period(tmp_path: 
     assert status_of("税率拟从3%降至1.5%。", "3%", s) == VERIFIED
     # and it never contradicts a claim of the new level
     assert status_of("公司计划明年将可调度算力扩展至六万卡。", "六万卡", s) == VERIFIED
+
+
+def test_a_change_and_the_new_level_are_two_figures_a_range_is_one() -> None:
+    from pipeline.facts.extract import extract_claims
+
+    def spans(text: str) -> list[str]:
+        return [c.text for c in extract_claims(text)]
+
+    assert spans("主品牌门店较6月末净减少52家至6,318家。") == ["52家", "6,318家"]
+    assert spans("橱柜收入下降近一成至38.6亿元。") == ["近一成", "38.6亿元"]
+    assert spans("公司计划下半年再净增900至1,100家。") == ["900至1,100家"]  # a range of additions
+    assert spans("预计运价上涨10%至15%。") == ["10%至15%"]  # a range of rates
+    assert spans("新片拿下约四成份额。") == ["约四成"]
+    assert spans("这种矿物成份复杂。") == []
