@@ -808,9 +808,16 @@ _GROWTH_BEFORE = re.compile(r"(?:增长|增加|提升|提高|上涨|上升|增)�
 
 
 def _adjust(c: Claim, scan: str) -> None:
-    """增长一倍 is a doubling (2x), as 翻番 is."""
+    """增长一倍 is a doubling (2x), as 翻番 is; "约占整体市场的四分之三": the approximation word stands
+    before 占, and bounds the share as if it stood before the number."""
     if c.unit == "x" and c.value == 1 and c.value_hi is None and _GROWTH_BEFORE.search(scan, max(0, c.start - 4), c.start):
         c.value = 2.0
+    if not c.approx and c.unit == "%" and (m := _APPROX_SHARE.search(scan, max(0, c.start - 16), c.start)):
+        c.approx, c.bound = True, APPROX_PREFIXES.get(m.group(1), "about")
+
+
+#: An approximation word before 占 and the share after it: "约占整体市场的四分之三", "接近占总量的一半".
+_APPROX_SHARE = re.compile(r"(大约|约|接近|将近|近)占[^，,。；;：:0-9]{0,12}?的?\s*$")
 
 
 def parse_quantity(written: str) -> Claim | None:

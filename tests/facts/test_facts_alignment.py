@@ -225,3 +225,9 @@ def test_a_change_and_the_new_level_are_two_figures_a_range_is_one() -> None:
     assert spans("预计运价上涨10%至15%。") == ["10%至15%"]  # a range of rates
     assert spans("新片拿下约四成份额。") == ["约四成"]
     assert spans("这种矿物成份复杂。") == []
+
+
+def test_an_approximation_word_before_zhan_bounds_the_share(tmp_path: Path) -> None:
+    s = store_of(tmp_path, "其中，移动游戏收入228.4亿元，同比增长10.6%，占整体市场的74.6%。")
+    assert status_of("移动游戏收入约占整体市场的四分之三。", "四分之三", s) == VERIFIED
+    assert status_of("移动游戏收入占整体市场的四分之三。", "四分之三", s) == CONTRADICTED  # 75 is not 74.6
