@@ -484,6 +484,8 @@ def periods_before(sentence: str, at: int) -> frozenset[str]:
     return best[1] if best else frozenset()
 
 
+#: An abbreviation defined in the text: "跨境支付交易额（TPV）", "剩余履约义务(RPO)".
+_ABBR_DEF = re.compile(r"([\u4e00-\u9fff]{2,8})[（(]([A-Z][A-Za-z0-9]{1,7})[)）]")
 _FUTURE = re.compile("将|预计|有望|预测|计划|目标|届时")
 _NEXT_YEAR = re.compile(r"\s*(?:[^，,。；;]{0,6}?)(?:明年|下一年|下一年度|来年)")
 #: After a figure: it is a bar that a group is defined by ("超过千亿元的企业有4家", "100万元以上的客户共…").
@@ -534,6 +536,13 @@ class TextReferents:
         self._ends = [m.start() for m in _SENTENCE_END.finditer(text)]
         self._sentences: dict[tuple[int, int], _SentenceInfo] = {}
         self._topics: dict[int, frozenset[str]] = {}
+        # Abbreviations the text defines ("跨境支付交易额（TPV）"): either form stands for the other in it
+        self._abbr: dict[str, frozenset[str]] = {}
+        for m in _ABBR_DEF.finditer(text):
+            short = [t for t, _, _ in tokens(m.group(2))]
+            long = frozenset(t for t, _, _ in tokens(m.group(1))) - STOP_BIGRAMS
+            if len(short) == 1 and short[0].startswith("#") and len(long) >= 2:
+                self._abbr[short[0]] = long
         self._lead: frozenset[str] = frozenset()
         self._lead_times: frozenset[str] = frozenset()
         if lead:
@@ -627,9 +636,16 @@ class TextReferents:
         a, b = start - s, end - s
         cs, ce = self.clause_span(sentence, a, b)
         near = {t for t, ts, te in toks if ts < ce and te > cs}
+        for short, long in self._abbr.items():  # "B2B贸易支付TPV为…" is about 交易额, and the reverse
+            if short in near:
+                near |= long
+            elif len(long & near) * 2 > len(long):
+                near.add(short)
         share_of = sentence.startswith(("占", "约占", "仅占", "已占"), cs)  # "…1.3亿元，占营收的2.4%": a share of the part before
         near -= _TIME_TOKENS
-        if cs > 0 and (share_of or not (near - _BASIS_TERMS - _CHANGE_WORDS - RANK_WORDS - {t for t in near if is_named(t)})):
+        if cs > 0 and (share_of or not (
+            near - _BASIS_TERMS - _CHANGE_WORDS - RANK_WORDS - _BASIS_PHRASE - {t for t in near if is_named(t)}
+        )):
             # "RPO达到4550亿美元，同比增长359%": a clause of generic words is about the previous one
             ps, _ = self.clause_span(sentence, max(0, cs - 2), max(0, cs - 1))
             borrowed = {t for t, ts, te in toks if ts < cs and te > ps}
@@ -881,6 +897,8 @@ TOPIC_SENTENCES = 4  # how far back a paragraph's subject is looked for
 RANK_WORDS = frozenset(
     "排名 名第 第一 第二 第三 第四 第五 位居 居第 位列 列第 名列 居首 领先 排在 在第 仅次 次于 紧随 随其 其后 紧跟".split()
 )
+#: Words of how a figure is counted ("按可比口径", "以美元计"): the clause's metric is the one before.
+_BASIS_PHRASE = frozenset("按可 可比 比口 口径 计算 按照 美元 元计 人民 民币 币计".split())
 #: Words of when that bigrams make of "较前一周", "本周": never a metric word or a clause's content.
 _TIME_TOKENS = frozenset("前一 一周 本周 上周 当周 本月 上月 当月 同月 前一周".split())
 HEAD_CHARS = 12  # how far before the number its metric word may stand ("营收同比增长了约" is 8)

@@ -231,3 +231,13 @@ def test_an_approximation_word_before_zhan_bounds_the_share(tmp_path: Path) -> N
     s = store_of(tmp_path, "其中，移动游戏收入228.4亿元，同比增长10.6%，占整体市场的74.6%。")
     assert status_of("移动游戏收入约占整体市场的四分之三。", "四分之三", s) == VERIFIED
     assert status_of("移动游戏收入占整体市场的四分之三。", "四分之三", s) == CONTRADICTED  # 75 is not 74.6
+
+
+def test_an_abbreviation_the_source_defines_stands_for_its_words(tmp_path: Path) -> None:
+    s = store_of(tmp_path, (
+        "全年公司处理的跨境支付交易额（TPV）为1.46万亿元，同比增长38.1%。"
+        "其中B2B贸易支付TPV为3,120亿元，是上年的2.2倍。"
+        "新业务价值（NBV）为284.6亿元，按可比口径同比增长24.3%。"
+    ))
+    assert status_of("B2B贸易支付交易额为3120亿元。", "3120亿元", s) == VERIFIED
+    assert status_of("据公司公告，NBV同比增长24.3%。", "24.3%", s) == VERIFIED
