@@ -344,7 +344,8 @@ SCANNER = TermScanner(_LEXICON, _fold, separators=_NUMERAL_RUN_RE, skip_pair=_nu
 @lru_cache(maxsize=131_072)
 def tokens(sentence: str) -> tuple[tuple[str, int, int], ...]:
     """(term, start, end) of a sentence: lexicon words (folded), ASCII names, bigrams of the rest
-    (`SCANNER`; see `pipeline.text.TermScanner`)."""
+    (`SCANNER`; see `pipeline.text.TermScanner`). Cached: a check reads the same source sentences for
+    many claims, and an import reads each sentence again as the next one's context."""
     return SCANNER.terms(sentence)
 
 
