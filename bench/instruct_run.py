@@ -18,7 +18,7 @@ analysis of its report uses this checkout's code. Examples::
 
     /work/shared/tools/llm-cpu/start.sh 11500
     .venv/bin/python bench/instruct_run.py --host http://127.0.0.1:11500 --model qwen2.5-coder-1.5b
-    .venv/bin/python bench/instruct_run.py --llm openai --base-url http://127.0.0.1:11501/v1 --model qwen2.5-coder-1.5b
+    .venv/bin/python bench/instruct_run.py --llm openai --base-url http://127.0.0.1:11501/v1 --model ~/.cache/llm-cpu/model.gguf
 
 Everything after `--` is passed to `yanbao run` as it is (e.g. `-- --concurrency 1`).
 """
