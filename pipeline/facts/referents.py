@@ -879,7 +879,11 @@ class _SentenceInfo:
 PRONOUN = re.compile(r"(?:[^，,。]{0,8}[，,])?(?:该[\u4e00-\u9fff]{1,3}?(?=[^\u4e00-\u9fff]|[共有的在为是已将去今上前全实营收净占])|其|这家[^，,。]{0,4}?|公司|集团|企业)")
 
 _ATTRIBUTION = re.compile(
-    r"\s*(?:(?:据|根据)[^，,。；;]{1,14}|[^，,。；;]{1,10}(?:指出|显示|表示|测算|估算|认为|预计|分析|透露|披露|提到))[，,：:]"
+    r"\s*(?:(?:据|根据)[^，,。；;]{1,14}"
+    # "作者测算，", "分析师指出，": who judges is not whom it is about; but "极盛科技表示，" is the
+    # company speaking of itself, so only the words of authors, analysts and institutions count
+    r"|[^，,。；;]{0,6}(?:作者|笔者|文章|报告|研报|分析师|分析人士|业内人士|专家|机构|券商|研究院|人士)"
+    r"[^，,。；;]{0,4}?(?:指出|显示|表示|测算|估算|认为|预计|分析|透露|披露|提到))[，,：:]"
 )
 _BASE_QUARTER_OF_MULTIPLE = re.compile(r"(?:上一|第)?[一二三四1-4](?:财季|季度)的?\s*$")
 _BASE_OF_MULTIPLE = re.compile(r"((?:19|20)[0-9]{2})\s?年(?:同期|全年)?的?\s*$")
