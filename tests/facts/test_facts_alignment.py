@@ -244,8 +244,8 @@ def test_an_abbreviation_the_source_defines_stands_for_its_words(tmp_path: Path)
 
 
 def test_a_company_speaking_of_itself_is_still_the_subject(tmp_path: Path) -> None:
-    s = store_of(tmp_path, "Astra80在2024年的训练速度为2.9倍，同比增长204%。")
+    s = store_of(tmp_path, "Astra80的训练速度为2.9倍，同比增长204%。")
     # "极盛科技表示，" names the subject; only authors, analysts and institutions are mere speakers
-    assert status_of("极盛科技表示，2022年训练速度约2.9倍。", "约2.9倍", s) != VERIFIED
+    assert status_of("极盛科技表示，训练速度约2.9倍。", "约2.9倍", s) != VERIFIED
     t = store_of(tmp_path, "若票价下调两成，要保持门票收入不变，客流需增加约25%。", "t")
     assert status_of("作者测算，门票降价20%后，客流需增长约25%。", "约25%", t) == VERIFIED
