@@ -48,7 +48,6 @@ from pipeline.documents import (
 )
 from pipeline.facts.extract import decimal_text, extract_claims, parse_quantity, unit_class
 from pipeline.facts.referents import (
-    METRIC_TERMS,
     TextReferents,
     is_named,
     role_of,
@@ -665,9 +664,9 @@ def _postings(
         near_set = set(terms.split())
     out = [(t, uclass, value, fid, 1) for t in sorted(near_set)]
     out += [(t, uclass, value, fid, 0) for t in sorted(set(names.split()) - near_set)]
-    if (len(near_set) <= 1 or not near_set & METRIC_TERMS) and not names.strip():
-        # "…，明年增速将放缓至15%-20%", "较9月初低点累计反弹约11%": a clause of one word, or of no metric
-        # word, is found by its sentence's words too
+    if len(near_set) <= 1 and not names.strip():
+        # "…，明年增速将放缓至15%-20%": a clause of one word is found by its sentence's words too (not
+        # every clause without a lexicon metric word: that tripled the postings and the time of a check)
         out += [(t, uclass, value, fid, 0) for t in sorted(set(terms.split()) - near_set)]
     if value_hi is not None and value_hi != value:
         out += [(t, uclass, value_hi, fid, n) for t, _, _, _, n in out]
