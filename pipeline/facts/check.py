@@ -32,6 +32,7 @@ from typing import NotRequired, TypedDict
 
 from pipeline.facts.extract import MEASURE_WORDS, Claim, extract_claims, unit_class, unit_factor
 from pipeline.facts.referents import (
+    CLAUSE_STOP,
     ENTITY_NAMES,
     METRIC_TERMS,
     PRONOUN,
@@ -391,10 +392,8 @@ def judge(
         if (a.same_direction or a.similar >= SIMILAR) and a.verdict != "unit" and (a.fact.sentence, a.fact.value) not in taken
         # "联想出货1,850万台" does not outrank the total for a claim that names no company
         and not (a.fact.names and not ref.names and not a.anchored)
-        # nor a figure reached a forecast ("前三季度入境游客9,820万人次" / "预计全年将超过1.3亿人次")
-        and ("fut" in a.fact.times) == ("fut" in ref.times)
-        # nor a part the claim does not name ("…644万千瓦，其中海上风电新增约120万千瓦")
-        and not _other_part(ref, a.fact)
+        # nor a figure reached a forecast, nor a part the claim does not name (see `_apart`)
+        and not _apart(ref, a.fact)
         # nor the first level of "从750亿美元上调至850亿美元" a claim of the new one ("上调至850亿美元")
         and not ("from" in a.fact.times and not {"prev", "from"} & ref.times)
     ]
@@ -463,10 +462,8 @@ def _strong(a: _Aligned, ref: Referent) -> bool:
         return False
     if (ref.role == "level") != (a.fact.role == "level"):
         return False  # "上调了100亿美元" (a change) is not the level "上调至850亿美元": never its contradiction
-    if ("fut" in ref.times) != ("fut" in a.fact.times):
-        return False  # a forecast does not contradict a figure reached, nor the reverse
-    if _other_part(ref, a.fact):
-        return False  # "其中出口5.52万台" is a part of the total the claim states
+    if _apart(ref, a.fact):
+        return False
     if ("from" in a.fact.times) != ("from" in ref.times) and not {"prev"} & (ref.times | a.fact.times):
         return False  # "从750亿美元上调至850亿美元": the first level does not contradict the new one
     known = (ref.near & METRIC_TERMS) - _NOT_METRIC
@@ -563,7 +560,8 @@ def _align(
     terms = len(ref.terms & f.terms)
     anchored = f.sentence in anchors
     ck, fk = (ref.near & METRIC_TERMS) - _NOT_METRIC, (f.near & METRIC_TERMS) - _NOT_METRIC
-    if ck and fk and not ck & fk and not anchored and _similarity(ref.sentence, f.sentence) < SIMILAR:
+    similar = _similarity(ref.sentence, f.sentence)
+    if ck and fk and not ck & fk and not anchored and similar < SIMILAR:
         return None  # two known metrics, none shared: 净利润 is not 营收, whatever else the clauses share
     names = len(ref.names & f.names) + anchored
     # the subject by agreement: enough to align an agreeing statement, not to rank others or contradict
@@ -617,7 +615,7 @@ def _align(
         if not by_value:
             return None
         heads = shared_abbr = False
-    if not anchored and _displaced(ref, f):
+    if not anchored and _displaced(ref, f, similar):
         return None
     cn = ref.near - _NOT_METRIC - ref.names
     fn = f.near - _NOT_METRIC - f.names
@@ -625,7 +623,6 @@ def _align(
     if reordered:  # the same characters, in other words: compared as characters
         cc, fc = {ch for t in cn for ch in t}, {ch for t in fn for ch in t}
         metric = len(cc & fc) / len(cc | fc) if cc and fc else 0.0
-    similar = _similarity(ref.sentence, f.sentence)
     if (heads or shared_abbr) and ref.own_head and (ref.role == "level") == (f.role == "level"):
         level = 2
     elif heads or shared_abbr or cn & fn or not ref.own_head or similar >= SIMILAR or (reordered and verdict == "agree"):
@@ -647,13 +644,20 @@ def _align(
     )
 
 
+def _apart(ref: Referent, f: Fact) -> bool:
+    """Statements that neither outrank nor contradict each other whatever their values: a forecast
+    and a figure reached ("预计全年将超过1.3亿人次" / "前三季度入境游客9,820万人次"), and a claim and a
+    part it does not name ("其中海上风电新增约120万千瓦", "其中出口5.52万台")."""
+    return ("fut" in ref.times) != ("fut" in f.times) or _other_part(ref, f)
+
+
 def _other_part(ref: Referent, f: Fact) -> bool:
     """The fact is a part of a whole ("其中海上风电新增约120万千瓦") named by words the claim does not
     use: it is not what a claim about the whole (or another part) states."""
     at = f.sentence.find(f.text)
     if at < 0:
         return False
-    start = max((m.end() for m in _CLAUSE_STOP.finditer(f.sentence, 0, at)), default=0)
+    start = max((m.end() for m in CLAUSE_STOP.finditer(f.sentence, 0, at)), default=0)
     if not f.sentence.startswith(_PART_OPENERS, start):
         return False
     whole = _sentence_terms(f.sentence[:start])
@@ -667,7 +671,6 @@ def _sentence_terms(sentence: str) -> frozenset[str]:
 
 
 _PART_OPENERS = ("其中", "其中，", "包括", "内含")
-_CLAUSE_STOP = re.compile("[，,。；;：:]")
 
 
 def _same_number(claim: Claim, f: Fact) -> bool:
@@ -676,11 +679,11 @@ def _same_number(claim: Claim, f: Fact) -> bool:
     return abs(claim.value - f.value) <= max(min(claim.step, f.step), 1e-9) * 0.5 + 1e-9 * abs(f.value)
 
 
-def _displaced(ref: Referent, f: Fact) -> bool:
+def _displaced(ref: Referent, f: Fact, similar: float) -> bool:
     """The source sentence lists peers ("韩国、日本、马来西亚位列前三，其中韩国游客同比增长约82%") and
     the figure belongs to one of them: a claim whose clause names another peer (日本游客) and not
-    that one is about someone the source gives no figure for."""
-    if "、" not in f.sentence or _similarity(ref.sentence, f.sentence) >= SIMILAR:
+    that one is about someone the source gives no figure for (`similar`: how alike the sentences are)."""
+    if "、" not in f.sentence or similar >= SIMILAR:
         return False
     for members in _peers(f.sentence):
         own = [m for m in members if m & f.near]
@@ -722,8 +725,7 @@ _NOT_SUBJECT = frozenset(
 
 
 def _similarity(a: str, b: str) -> float:
-    ta = {t for t, _, _ in tokens(a)}
-    tb = {t for t, _, _ in tokens(b)}
+    ta, tb = _sentence_terms(a), _sentence_terms(b)
     return len(ta & tb) / len(ta | tb) if ta and tb else 0.0
 
 

@@ -586,16 +586,13 @@ class TextReferents:
         prev_names: frozenset[str] = frozenset()
         # a sentence with no subject of its own ("其RPO为…", "营收…，净利润…") is about the previous one's
         borrows = not names and (not (own - METRIC_TERMS - _BASIS_TERMS - _CHANGE_WORDS) or bool(PRONOUN.match(sentence)))
-        if s > 0:
-            k = s - 1
-            while k > 0 and self.text[k] in " \t":
-                k -= 1
-            if self.text[k] != "\n" or (k > 0 and self.text[k - 1] != "\n"):  # same paragraph
-                ps, pe = self.sentence_span(k, k)
-                previous = frozenset(t for t, _, _ in tokens(self.text[ps:pe]))
-                prev_names = frozenset(t for t in previous if is_named(t)) | self._topic(ps)
-                if self.carry_names and borrows:
-                    context = prev_names
+        before = self._previous_sentence(s)
+        if before is not None:
+            ps, pe = before
+            previous = frozenset(t for t, _, _ in tokens(self.text[ps:pe]))
+            prev_names = frozenset(t for t in previous if is_named(t)) | self._topic(ps)
+            if self.carry_names and borrows:
+                context = prev_names
         subject = (previous if borrows else frozenset()) | own
         info = _SentenceInfo(
             sentence, toks, own | previous | self._lead, names | context, context, times_of(sentence), subject,
@@ -620,15 +617,24 @@ class TextReferents:
             stop = min(first.start() if first else len(self.text), s + SENTENCE_WINDOW)
             head = self.text[s:stop].lstrip()
             found = frozenset(t for t, _, _ in tokens(head) if is_named(t)) if not head.startswith(_PART_OF) else frozenset()
-            if found or s == 0:
+            if found:
                 return found
-            k = s - 1
-            while k > 0 and self.text[k] in " \t":
-                k -= 1
-            if self.text[k] == "\n" and k > 0 and self.text[k - 1] == "\n":
-                return frozenset()  # a new paragraph
-            s, _ = self.sentence_span(k, k)
+            before = self._previous_sentence(s)
+            if before is None:
+                return frozenset()  # the start of the paragraph
+            s = before[0]
         return frozenset()
+
+    def _previous_sentence(self, s: int) -> tuple[int, int] | None:
+        """The span of the sentence before the one starting at `s`, when it is in the same paragraph."""
+        if s <= 0:
+            return None
+        k = s - 1
+        while k > 0 and self.text[k] in " \t":
+            k -= 1
+        if self.text[k] == "\n" and not (k > 0 and self.text[k - 1] != "\n"):
+            return None  # a blank line: a new paragraph
+        return self.sentence_span(k, k)
 
     def referent(self, start: int, end: int, unit: str = "") -> Referent:
         s, e = self.sentence_span(start, end)
@@ -769,7 +775,7 @@ class TextReferents:
         )
 
 
-_CLAUSE_STOP = re.compile("[，,。；;：:]")
+CLAUSE_STOP = re.compile("[，,。；;：:]")  # a clause ends (for splitting a sentence into its clauses)
 _FIGURE = re.compile(r"(?<![A-Za-z0-9])[0-9][0-9.,]*(?![0-9]*[年月日季])|[一二两三四五六七八九十百]+(?:成|倍|个百分点)|翻(?:了)?一?番")
 
 
@@ -780,7 +786,7 @@ def _earlier_figure_clauses(sentence: str, toks: tuple[tuple[str, int, int], ...
     """The unnamed words of the clauses before `before` that hold a figure of their own."""
     out: set[str] = set()
     start = 0
-    for m in _CLAUSE_STOP.finditer(sentence, 0, before):
+    for m in CLAUSE_STOP.finditer(sentence, 0, before):
         if _ANY_FIGURE.search(sentence, start, m.start()):
             out |= {t for t, ts, te in toks if start <= ts and te <= m.start() and not is_named(t)}
         start = m.end()
@@ -839,7 +845,7 @@ def respectively(
     else:
         # "营收214.6亿元，归母净利润42.3亿元，分别同比增长16.8%和47.5%": the items are the figures
         # before the list, one for one; the k-th rate is about the k-th of them
-        end = _CLAUSE_STOP.search(sentence, p)
+        end = CLAUSE_STOP.search(sentence, p)
         n = len(_figures(sentence, p, end.start() if end else len(sentence)))
         before = _figures(sentence, 0, p)
         if n < 2 or k >= n or len(before) < n:
