@@ -36,7 +36,7 @@ def retried(request: dict) -> bool:
 def bad_model(request: dict) -> str | Reply | None:
     """The replies of issue 14; the retries of some slots come back right, of others not."""
     user = request["messages"][1]["content"]
-    if "请写出扩展后的研究摘要" in user:
+    if "写成一段连贯的中文研究摘要" in user:
         return json.dumps({"summary": GOOD_SUMMARY if retried(request) else ABOUT_ARTICLE}, ensure_ascii=False)
     if is_slot(request, "analysis.findings"):  # gemma3-270m: the JSON example, also when asked again
         return json.dumps({"groups": [{"title": "小标题", "points": ["要点", "1234567890"]}]}, ensure_ascii=False)
@@ -78,7 +78,7 @@ def test_bad_answers_are_asked_again_then_kept_without_bad_points_or_left_out(fa
     chats = fake_ollama.requests
 
     # The summary about the article was asked for again, with the reason and its own answer quoted back.
-    summaries = [r for r in chats if "请写出扩展后的研究摘要" in r["messages"][1]["content"]]
+    summaries = [r for r in chats if "写成一段连贯的中文研究摘要" in r["messages"][1]["content"]]
     assert len(summaries) == 2
     retry = summaries[1]["messages"]
     assert retry[:2] == summaries[0]["messages"]  # the whole first prompt again: the server reuses it
@@ -128,7 +128,7 @@ def test_bad_answers_are_asked_again_then_kept_without_bad_points_or_left_out(fa
 
 def test_a_model_that_only_describes_the_article_fails_the_run_saying_so(fake_ollama, corpus, yanbao):
     fake_ollama.responder = lambda r: (json.dumps({"summary": ABOUT_ARTICLE}, ensure_ascii=False)
-                                       if "请写出扩展后的研究摘要" in r["messages"][1]["content"] else None)
+                                       if "写成一段连贯的中文研究摘要" in r["messages"][1]["content"] else None)
     res = yanbao(*run_args(fake_ollama, corpus))
     assert res.code == 1, res.stderr
     assert "describing the article" in res.stderr and res.stderr.startswith("yanbao: ")

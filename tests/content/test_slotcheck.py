@@ -72,8 +72,8 @@ def test_citations_and_punctuation_do_not_make_points_differ():
 # -- echoes of the prompt --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["小标题", "要点", "1234567890", "要点1", "关键发现", "扩展后的完整摘要",
-                                  "第一轮检索结果整合后的完整摘要"])
+@pytest.mark.parametrize("text", ["小标题", "要点", "1234567890", "要点1", "关键发现", "研究摘要",
+                                  "本轮资料中的关键句写成的连贯研究摘要"])
 def test_placeholders_and_instructions_written_back_are_echoes(text):
     w = wording("analysis", "analysis.findings", Findings)
     s = wording("summarize", "summarize", RunningSummary)

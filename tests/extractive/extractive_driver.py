@@ -113,8 +113,8 @@ def drive(engine, topic: str, corpus: list[Doc], breadth: int = 2, loops: int = 
                 ctx = TaskContext(topic=topic, subtopic=sub, loop=loop, summary=w.summary, queries=list(w.queries),
                                   documents=docs)
                 s = ask(engine, run, f"{step}.summarize", "summarize", RunningSummary, ctx)
-                if s.value:
-                    w.summary = s.value.summary
+                if s.value:  # the summary's new paragraph, appended as the research worker does
+                    w.summary = f"{w.summary.rstrip()}\n\n{s.value.summary}" if w.summary.strip() else s.value.summary
             if loop < loops:
                 ctx = TaskContext(topic=topic, subtopic=sub, loop=loop, summary=w.summary, queries=list(w.queries),
                                   documents=list(w.sources))

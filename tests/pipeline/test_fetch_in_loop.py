@@ -92,7 +92,7 @@ def test_pages_are_read_quoted_recorded_and_become_facts(site, fake_ollama, tmp_
     assert fetch_errors(fetches) == [{"step": "research[1].loop1.fetch", "url": f"{site}/gone", "error": "HTTP 404"}]
     assert store.get("fetch", f"{site}/article|" + __import__("datetime").date.today().isoformat())
 
-    summarize = next(r for r in fake_ollama.requests if "本轮新资料" in r["messages"][-1]["content"])
+    summarize = next(r for r in fake_ollama.requests if "本轮资料中的关键句" in r["messages"][-1]["content"])
     prompt = summarize["messages"][-1]["content"]
     block = prompt.split("<<<来源[1] 开始>>>", 1)[1].split("<<<来源[1] 结束>>>", 1)[0]
     assert "370亿元" in block

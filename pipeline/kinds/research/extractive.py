@@ -219,8 +219,8 @@ def _query(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tup
 
 
 def _summarize(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[RunningSummary, list[Cand]]:
-    """Extend the running summary with up to six new sentences of this round's sources, in source order.
-    The earlier text is carried forward unchanged; its sentences are avoided (MMR) and never repeated."""
+    """This round's paragraph of the running summary: up to six new sentences of this round's sources, in
+    source order (the worker appends it). The earlier summary's sentences are avoided (MMR), never repeated."""
     slot = NAMES["summarize"]
     # Eligibility comes from what is researched (topic, sub-topic), never from the query: a follow-up
     # query may carry generic words (数据, 风险) that would let unrelated sentences in.
@@ -235,8 +235,7 @@ def _summarize(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) ->
     if not picked:
         raise Degraded(f"本轮新资料中没有与已有摘要不同的相关句子，{slot}保持不变")
     paragraph = "".join(lines(sorted(picked, key=lambda c: c.place)))
-    text = f"{ctx.summary.rstrip()}\n\n{paragraph}" if ctx.summary.strip() else paragraph
-    return RunningSummary(summary=text), picked
+    return RunningSummary(summary=paragraph), picked
 
 
 def _reflect(eng: ExtractiveLLM, ctx: TaskContext, schema: type[BaseModel]) -> tuple[Reflection, list[Cand]]:

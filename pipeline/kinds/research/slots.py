@@ -24,9 +24,10 @@ class Query(BaseModel):
 
 
 class RunningSummary(BaseModel):
-    """Research: the running summary, extended with the new results. Cite sources as [n]."""
+    """Research: this round's paragraph of the running summary (code appends it to the earlier ones).
+    Cite sources as [n]."""
 
-    summary: str = Field(min_length=1, description="扩展后的研究摘要：陈述资料中的事实和关键数字，每句用[n]标注来源编号")
+    summary: str = Field(min_length=1, description="本轮的研究摘要：陈述资料中的事实和关键数字，每句用[n]标注来源编号")
 
 
 class Reflection(BaseModel):

@@ -12,8 +12,17 @@ import re
 from collections import Counter
 
 from pipeline.kinds.citations import keep_valid
-from pipeline.kinds.prompting import StageEnv, ask, echoes, prompt_labels
+from pipeline.kinds.prompting import Journal, StageEnv, ask, echoes, prompt_labels
+from pipeline.kinds.research.evidence import (
+    EVIDENCE_TOKENS,
+    Evidence,
+    cite,
+    evidence_block,
+    key_sentences,
+    sentence_pieces,
+)
 from pipeline.kinds.research.slots import Query, Reflection, RunningSummary
+from pipeline.kinds.slotcheck import near_duplicate
 from pipeline.llm.base import capabilities
 from pipeline.models import Doc, SearchResult, TaskContext, WorkerResult
 from pipeline.search.base import SearchError
@@ -64,6 +73,27 @@ def read_pages(env: StageEnv, step: str, results: list[SearchResult]) -> None:
             r.content = page.text
             r.publisher = r.publisher or (page.publisher or "")
             r.date = r.date or (page.date or "")
+
+
+def extend_summary(journal: Journal, step: str, summary: str, answer: str, refs: dict[str, int],
+                   evidence: list[Evidence]) -> str:
+    """The running summary with this round's paragraph added. The model writes only the new paragraph
+    (rewriting the whole summary each round cost output tokens and lost earlier facts); code keeps its
+    valid citations, cites what it left uncited (`evidence.cite`) and drops sentences that say again
+    what the summary already says."""
+    text, dropped = keep_valid(answer.strip(), set(refs.values()))
+    if dropped:
+        journal.note(step, f"{dropped} citation(s) to unknown sources removed")
+    text, added = cite(text, evidence)
+    if added:
+        journal.note(step, f"{added} uncited sentence(s) given the number of the source they restate")
+    if not summary.strip():
+        return text
+    earlier = sentence_pieces(summary)
+    fresh = [p for p in sentence_pieces(text) if not any(near_duplicate(p, q) for q in earlier)]
+    if len(fresh) < len(sentence_pieces(text)):
+        journal.note(step, "sentences that repeat the earlier summary left out")
+    return f"{summary.rstrip()}\n\n{''.join(fresh).strip()}" if fresh else summary
 
 
 def run_worker(env: StageEnv, topic: str, index: int, subtopic: str, max_loops: int) -> WorkerResult:
@@ -122,18 +152,19 @@ def run_worker(env: StageEnv, topic: str, index: int, subtopic: str, max_loops: 
             ctx = TaskContext(
                 topic=topic, subtopic=subtopic, loop=loop, summary=w.summary, queries=list(w.queries), documents=docs
             )
+            evidence: list[Evidence] = []
+            if capabilities(env.llm).generative:  # the extractive engine picks its own sentences
+                budget = min(EVIDENCE_TOKENS, env.prompt_tokens // 2)
+                evidence = key_sentences(docs, topic, subtopic, budget, avoid=w.summary)
             summarized = ask(
                 env, kind="summarize", step=f"{step}.summarize", schema=RunningSummary, context=ctx,
                 prompt="summarize",
-                variables={"topic": topic, "subtopic": subtopic, "loop": loop, "summary": w.summary,
-                           "query": query, "documents_for_block": docs},
+                variables={"topic": topic, "subtopic": subtopic, "summary": w.summary,
+                           "evidence": evidence_block(evidence, docs)},
                 checked=True,  # the summary is report text: its answer gets the slots' content checks
             )
             if summarized is not None:
-                text, dropped = keep_valid(summarized.summary.strip(), set(refs.values()))
-                if dropped:
-                    env.journal.note(f"{step}.summarize", f"{dropped} citation(s) to unknown sources removed")
-                w.summary = text
+                w.summary = extend_summary(env.journal, f"{step}.summarize", w.summary, summarized.summary, refs, evidence)
 
         if loop < max_loops:  # the last round's reflection would have no round to steer
             all_docs = [Doc(ref=refs[r.id], source_id=r.id, title=r.title, url=r.url, text=r.text) for r in w.sources]
