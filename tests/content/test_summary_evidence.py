@@ -4,7 +4,14 @@ model leaves off (`pipeline.kinds.research.evidence`, `worker.extend_summary`)."
 from __future__ import annotations
 
 from pipeline.kinds.prompting import Journal, render_messages
-from pipeline.kinds.research.evidence import Evidence, cite, evidence_block, key_sentences, source_of
+from pipeline.kinds.research.evidence import (
+    Evidence,
+    cite,
+    evidence_block,
+    key_sentences,
+    sentence_pieces,
+    source_of,
+)
 from pipeline.kinds.research.worker import extend_summary
 from pipeline.models import Doc
 
@@ -37,6 +44,7 @@ def test_key_sentences_keep_the_sub_topics_figures_from_every_source_in_source_o
 def test_key_sentences_fit_the_budget_keeping_the_best_and_skip_what_the_summary_says() -> None:
     few = key_sentences([BATTERY, PRICES], "储能电池市场", "储能电池出货与价格", budget=60)
     assert 1 <= len(few) < 4
+    assert {e.ref for e in few} == {1, 2}  # each source's best sentence comes first
     assert sum(len(e.text) for e in few) < 60 * 2  # estimate: about 1.5 characters a token, at most
     said = "据行业协会统计，2025年前三季度国内储能电池出货量达到186GWh，同比增长54%。[1]"
     again = key_sentences([BATTERY, PRICES], "储能电池市场", "储能电池出货与价格", budget=1600, avoid=said)
@@ -67,15 +75,37 @@ def test_a_restated_figure_gets_the_number_of_the_one_source_that_holds_it() -> 
     assert source_of("今年前三季度，国内储能电池出货186GWh。", EVIDENCE) == 1
     assert source_of("头部五家厂商的出货份额合计约为72%。", EVIDENCE) == 2
     assert source_of("出货量同比增长54%。", EVIDENCE) is None  # two sources hold it: not clear which
+    assert source_of("出货186GWh，同比增长54%。", EVIDENCE) == 1  # only source 1 holds both
+    assert source_of("出货186GWh，同比增长80%。", EVIDENCE) is None  # 80% is in no source: no citation
+    assert source_of("主流电芯报价已跌破0.5元/Wh。", EVIDENCE) is None  # a figure no source holds, however alike the words
     assert source_of("储能电池价格继续走低，主流电芯报价持续下跌。", EVIDENCE) == 1  # the words of one sentence
     assert source_of("行业前景广阔。", EVIDENCE) is None
 
 
-def test_cite_keeps_the_models_citations_and_adds_only_clear_ones() -> None:
-    text = "国内储能电池出货186GWh。头部五家厂商份额约72%[2]。行业前景广阔。"
-    cited, added = cite(text, EVIDENCE)
-    assert cited == "国内储能电池出货186GWh。[1]头部五家厂商份额约72%[2]。行业前景广阔。"
-    assert added == 1
+def test_cite_adds_only_clear_citations_and_corrects_a_figure_cited_to_the_wrong_source() -> None:
+    text = "国内储能电池出货186GWh。头部五家厂商份额约72%[2]。主流电芯报价已跌破0.3元/Wh[2]。行业前景广阔[2]。"
+    cited, added, replaced = cite(text, EVIDENCE)
+    assert cited == "国内储能电池出货186GWh。[1]头部五家厂商份额约72%[2]。主流电芯报价已跌破0.3元/Wh。[1]行业前景广阔[2]。"
+    assert (added, replaced) == (1, 1)
+
+
+def test_a_citation_goes_after_the_closing_quote_and_pieces_give_the_text_back() -> None:
+    text = "协会称“出货186GWh。”前五家份额约72%。\n\n另有一行没有句号"
+    assert "".join(sentence_pieces(text)) == text
+    cited, added, _ = cite(text, EVIDENCE)
+    assert cited.startswith("协会称“出货186GWh。”[1]前五家份额约72%。[2]\n\n")
+    assert added == 2
+
+
+def test_sources_without_a_sentence_to_pick_are_quoted_whole() -> None:
+    english = Doc(ref=1, source_id="e", title="Storage shipments", url="", text=(
+        "Energy storage battery shipments reached 186 GWh in the first three quarters. Prices fell further."))
+    assert key_sentences([english], "储能电池市场", "储能电池出货", budget=1600) == []
+    messages = render_messages("summarize", "t", Journal(), 6000, {
+        "topic": "储能电池市场", "subtopic": "储能电池出货", "summary": "", "query": "储能电池出货",
+        "evidence": "", "documents_for_block": [english]})
+    user = messages[-1]["content"]
+    assert "186 GWh" in user and "关键句" not in user
 
 
 def test_a_rounds_paragraph_is_appended_cited_and_never_says_the_summary_again() -> None:
@@ -83,9 +113,12 @@ def test_a_rounds_paragraph_is_appended_cited_and_never_says_the_summary_again()
     refs = {"a": 1, "b": 2}
     first = extend_summary(journal, "s1", "", "国内储能电池出货186GWh。头部五家厂商份额约72%[7]。", refs, EVIDENCE)
     assert first == "国内储能电池出货186GWh。[1]头部五家厂商份额约72%。[2]"  # [7] is no source: removed, then cited
+    twice = extend_summary(journal, "s1", "", "国内储能电池出货186GWh。国内储能电池出货186GWh。", refs, EVIDENCE)
+    assert twice == "国内储能电池出货186GWh。[1]"
     second = extend_summary(journal, "s2", first, "国内储能电池出货186GWh[1]。主流电芯报价已跌破0.3元/Wh[1]。",
                             refs, EVIDENCE)
     assert second.startswith(first + "\n\n")
     assert second.count("186GWh") == 1 and "0.3元/Wh[1]" in second
     notes = [n["note"] for n in journal.notes]
-    assert any("unknown sources" in n for n in notes) and any("repeat the earlier summary" in n for n in notes)
+    assert any("unknown sources" in n for n in notes) and any("already in the earlier summary" in n for n in notes)
+    assert extend_summary(journal, "s3", second, "主流电芯报价已跌破0.3元/Wh。", refs, EVIDENCE) == second

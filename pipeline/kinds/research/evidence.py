@@ -27,7 +27,8 @@ EVIDENCE_TOKENS = 1600  # at most this much of the prompt (less when num_ctx is 
 FIGURE_BONUS = 0.5  # a sentence with a figure outranks a merely relevant one: a summary states figures
 CITE_SIMILARITY = 0.3  # token Jaccard at which a summary sentence is read as restating a source sentence
 
-_PIECE = re.compile(r"[^。！？!?]+[。！？!?]*(?:\s*\[\d{1,3}\])*")
+# A sentence: up to its end marks and the closing quotes or brackets after them, then its citations.
+_PIECE = re.compile(r"[^。！？!?\n]*[。！？!?]*[”’」』）)》]*(?:\s*\[\d{1,3}\])*\n*")
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,12 @@ def key_sentences(docs: Sequence[Doc], topic: str, subtopic: str, budget: int, a
     per_ref = max(2, -(-EVIDENCE_SENTENCES // max(1, len(docs))) + 2)
     said = [frozenset(tokens(p)) for p in _PIECE.findall(strip_citations(avoid)) if p.strip()]
     picked = mmr(pool, EVIDENCE_SENTENCES, avoid=said, per_ref=per_ref)
+    # Each source's best sentence is placed first, so a tight budget still hears every source.
+    firsts = [next(c for c in picked if c.ref == ref) for ref in dict.fromkeys(c.ref for c in picked)]
+    order = firsts + [c for c in picked if not any(c is f for f in firsts)]
     kept: list[Cand] = []
     used = 0
-    for c in picked:  # best first: what does not fit the budget is the least important
+    for c in order:  # best first: what does not fit the budget is the least important
         cost = estimate_tokens(c.sent.text) + 4
         if used + cost > budget:
             continue
@@ -87,16 +91,15 @@ def _figures(text: str) -> frozenset[tuple[str, float, float | None]]:
 
 
 def source_of(sentence: str, items: Sequence[Evidence]) -> int | None:
-    """The one source a summary sentence restates, or None when it is not clear which: the only source
-    one of whose sentences holds the same figure, else the only source of the most similar sentence
+    """The one source a summary sentence restates, or None when it is not clear which. A sentence with
+    figures: the only source that holds every one of them (a figure no source holds gets no citation:
+    the facts check will say so). A sentence without: the only source of the most similar sentence,
     when that one is similar enough."""
     figures = _figures(sentence)
     if figures:
-        refs = {e.ref for e in items if figures & _figures(e.text)}
-        if len(refs) == 1:
-            return refs.pop()
-        if len(refs) > 1:
-            return None
+        holders = [{e.ref for e in items if f in _figures(e.text)} for f in figures]
+        common = set.intersection(*holders)
+        return common.pop() if len(common) == 1 else None
     words = frozenset(tokens(strip_citations(sentence)))
     scored = sorted(((jaccard(words, frozenset(tokens(e.text))), e.ref) for e in items), reverse=True)
     if not scored or scored[0][0] < CITE_SIMILARITY:
@@ -107,24 +110,30 @@ def source_of(sentence: str, items: Sequence[Evidence]) -> int | None:
 
 
 def sentence_pieces(text: str) -> list[str]:
-    """The sentences of `text`, each with the citations that follow its end mark ("…增长54%。[1]")."""
-    return [p for p in _PIECE.findall(text) if p.strip()]
+    """The sentences of `text`, each with the closing quote and the citations that follow its end mark
+    ("…增长54%。”[1]") and the line breaks after it; joined, they give `text` back."""
+    return [p for p in _PIECE.findall(text) if p]
 
 
-def cite(text: str, items: Sequence[Evidence]) -> tuple[str, int]:
+def cite(text: str, items: Sequence[Evidence]) -> tuple[str, int, int]:
     """`text` with a citation added to each sentence that has none and clearly restates one source
-    (`source_of`), placed after the sentence's end mark as the report writes them; and how many were added."""
+    (`source_of`), placed after the sentence's end mark and closing quote as the report writes them, and
+    a sentence's citations replaced when its figures clearly come from another source than it names;
+    with how many were added and how many replaced."""
     out: list[str] = []
-    added = 0
-    for piece in _PIECE.findall(text):
-        if citations(piece) or not piece.strip():
+    added = replaced = 0
+    for piece in sentence_pieces(text):
+        ref = source_of(piece, items) if items else None
+        cited = citations(piece)
+        if ref is None or ref in cited:
             out.append(piece)
             continue
-        ref = source_of(piece, items)
-        if ref is None:
-            out.append(piece)
+        tail = piece[len(piece.rstrip()):]
+        body = strip_citations(piece.rstrip()).rstrip() if cited else piece.rstrip()
+        if cited and not _figures(piece):
+            out.append(piece)  # words alone are not enough to overrule the model's own citation
             continue
-        body = piece.rstrip()
-        out.append(f"{body}[{ref}]" + piece[len(body):])
-        added += 1
-    return "".join(out), added
+        out.append(f"{body}[{ref}]{tail}")
+        added += not cited
+        replaced += bool(cited)
+    return "".join(out), added, replaced

@@ -84,16 +84,23 @@ def extend_summary(journal: Journal, step: str, summary: str, answer: str, refs:
     text, dropped = keep_valid(answer.strip(), set(refs.values()))
     if dropped:
         journal.note(step, f"{dropped} citation(s) to unknown sources removed")
-    text, added = cite(text, evidence)
+    text, added, replaced = cite(text, evidence)
     if added:
         journal.note(step, f"{added} uncited sentence(s) given the number of the source they restate")
-    if not summary.strip():
-        return text
-    earlier = sentence_pieces(summary)
-    fresh = [p for p in sentence_pieces(text) if not any(near_duplicate(p, q) for q in earlier)]
+    if replaced:
+        journal.note(step, f"{replaced} sentence(s) cited the wrong source for their figures: citation corrected")
+    earlier = [p for p in sentence_pieces(summary) if p.strip()]
+    fresh: list[str] = []
+    for p in sentence_pieces(text):
+        if p.strip() and any(near_duplicate(p, q) for q in earlier + fresh):
+            continue
+        fresh.append(p)
     if len(fresh) < len(sentence_pieces(text)):
-        journal.note(step, "sentences that repeat the earlier summary left out")
-    return f"{summary.rstrip()}\n\n{''.join(fresh).strip()}" if fresh else summary
+        journal.note(step, "sentences said twice, or already in the earlier summary, left out")
+    paragraph = "".join(fresh).strip()
+    if not summary.strip():
+        return paragraph
+    return f"{summary.rstrip()}\n\n{paragraph}" if paragraph else summary
 
 
 def run_worker(env: StageEnv, topic: str, index: int, subtopic: str, max_loops: int) -> WorkerResult:
@@ -159,8 +166,11 @@ def run_worker(env: StageEnv, topic: str, index: int, subtopic: str, max_loops: 
             summarized = ask(
                 env, kind="summarize", step=f"{step}.summarize", schema=RunningSummary, context=ctx,
                 prompt="summarize",
-                variables={"topic": topic, "subtopic": subtopic, "summary": w.summary,
-                           "evidence": evidence_block(evidence, docs)},
+                # Sources with no sentence code can pick (an English page: sentences must be Chinese
+                # to be quoted) are handed over whole, as passages, rather than as an empty list.
+                variables={"topic": topic, "subtopic": subtopic, "summary": w.summary, "query": query,
+                           "evidence": evidence_block(evidence, docs) if evidence else "",
+                           "documents_for_block": [] if evidence else docs},
                 checked=True,  # the summary is report text: its answer gets the slots' content checks
             )
             if summarized is not None:
