@@ -12,7 +12,7 @@ from pipeline.kinds.research.evidence import (
     sentence_pieces,
     source_of,
 )
-from pipeline.kinds.research.worker import extend_summary
+from pipeline.kinds.research.worker import extend_summary, without_label
 from pipeline.models import Doc
 
 # Two invented articles about one sub-topic, plus an off-topic paragraph inside the first.
@@ -122,3 +122,12 @@ def test_a_rounds_paragraph_is_appended_cited_and_never_says_the_summary_again()
     notes = [n["note"] for n in journal.notes]
     assert any("unknown sources" in n for n in notes) and any("already in the earlier summary" in n for n in notes)
     assert extend_summary(journal, "s3", second, "主流电芯报价已跌破0.3元/Wh。", refs, EVIDENCE) == second
+
+
+def test_a_lead_that_only_labels_the_paragraph_goes_and_a_lead_with_content_stays() -> None:
+    topic, sub = "储能电池市场", "储能电池出货与价格"
+    assert without_label("储能电池市场的研究摘要如下：出货186GWh。", topic, sub) == "出货186GWh。"
+    assert without_label("本轮摘要：出货186GWh。", topic, sub) == "出货186GWh。"
+    assert without_label("据行业协会统计：出货186GWh。", topic, sub) == "据行业协会统计：出货186GWh。"
+    assert without_label("宁德时代：出货186GWh。", topic, sub) == "宁德时代：出货186GWh。"
+    assert without_label("研究摘要：", topic, sub) == "研究摘要："  # nothing after it: the checks judge it

@@ -75,13 +75,33 @@ def read_pages(env: StageEnv, step: str, results: list[SearchResult]) -> None:
             r.date = r.date or (page.date or "")
 
 
+_LEAD = re.compile(r"([^。！？!?：:\n]{1,60})[：:]\s*")
+_LEAD_FILLER = re.compile(r"[的之如下以及关于是为对与和]")
+
+
+def without_label(text: str, *subject: str) -> str:
+    """`text` without a lead that only labels it ("英伟达H200对华出口的研究摘要如下：" writes the
+    prompt's label back): a lead before the first colon that, without the topic, the sub-topic and
+    function characters, is made of the summarize prompt's label words only."""
+    m = _LEAD.match(text)
+    if m is None or m.end() >= len(text):
+        return text
+    lead = m.group(1)
+    for s in sorted(subject, key=len, reverse=True):
+        lead = lead.replace(s, "") if s else lead
+    lead = _LEAD_FILLER.sub("", lead)
+    if lead and echoes(lead, prompt_labels("summarize", RunningSummary)):
+        return text[m.end():]
+    return text
+
+
 def extend_summary(journal: Journal, step: str, summary: str, answer: str, refs: dict[str, int],
-                   evidence: list[Evidence]) -> str:
+                   evidence: list[Evidence], subject: tuple[str, ...] = ()) -> str:
     """The running summary with this round's paragraph added. The model writes only the new paragraph
     (rewriting the whole summary each round cost output tokens and lost earlier facts); code keeps its
     valid citations, cites what it left uncited (`evidence.cite`) and drops sentences that say again
     what the summary already says."""
-    text, dropped = keep_valid(answer.strip(), set(refs.values()))
+    text, dropped = keep_valid(without_label(answer.strip(), *subject), set(refs.values()))
     if dropped:
         journal.note(step, f"{dropped} citation(s) to unknown sources removed")
     text, added, replaced = cite(text, evidence)
@@ -174,7 +194,8 @@ def run_worker(env: StageEnv, topic: str, index: int, subtopic: str, max_loops: 
                 checked=True,  # the summary is report text: its answer gets the slots' content checks
             )
             if summarized is not None:
-                w.summary = extend_summary(env.journal, f"{step}.summarize", w.summary, summarized.summary, refs, evidence)
+                w.summary = extend_summary(env.journal, f"{step}.summarize", w.summary, summarized.summary, refs, evidence,
+                                           (topic, subtopic))
 
         if loop < max_loops:  # the last round's reflection would have no round to steer
             all_docs = [Doc(ref=refs[r.id], source_id=r.id, title=r.title, url=r.url, text=r.text) for r in w.sources]
