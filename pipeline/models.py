@@ -25,6 +25,10 @@ JSONObject: TypeAlias = "Mapping[str, JSONValue]"
 # with `.get` and defaults. `Any` until the manifest has a type of its own.
 Manifest: TypeAlias = "Mapping[str, Any]"
 
+#: Slot fields whose strings label things rather than state them (a group's title, a metric's name):
+#: the content checks do not judge them as points, and code writes no citation into them.
+LABEL_FIELDS = frozenset({"title", "name", "value", "category", "headline", "hook", "titles"})
+
 
 def source_id(url: str) -> str:
     """Stable id of a source: the same URL is the same source across workers and runs."""

@@ -4,17 +4,24 @@ code drops numbers that point nowhere and maps worker-local numbers to the repor
 A model also writes citation marks that are not `[n]`: a group (`[1,3]`, `[1、3]`, `[1-2]`,
 full-width `［2］`), and, when its reply is cut at the token limit, a mark left open (`…增长[19`).
 Groups are split into single marks; an open or empty mark is removed, so no broken `[n` reaches a
-report (where the facts check would take `19` for a number of the text)."""
+report (where the facts check would take `19` for a number of the text).
+
+A model also leaves citations off, or names the wrong source: a small instruct model wrote whole
+analysis sections of the sources' figures without one [n]. `cite` writes the number of the one source
+that holds every figure a sentence states, and corrects a citation that names another; a figure no
+source holds gets none (the facts check reports it). Every slot answer goes through `cited`."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import TypeVar
 
 from pydantic import BaseModel
 
-from pipeline.models import SearchResult, WorkerResult
+from pipeline.models import LABEL_FIELDS, Doc, SearchResult, WorkerResult
 
 M = TypeVar("M", bound=BaseModel)
 _REF = re.compile(r"\[(\d{1,3})\]")
@@ -67,8 +74,9 @@ def renumber(text: str, mapping: dict[int, int]) -> str:
     return _REF.sub(lambda m: f"[{mapping[int(m.group(1))]}]" if int(m.group(1)) in mapping else "", text)
 
 
-def map_strings(model: M, fn: Callable[[str], str]) -> M:
-    """Apply `fn` to every string inside a slot model (recursively), returning a new model."""
+def map_strings(model: M, fn: Callable[[str], str], skip: frozenset[str] = frozenset()) -> M:
+    """Apply `fn` to every string inside a slot model (recursively), returning a new model; strings
+    under a key in `skip` are left as they are."""
 
     def walk(value: object) -> object:
         if isinstance(value, str):
@@ -76,7 +84,7 @@ def map_strings(model: M, fn: Callable[[str], str]) -> M:
         if isinstance(value, list):
             return [walk(v) for v in value]
         if isinstance(value, dict):
-            return {k: walk(v) for k, v in value.items()}
+            return {k: v if k in skip else walk(v) for k, v in value.items()}
         return value
 
     return type(model).model_validate(walk(model.model_dump()))
@@ -97,3 +105,118 @@ def number_sources(workers: list[WorkerResult]) -> tuple[list[SearchResult], lis
             mapping[local] = index[src.id]
         maps.append(mapping)
     return refs, maps
+
+
+# ---------------------------------------------------------------------------------------------
+# Citations written by code
+# ---------------------------------------------------------------------------------------------
+
+CITE_SIMILARITY = 0.3  # token Jaccard at which a sentence is read as restating a source sentence
+# A sentence: up to its end marks and the closing quotes or brackets after them, then its citations.
+_PIECE = re.compile(r"[^。！？!?\n]*[。！？!?]*[”’」』）)》]*(?:\s*\[\d{1,3}\])*\n*")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One source sentence, verbatim, with its source's number (and its place in the source)."""
+
+    ref: int
+    text: str
+    position: int
+
+
+@lru_cache(maxsize=256)
+def _figure_sentences(ref: int, text: str) -> tuple[Evidence, ...]:
+    from pipeline.llm.extractive_rank import document_sentences
+
+    return tuple(Evidence(ref, s.text, s.pos) for s in document_sentences(text) if _figures(s.text))
+
+
+def figure_sentences(docs: Sequence[Doc]) -> list[Evidence]:
+    """Every sentence of the sources that states a figure: what `cite` looks a slot's figures up in."""
+    return [e for d in docs for e in _figure_sentences(d.ref, d.text)]
+
+
+def cited(docs: Sequence[Doc]) -> Callable[[M], M]:
+    """What every slot answer goes through: citations to no source removed, then each sentence stating
+    figures that one source alone holds cited to it (`cite`, figures only). Titles and names
+    (`LABEL_FIELDS`) name things; they get no citation."""
+    valid = {d.ref for d in docs}
+    items = figure_sentences(docs)
+
+    def post(value: M) -> M:
+        value = map_strings(value, lambda s: keep_valid(s, valid)[0])
+        return map_strings(value, lambda s: cite(s, items, figures_only=True)[0], skip=LABEL_FIELDS)
+
+    return post
+
+
+def _figures(text: str) -> frozenset[tuple[str, float, float | None]]:
+    from pipeline.llm.extractive_rank import sentence_facts
+
+    return frozenset(f[0] for f in sentence_facts(text))
+
+
+def source_of(sentence: str, items: Sequence[Evidence]) -> int | None:
+    """The one source a summary sentence restates, or None when it is not clear which. A sentence with
+    figures: the only source that holds every one of them (a figure no source holds gets no citation:
+    the facts check will say so). A sentence without: the only source of the most similar sentence,
+    when that one is similar enough."""
+    figures = _figures(sentence)
+    if figures:
+        holders = [{e.ref for e in items if f in _figures(e.text)} for f in figures]
+        common = set.intersection(*holders)
+        return common.pop() if len(common) == 1 else None
+    from pipeline.llm.extractive_rank import jaccard
+    from pipeline.text import strip_citations, tokens
+
+    words = frozenset(tokens(strip_citations(sentence)))
+    scored = sorted(((jaccard(words, frozenset(tokens(e.text))), e.ref) for e in items), reverse=True)
+    if not scored or scored[0][0] < CITE_SIMILARITY:
+        return None
+    best = scored[0][0]
+    refs = {ref for s, ref in scored if s == best}
+    return refs.pop() if len(refs) == 1 else None
+
+
+def sentence_pieces(text: str) -> list[str]:
+    """The sentences of `text`, each with the closing quote and the citations that follow its end mark
+    ("…增长54%。”[1]") and the line breaks after it; joined, they give `text` back."""
+    return [p for p in _PIECE.findall(text) if p]
+
+
+def cite(text: str, items: Sequence[Evidence], figures_only: bool = False) -> tuple[str, int, int]:
+    """`text` with a citation added to each sentence that has none and clearly restates one source
+    (`source_of`), placed after the sentence's end mark and closing quote as the report writes them, and
+    a sentence's citations replaced when its figures clearly come from another source than it names;
+    with how many were added and how many replaced. `figures_only`: sentences without a figure are
+    left as they are (a slot's bullet is no restatement of one source sentence).
+
+    Sentences run up to the next citation as one unit ("甲。乙。[1]": the [1] may cover both, as the
+    extractive engine writes a sentence with the one it needs before it): a sentence of the unit
+    whose source is among the unit's citations is left alone."""
+    from pipeline.text import citations, strip_citations
+
+    pieces = sentence_pieces(text)
+    unit_refs: list[list[int]] = []
+    pending: list[int] = []
+    for i, piece in enumerate(pieces):
+        pending.append(i)
+        if citations(piece) or piece.endswith("\n") or i == len(pieces) - 1:
+            refs = citations(piece)
+            unit_refs.extend([refs] * len(pending))
+            pending = []
+    out: list[str] = []
+    added = replaced = 0
+    for piece, covering in zip(pieces, unit_refs, strict=True):
+        ref = source_of(piece, items) if items and (not figures_only or _figures(piece)) else None
+        cited = citations(piece)
+        if ref is None or ref in covering or (cited and not _figures(piece)):
+            out.append(piece)  # words alone are not enough to overrule the model's own citation
+            continue
+        tail = piece[len(piece.rstrip()):]
+        body = strip_citations(piece.rstrip()).rstrip() if cited else piece.rstrip()
+        out.append(f"{body}[{ref}]{tail}")
+        added += not cited
+        replaced += bool(cited)
+    return "".join(out), added, replaced

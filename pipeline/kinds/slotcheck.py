@@ -41,6 +41,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from pipeline.kinds.citations import clean_marks
+from pipeline.models import LABEL_FIELDS
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -61,8 +62,6 @@ _SENTENCE = re.compile(r"[^。！？!?]+[。！？!?]*")
 _SENTENCE_END = re.compile(r"[。！？!?；;]")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
-#: Field names whose strings label things rather than state them: not checked as points.
-LABEL_FIELDS = frozenset({"title", "name", "value", "category", "headline", "hook", "titles"})
 #: How a reason names a place in a slot (Chinese, for the retry prompt and the run's `degraded`).
 _FIELD_WORDS = {
     "groups": "组", "sections": "节", "points": "条", "paragraphs": "段", "questions": "个问题",

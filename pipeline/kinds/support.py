@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
-from pipeline.kinds.citations import keep_valid, map_strings
+from pipeline.kinds.citations import cited
 from pipeline.kinds.contract import RunContext
 from pipeline.kinds.prompting import Journal, StageEnv, ask, settle_repeats, slot_prompts
 from pipeline.models import Doc, SearchResult, TaskContext
@@ -74,13 +74,12 @@ def fill(
     point to no source are removed. None (journaled) when the engine could not fill it."""
     spec = slot_prompts()[kind]
     ctx = TaskContext(topic=topic, subtopic=subtopic, documents=docs, queries=list(queries or []))
-    valid = {d.ref for d in docs}
     # Small models copy the JSON example (标题, 要点): `ask`'s content checks reject that (pipeline.kinds.slotcheck).
     return ask(
         env, kind=kind, step=step, schema=schema, context=ctx, prompt=prompt,
         variables={"query": subtopic or topic, **variables, "instruction": spec["instruction"],
                    "shape": spec["shape"], "documents_for_block": docs},
-        post=lambda v: map_strings(v, lambda s: keep_valid(s, valid)[0]),
+        post=cited(docs),
     )
 
 

@@ -3,15 +3,9 @@ model leaves off (`pipeline.kinds.research.evidence`, `worker.extend_summary`)."
 
 from __future__ import annotations
 
+from pipeline.kinds.citations import Evidence, cite, sentence_pieces, source_of
 from pipeline.kinds.prompting import Journal, render_messages
-from pipeline.kinds.research.evidence import (
-    Evidence,
-    cite,
-    evidence_block,
-    key_sentences,
-    sentence_pieces,
-    source_of,
-)
+from pipeline.kinds.research.evidence import evidence_block, key_sentences
 from pipeline.kinds.research.worker import extend_summary, without_label
 from pipeline.models import Doc
 
@@ -131,3 +125,31 @@ def test_a_lead_that_only_labels_the_paragraph_goes_and_a_lead_with_content_stay
     assert without_label("据行业协会统计：出货186GWh。", topic, sub) == "据行业协会统计：出货186GWh。"
     assert without_label("宁德时代：出货186GWh。", topic, sub) == "宁德时代：出货186GWh。"
     assert without_label("研究摘要：", topic, sub) == "研究摘要："  # nothing after it: the checks judge it
+
+
+def test_every_slot_answer_gets_the_citations_of_its_figures_and_titles_stay_as_written() -> None:
+    from pipeline.kinds.citations import cited
+    from pipeline.kinds.research.slots import Findings
+    from pipeline.models import Group
+
+    answer = Findings(groups=[Group(title="出货186GWh的背后", points=[
+        "前三季度储能电池出货186GWh，同比增长54%。",  # only source 1 holds both figures
+        "前五家厂商合计份额约72%[1]。",  # the model named the wrong source
+        "系统中标均价同比下降约四成。另据统计，出货达186GWh。[1]",  # a unit cited at its end
+        "行业竞争加剧。",  # no figure: no citation made up
+        "电芯报价跌破0.5元/Wh。",  # a figure no source holds: the facts check will say so
+    ])])
+    fixed = cited([BATTERY, PRICES])(answer)
+    title, points = fixed.groups[0].title, fixed.groups[0].points
+    assert title == "出货186GWh的背后"
+    assert points[0] == "前三季度储能电池出货186GWh，同比增长54%。[1]"
+    assert points[1] == "前五家厂商合计份额约72%。[2]"
+    assert points[2] == "系统中标均价同比下降约四成。[2]另据统计，出货达186GWh。[1]"
+    assert points[3:] == ["行业竞争加剧。", "电芯报价跌破0.5元/Wh。"]
+
+
+def test_an_extractive_pair_cited_once_at_its_end_is_left_as_it_is() -> None:
+    from pipeline.kinds.citations import cite, figure_sentences
+
+    pair = "据行业协会统计，2025年前三季度国内储能电池出货量达到186GWh，同比增长54%。协会预计全年储能电池出货量将超过260GWh，其中海外订单占比约三成。[1]"
+    assert cite(pair, figure_sentences([BATTERY, PRICES]), figures_only=True)[0] == pair

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from pipeline.kinds.citations import keep_valid, map_strings
+from pipeline.kinds.citations import cited
 from pipeline.kinds.prompting import StageEnv, ask, settle_repeats, slot_prompts
 from pipeline.kinds.research.slots import Advice, Analysis, Assessment, Findings, Outlook, Trends
 from pipeline.kinds.slotcheck import Seen, sentences
@@ -32,14 +32,13 @@ def analyze_slot(env: StageEnv, topic: str, w: WorkerResult, name: str) -> BaseM
     docs = worker_docs(w)
     spec = slot_prompts()[f"analysis.{name}"]
     env.journal.progress(f"分析 {w.index} · {name}")
-    valid = {d.ref for d in docs}
     return ask(
         env, kind=f"analysis.{name}", step=f"analysis[{w.index}].{name}", schema=schema,
         context=TaskContext(topic=topic, subtopic=w.subtopic, summary=w.summary, documents=docs),
         prompt="analysis",
         variables={"topic": topic, "subtopic": w.subtopic, "summary": w.summary, "query": w.subtopic,
                    "instruction": spec["instruction"], "shape": spec["shape"], "documents_for_block": docs},
-        post=lambda v: map_strings(v, lambda s: keep_valid(s, valid)[0]),
+        post=cited(docs),
     )
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from pipeline.kinds.citations import keep_valid, map_strings, renumber
+from pipeline.kinds.citations import cited, renumber
 from pipeline.kinds.prompting import StageEnv, ask, settle_repeats, slot_prompts
 from pipeline.kinds.research.slots import Advice, DetailedAnalysis, ExecutiveSummary, KeyFindings, Synthesis
 from pipeline.kinds.slotcheck import Seen, seen_in, sentences
@@ -40,13 +40,12 @@ def synthesize_slot(env: StageEnv, topic: str, mat: Material, name: str) -> Base
     schema = dict(SLOTS)[name]
     spec = slot_prompts()[f"synthesis.{name}"]
     env.journal.progress(f"综合 · {name}")
-    valid = {d.ref for d in mat.docs}
     return ask(
         env, kind=f"synthesis.{name}", step=f"synthesis.{name}", schema=schema,
         context=TaskContext(topic=topic, notes=mat.notes, documents=mat.docs), prompt="synthesis",
         variables={"topic": topic, "notes": mat.notes, "query": topic, "instruction": spec["instruction"],
                    "shape": spec["shape"], "documents_for_block": mat.docs},
-        post=lambda v: map_strings(v, lambda s: keep_valid(s, valid)[0]),
+        post=cited(mat.docs),
     )
 
 

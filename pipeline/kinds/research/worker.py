@@ -11,16 +11,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from pipeline.kinds.citations import keep_valid
+from pipeline.kinds.citations import Evidence, cite, keep_valid, sentence_pieces
 from pipeline.kinds.prompting import Journal, StageEnv, ask, echoes, prompt_labels
-from pipeline.kinds.research.evidence import (
-    EVIDENCE_TOKENS,
-    Evidence,
-    cite,
-    evidence_block,
-    key_sentences,
-    sentence_pieces,
-)
+from pipeline.kinds.research.evidence import EVIDENCE_TOKENS, evidence_block, key_sentences
 from pipeline.kinds.research.slots import Query, Reflection, RunningSummary
 from pipeline.kinds.slotcheck import near_duplicate
 from pipeline.llm.base import capabilities
