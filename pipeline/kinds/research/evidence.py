@@ -24,7 +24,6 @@ EVIDENCE_TOKENS = 1600  # at most this much of the prompt (less when num_ctx is 
 FIGURE_BONUS = 0.5  # a sentence with a figure outranks a merely relevant one: a summary states figures
 
 
-
 def key_sentences(docs: Sequence[Doc], topic: str, subtopic: str, budget: int, avoid: str = "") -> list[Evidence]:
     """Up to `EVIDENCE_SENTENCES` sentences of `docs` within `budget` tokens, in source order: relevant to
     the sub-topic (sentences without a topic word are left out unless a source has no other), figures
@@ -36,7 +35,7 @@ def key_sentences(docs: Sequence[Doc], topic: str, subtopic: str, budget: int, a
         gated = [s for s in sents if terms.hits(s)] or list(sents)
         for s in gated:
             relevance = terms.relevance(s)
-            figure = FIGURE_BONUS if s.has_digit and sentence_facts(s.text) else 0.0
+            figure = FIGURE_BONUS if sentence_facts(s.text) else 0.0  # 约四成 is a figure without a digit
             # a small lead for the start of an article, where its own summary usually is
             lead = 0.1 / (1 + s.pos)
             pool.append(Cand(sent=s, ref=d.ref, centrality=0.0, relevance=relevance, score=relevance + figure + lead))
