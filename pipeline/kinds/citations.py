@@ -22,6 +22,7 @@ from typing import TypeVar
 from pydantic import BaseModel
 
 from pipeline.models import LABEL_FIELDS, Doc, SearchResult, WorkerResult
+from pipeline.text import citations, strip_citations, tokens
 
 M = TypeVar("M", bound=BaseModel)
 _REF = re.compile(r"\[(\d{1,3})\]")
@@ -168,8 +169,6 @@ def source_of(sentence: str, items: Sequence[Evidence]) -> int | None:
         common = set.intersection(*holders)
         return common.pop() if len(common) == 1 else None
     from pipeline.llm.extractive_rank import jaccard
-    from pipeline.text import strip_citations, tokens
-
     words = frozenset(tokens(strip_citations(sentence)))
     scored = sorted(((jaccard(words, frozenset(tokens(e.text))), e.ref) for e in items), reverse=True)
     if not scored or scored[0][0] < CITE_SIMILARITY:
@@ -195,8 +194,6 @@ def cite(text: str, items: Sequence[Evidence], figures_only: bool = False) -> tu
     Sentences run up to the next citation as one unit ("甲。乙。[1]": the [1] may cover both, as the
     extractive engine writes a sentence with the one it needs before it): a sentence of the unit
     whose source is among the unit's citations is left alone."""
-    from pipeline.text import citations, strip_citations
-
     pieces = sentence_pieces(text)
     unit_refs: list[list[int]] = []
     pending: list[int] = []
@@ -210,13 +207,13 @@ def cite(text: str, items: Sequence[Evidence], figures_only: bool = False) -> tu
     added = replaced = 0
     for piece, covering in zip(pieces, unit_refs, strict=True):
         ref = source_of(piece, items) if items and (not figures_only or _figures(piece)) else None
-        cited = citations(piece)
-        if ref is None or ref in covering or (cited and not _figures(piece)):
+        given = citations(piece)
+        if ref is None or ref in covering or (given and not _figures(piece)):
             out.append(piece)  # words alone are not enough to overrule the model's own citation
             continue
         tail = piece[len(piece.rstrip()):]
-        body = strip_citations(piece.rstrip()).rstrip() if cited else piece.rstrip()
+        body = strip_citations(piece.rstrip()).rstrip() if given else piece.rstrip()
         out.append(f"{body}[{ref}]{tail}")
-        added += not cited
-        replaced += bool(cited)
+        added += not given
+        replaced += bool(given)
     return "".join(out), added, replaced

@@ -92,7 +92,7 @@ def extend_summary(journal: Journal, step: str, summary: str, answer: str, refs:
                    evidence: list[Evidence], subject: tuple[str, ...] = ()) -> str:
     """The running summary with this round's paragraph added. The model writes only the new paragraph
     (rewriting the whole summary each round cost output tokens and lost earlier facts); code keeps its
-    valid citations, cites what it left uncited (`evidence.cite`) and drops sentences that say again
+    valid citations, cites what it left uncited (`citations.cite`) and drops sentences that say again
     what the summary already says."""
     text, dropped = keep_valid(without_label(answer.strip(), *subject), set(refs.values()))
     if dropped:
@@ -103,12 +103,13 @@ def extend_summary(journal: Journal, step: str, summary: str, answer: str, refs:
     if replaced:
         journal.note(step, f"{replaced} sentence(s) cited the wrong source for their figures: citation corrected")
     earlier = [p for p in sentence_pieces(summary) if p.strip()]
+    pieces = sentence_pieces(text)
     fresh: list[str] = []
-    for p in sentence_pieces(text):
+    for p in pieces:
         if p.strip() and any(near_duplicate(p, q) for q in earlier + fresh):
             continue
         fresh.append(p)
-    if len(fresh) < len(sentence_pieces(text)):
+    if len(fresh) < len(pieces):
         journal.note(step, "sentences said twice, or already in the earlier summary, left out")
     paragraph = "".join(fresh).strip()
     if not summary.strip():
