@@ -44,6 +44,7 @@ from pipeline.facts.referents import (
     rate_context,
     roles_compatible,
     same_direction,
+    sentence_terms,
     times_conflict,
     tokens,
 )
@@ -200,6 +201,11 @@ def check_text(text: str, store: FactStore, *, skip_metadata: bool = True) -> Ch
 
     `skip_metadata`: leave out what `unchecked_spans` finds (front matter, appendix, source lists).
     """
+    with store.memoized():
+        return _check(text, store, skip_metadata)
+
+
+def _check(text: str, store: FactStore, skip_metadata: bool) -> CheckReport:
     refs = TextReferents(text, carry_names=True)
     skip = unchecked_spans(text) if skip_metadata else []
     claims = [c for c in extract_claims(text) if not any(a <= c.start < b for a, b in skip)]
@@ -560,7 +566,7 @@ def _align(
     terms = len(ref.terms & f.terms)
     anchored = f.sentence in anchors
     ck, fk = (ref.near & METRIC_TERMS) - _NOT_METRIC, (f.near & METRIC_TERMS) - _NOT_METRIC
-    similar = _similarity(ref.sentence, f.sentence)
+    similar = _similarity(ref.sentence, f)
     if ck and fk and not ck & fk and not anchored and similar < SIMILAR:
         return None  # two known metrics, none shared: 净利润 is not 营收, whatever else the clauses share
     names = len(ref.names & f.names) + anchored
@@ -660,14 +666,9 @@ def _other_part(ref: Referent, f: Fact) -> bool:
     start = max((m.end() for m in CLAUSE_STOP.finditer(f.sentence, 0, at)), default=0)
     if not f.sentence.startswith(_PART_OPENERS, start):
         return False
-    whole = _sentence_terms(f.sentence[:start])
+    whole = sentence_terms(f.sentence[:start])
     part = f.near - whole - METRIC_TERMS - _NOT_METRIC - _NOT_SUBJECT  # 海上 of 海上风电, not 风电
     return bool(part) and not part & ref.terms
-
-
-@lru_cache(maxsize=65_536)
-def _sentence_terms(sentence: str) -> frozenset[str]:
-    return frozenset(t for t, _, _ in tokens(sentence))
 
 
 _PART_OPENERS = ("其中", "其中，", "包括", "内含")
@@ -724,8 +725,9 @@ _NOT_SUBJECT = frozenset(
 ) | RANK_WORDS  # "惠普以1,440万台位居第二": where it stands is not who it is
 
 
-def _similarity(a: str, b: str) -> float:
-    ta, tb = _sentence_terms(a), _sentence_terms(b)
+def _similarity(sentence: str, f: Fact) -> float:
+    """How alike a claim's sentence and a fact's are: Jaccard of their terms (the fact's as stored)."""
+    ta, tb = sentence_terms(sentence), f.sentence_terms
     return len(ta & tb) / len(ta | tb) if ta and tb else 0.0
 
 
@@ -960,6 +962,12 @@ def derive(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Evi
     if claim.value_hi is not None:
         return None
     u = unit_class(claim.unit)
+    growth = u in ("%", "x") and ref.role.startswith("change")
+    share = u == "%" and ref.role == "level" and _SHARE_WORDS.search(ref.sentence) is not None
+    before = ref.sentence[: max(0, ref.sentence.find(claim.text))]
+    combined = u not in _NON_LEVEL and bool(_SUM_WORDS.search(ref.sentence) or _DIFF_WORDS.search(before))
+    if not (growth or share or combined):
+        return None  # no figure of this kind is derived: no lookup
     words = ref.terms
     pool = [
         f for f in store.candidates((ref.near | ref.head | ref.names) - _NOT_METRIC, None, limit=CANDIDATES)
@@ -969,9 +977,8 @@ def derive(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Evi
     ]
     if not pool:
         return None
-    before = ref.sentence[: max(0, ref.sentence.find(claim.text))]
     pairs: list[tuple[Fact, Fact, float, str]] = []
-    if u in ("%", "x") and ref.role.startswith("change"):
+    if growth:
         metric = [f for f in pool if (ref.head & f.near or f.head & ref.near) and not times_conflict(ref.times, f.times - {"prev"})]
         for old in metric:
             for new in metric:
@@ -985,7 +992,7 @@ def derive(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Evi
                     value = (new.value / old.value - 1) * 100 if u == "%" else new.value / old.value
                     formula = f"({_fmt(new)} − {_fmt(old)}) / {_fmt(old)}" if u == "%" else f"{_fmt(new)} / {_fmt(old)}"
                     pairs.append((old, new, value, formula))
-    elif u == "%" and ref.role == "level" and _SHARE_WORDS.search(ref.sentence):
+    elif share:
         named = [f for f in pool if f.head & words]
         for part in named:
             for whole in named:
@@ -994,7 +1001,7 @@ def derive(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Evi
                 if part.source_url != whole.source_url or part.times != whole.times:
                     continue
                 pairs.append((part, whole, part.value / whole.value * 100, f"{_fmt(part)} / {_fmt(whole)}"))
-    elif u not in _NON_LEVEL and (_SUM_WORDS.search(ref.sentence) or _DIFF_WORDS.search(before)):
+    elif combined:
         named = [f for f in pool if f.uclass == u and f.head & words]
         total = bool(_SUM_WORDS.search(ref.sentence)) and not _DIFF_WORDS.search(before)
         for x in named:

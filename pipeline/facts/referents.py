@@ -364,6 +364,12 @@ _METRIC_TERMS = frozenset(g[0] for g in SYNONYM_GROUPS if g[0].isascii() and g[0
 METRIC_TERMS = frozenset(g[0] for g in SYNONYM_GROUPS if g[0] not in ENTITY_NAMES)
 
 
+@lru_cache(maxsize=65_536)
+def sentence_terms(sentence: str) -> frozenset[str]:
+    """The set of a sentence's terms (`tokens` without their places): what sentences are compared by."""
+    return frozenset(t for t, _, _ in tokens(sentence))
+
+
 def terms_of(text: str) -> frozenset[str]:
     """Terms of a short text (curated entity and metric names, aliases)."""
     found = {t for t, _, _ in tokens(text)}

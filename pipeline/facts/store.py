@@ -33,8 +33,8 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass, field, fields
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TypeAlias
 
@@ -51,13 +51,14 @@ from pipeline.facts.referents import (
     TextReferents,
     is_named,
     role_of,
+    sentence_terms,
     terms_of,
     times_of,
     vocabulary_id,
 )
 from pipeline.run.db import PgConnection, Row, StoreError, is_url, redact
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 CURATED_NAMES = ("facts.yaml", "facts.yml")
 
 _SCHEMA = """
@@ -93,7 +94,8 @@ CREATE TABLE IF NOT EXISTS facts (
     role TEXT NOT NULL DEFAULT 'level',
     head TEXT NOT NULL DEFAULT '',
     names TEXT NOT NULL DEFAULT '',
-    skey TEXT NOT NULL DEFAULT ''
+    skey TEXT NOT NULL DEFAULT '',
+    sterms TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS facts_skey ON facts(skey);
 CREATE INDEX IF NOT EXISTS facts_unit_value ON facts(uclass, value);
@@ -117,7 +119,7 @@ CREATE TABLE IF NOT EXISTS fact_terms (
 
 _FACT_COLUMNS = (
     "f.id, f.value, f.value_hi, f.unit, f.uclass, f.approx, f.bound, f.step, f.sig_step, f.text, "
-    'f.sentence, f.near, f.terms, f.times, f.start, f."end", s.title, s.url, f.role, f.head, f.names'
+    'f.sentence, f.near, f.terms, f.times, f.start, f."end", s.title, s.url, f.role, f.head, f.names, f.sterms'
 )
 _URL_RE = re.compile(r"^https?://[^\s/]+\S*$")
 TERM_CAP = 300  # a term on more facts than this (per unit class) is too common to find a referent by
@@ -130,7 +132,12 @@ class FactsError(Exception):
 
 @dataclass(frozen=True)
 class Fact:
-    """One stored number and what it is about."""
+    """One stored number and what it is about.
+
+    The word sets are kept as the store writes them (words joined by blanks) and made sets on first
+    use: a check reads thousands of facts and turns most of them away on their times, role or names
+    before it looks at their words, and a fresh process spent a fifth of its check building sets.
+    """
 
     id: int
     value: float
@@ -143,21 +150,53 @@ class Fact:
     sig_step: float
     text: str
     sentence: str
-    near: frozenset[str]
-    terms: frozenset[str]
-    times: frozenset[str]
+    near_words: str
+    terms_words: str
+    times_words: str
     start: int
     end: int
     source_title: str
     source_url: str
     role: str = "level"
-    head: frozenset[str] = frozenset()
-    names: frozenset[str] = frozenset()
+    head_words: str = ""
+    names_words: str = ""
+    sentence_words: str = ""
 
     @property
     def source(self) -> str:
         """How a reader finds the source again: its title, else its URL."""
         return self.source_title or self.source_url
+
+    @cached_property
+    def near(self) -> frozenset[str]:
+        """The terms of the number's clause."""
+        return frozenset(self.near_words.split())
+
+    @cached_property
+    def terms(self) -> frozenset[str]:
+        """The terms of its sentence, the sentence before and the source's lead."""
+        return frozenset(self.terms_words.split())
+
+    @cached_property
+    def times(self) -> frozenset[str]:
+        return frozenset(self.times_words.split())
+
+    @cached_property
+    def head(self) -> frozenset[str]:
+        """The metric words right before the number."""
+        return frozenset(self.head_words.split())
+
+    @cached_property
+    def names(self) -> frozenset[str]:
+        return frozenset(self.names_words.split())
+
+    @cached_property
+    def sentence_terms(self) -> frozenset[str]:
+        """The terms of its sentence alone, as the import tokenized it (a check compares sentences)."""
+        return frozenset(self.sentence_words.split()) if self.sentence_words else sentence_terms(self.sentence)
+
+
+_FACT_FIELDS = tuple(f.name for f in fields(Fact))
 
 
 @dataclass(frozen=True)
@@ -211,6 +250,7 @@ class FactStore:
         self._depth = 0
         self._term_counts: dict[str, dict[str, int]] = {}
         self._fact_cache: dict[int, Fact] = {}
+        self._local = threading.local()  # .lookups: this thread's memo of candidate lookups, in a check
         try:
             self._db = (
                 PgConnection(self.path, "facts") if shared
@@ -226,6 +266,15 @@ class FactStore:
                 raise FactsError(f"{self.path}: facts store schema {version} is newer than this yanbao ({SCHEMA_VERSION})")
             if version < SCHEMA_VERSION:
                 with self.transaction():
+                    if version == 4:
+                        # Schema 5 keeps each fact's sentence terms (a check compares sentences without
+                        # tokenizing thousands of them): derived from the stored sentence, in place.
+                        self._db.execute("ALTER TABLE facts ADD COLUMN sterms TEXT NOT NULL DEFAULT ''")
+                        self._db.executemany(
+                            "UPDATE facts SET sterms = ? WHERE id = ?",
+                            [(_joined(sentence_terms(sentence)), fid)
+                             for fid, sentence in self._db.execute("SELECT id, sentence FROM facts").fetchall()],
+                        )
                     if version in (1, 2, 3):
                         # Schema 3 stores each fact's role, metric and names (4: its sentence key),
                         # computed from the source text, which older stores do not keep: facts are derived
@@ -262,11 +311,11 @@ class FactStore:
                     at = max(0, sentence.find(text))
                     r = TextReferents(sentence).referent(at, at + len(text), unit)
                     updates.append((
-                        " ".join(sorted(r.near)), " ".join(sorted(r.terms)), " ".join(sorted(r.names)), r.role,
-                        " ".join(sorted(r.head)), fid,
+                        _joined(r.near), _joined(r.terms), _joined(r.names), r.role, _joined(r.head),
+                        _joined(sentence_terms(sentence)), fid,
                     ))
                 self._db.executemany(
-                    "UPDATE facts SET near = ?, terms = ?, names = ?, role = ?, head = ? WHERE id = ?", updates
+                    "UPDATE facts SET near = ?, terms = ?, names = ?, role = ?, head = ?, sterms = ? WHERE id = ?", updates
                 )
                 rows = self._db.execute("SELECT id, value, value_hi, uclass, near, names, terms FROM facts").fetchall()
                 self._add_postings([p for r in rows for p in _postings(*r)])
@@ -332,6 +381,21 @@ class FactStore:
         """Drop read caches after a write (or a rollback)."""
         self._term_counts.clear()
         self._fact_cache.clear()
+        self._local.lookups = None
+
+    @contextmanager
+    def memoized(self) -> Iterator[None]:
+        """Within the block, on this thread, a candidate lookup asked again returns what it returned.
+
+        A check asks the same lookup several times: for the numbers of one clause, and again when it
+        recomputes a derived figure; a third of its queries were repeats. The memo lives for one
+        check only (a second check asks SQLite again, so a warm store is not a cache of answers).
+        """
+        self._local.lookups = {}
+        try:
+            yield
+        finally:
+            self._local.lookups = None
 
     # -- imports --------------------------------------------------------------------------------
 
@@ -461,8 +525,8 @@ class FactStore:
             postings.extend(_postings(fid, row[0], row[1], row[3], row[10], row[17], row[11]))
         self._db.executemany(
             "INSERT INTO facts (id, source_id, value, value_hi, unit, uclass, approx, bound, step, sig_step, "
-            'text, sentence, near, terms, times, start, "end", role, head, names, skey) '
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            'text, sentence, near, terms, times, start, "end", role, head, names, sterms, skey) '
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             facts,
         )
         self._add_postings(postings)
@@ -527,12 +591,25 @@ class FactStore:
         shares a word with it; ranking in SQL keeps a check flat in the size of the store. Terms on
         more than TERM_CAP facts are not used to find candidates (they name nothing in particular).
         """
+        memo: dict[tuple[object, ...], list[Fact]] | None = getattr(self._local, "lookups", None)
+        key = (frozenset(terms), None if uclasses is None else frozenset(uclasses), lo, hi, limit, frozenset(always))
+        if memo is not None and key in memo:
+            return list(memo[key])
+        found = self._candidates(*key)
+        if memo is not None:
+            memo[key] = found
+        return found
+
+    def _candidates(
+        self, terms: frozenset[str], uclasses: frozenset[str] | None, lo: float | None, hi: float | None, limit: int,
+        always: frozenset[str],
+    ) -> list[Fact]:
         with self._lock:
-            classes = sorted(set(uclasses)) if uclasses is not None else None
-            by_df = sorted((self._df(t, classes), t) for t in set(terms))
+            classes = sorted(uclasses) if uclasses is not None else None
+            by_df = sorted((self._df(t, classes), t) for t in terms)
             # the rarest few name the claim's subject and metric best, and bound the rows read
             rare = [t for n, t in by_df if 0 < n <= TERM_CAP][:LOOKUP_TERMS]
-            rare += [t for t in sorted(set(always) - set(rare)) if 0 < self._df(t, classes) <= TERM_CAP]
+            rare += [t for t in sorted(always - set(rare)) if 0 < self._df(t, classes) <= TERM_CAP]
             if not rare:
                 return []
             where = [f"term IN ({','.join('?' * len(rare))})"]
@@ -624,30 +701,18 @@ class FactStore:
 # -- rows -----------------------------------------------------------------------------------------
 
 
+def _joined(words: Iterable[str]) -> str:
+    """A word set as a column holds it: sorted, joined by blanks."""
+    return " ".join(sorted(words))
+
+
 def _fact(r: Row) -> Fact:
-    return Fact(
-        id=r[0],
-        value=r[1],
-        value_hi=r[2],
-        unit=r[3],
-        uclass=r[4],
-        approx=bool(r[5]),
-        bound=r[6],
-        step=r[7],
-        sig_step=r[8],
-        text=r[9],
-        sentence=r[10],
-        near=frozenset(r[11].split()),
-        terms=frozenset(r[12].split()),
-        times=frozenset(r[13].split()),
-        start=r[14],
-        end=r[15],
-        source_title=r[16],
-        source_url=r[17],
-        role=r[18],
-        head=frozenset(r[19].split()),
-        names=frozenset(r[20].split()),
-    )
+    """A Fact from a row of _FACT_COLUMNS (in the order of its fields), without running the frozen
+    dataclass's __init__ (21 guarded assignments): a fresh check builds thousands of them."""
+    f = object.__new__(Fact)
+    f.__dict__.update(zip(_FACT_FIELDS, r, strict=True))
+    f.__dict__["approx"] = bool(r[5])
+    return f
 
 
 def _postings(
@@ -692,9 +757,9 @@ def sentence_key(sentence: str) -> str:
 
 # One fact as `_compute_rows` and `_curated_row` make it: the columns of `facts` after (id, source_id),
 # value, value_hi, unit, uclass, approx, bound, step, sig_step, text, sentence, near, terms, times,
-# start, end, role, head, names.
+# start, end, role, head, names, sterms.
 FactRow: TypeAlias = tuple[
-    float, float | None, str, str, int, str, float, float, str, str, str, str, str, int, int, str, str, str
+    float, float | None, str, str, int, str, float, float, str, str, str, str, str, int, int, str, str, str, str
 ]
 
 PARALLEL_FILES = 32  # a folder of at least this many files is read by one process per core
@@ -770,6 +835,7 @@ def _compute_rows(text: str, offset: int) -> list[FactRow]:
                 r.role,
                 " ".join(sorted(r.head)),
                 " ".join(sorted(r.names)),
+                _joined(sentence_terms(r.sentence)),
             )
         )
     return rows
@@ -807,6 +873,7 @@ def _curated_row(item: _CuratedFact) -> FactRow:
         role,
         " ".join(sorted(metric_terms)),
         " ".join(sorted(names)),
+        _joined(sentence_terms(sentence)),
     )
 
 

@@ -262,14 +262,17 @@ def test_terms_are_rederived_when_the_lexicon_changes(tmp_path: Path, monkeypatc
     wider = TermScanner({**old.lexicon, "年度流水": "营收"}, old.fold, old.separators, old.skip_pair)
     monkeypatch.setattr(referents, "SCANNER", wider)
     referents.tokens.cache_clear()
+    referents.sentence_terms.cache_clear()
     import pipeline.facts.store as store_module
 
     monkeypatch.setattr(store_module, "vocabulary_id", lambda: "changed")
     with FactStore(path) as s:
         assert s._db.execute("SELECT value FROM meta WHERE key = 'vocabulary'").fetchone()[0] == "changed"
-        assert "营收" in s._db.execute("SELECT near FROM facts").fetchone()[0].split()
+        near, sterms = s._db.execute("SELECT near, sterms FROM facts").fetchone()
+        assert "营收" in near.split() and "营收" in sterms.split()
         assert check_text("星海公司的营收为100亿元。", s).claims[0].status == VERIFIED
     referents.tokens.cache_clear()
+    referents.sentence_terms.cache_clear()
 
 
 def test_term_counts_follow_imports_and_replacements(store: FactStore, tmp_path: Path) -> None:
@@ -293,3 +296,53 @@ def test_term_counts_follow_imports_and_replacements(store: FactStore, tmp_path:
     assert consistent()
     store.import_text(ORACLE, title="t", url="https://example.com/o")
     assert consistent()
+
+
+def test_a_schema_4_store_gains_sentence_terms_in_place(tmp_path: Path) -> None:
+    """Schema 5 stores each fact's sentence terms; a schema-4 store keeps its facts and gets them."""
+    path = tmp_path / "facts.db"
+    with FactStore(path) as s:
+        s.import_text(ORACLE, title="t", url="https://example.com/o")
+        want = s._db.execute("SELECT id, sterms FROM facts ORDER BY id").fetchall()
+    assert all(terms for _, terms in want)
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE facts DROP COLUMN sterms")
+    db.execute("PRAGMA user_version = 4")
+    db.commit()
+    db.close()
+    with FactStore(path) as s:
+        assert s._db.execute("PRAGMA user_version").fetchone()[0] == 5
+        assert s._db.execute("SELECT id, sterms FROM facts ORDER BY id").fetchall() == want
+        assert check_text("甲骨文的剩余履约义务为4550亿美元。", s).claims[0].status == VERIFIED
+
+
+class _CountingConnection:
+    """A connection that counts the candidate lookups sent to SQLite."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self.lookups = 0
+
+    def execute(self, sql: str, params: object = ()) -> sqlite3.Cursor:
+        self.lookups += "FROM fact_terms" in sql
+        return self.db.execute(sql, params)  # type: ignore[arg-type]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.db, name)
+
+
+def test_candidate_lookups_are_memoized_within_a_check_only(store: FactStore) -> None:
+    store.import_text(ORACLE, title="t", url="https://example.com/o")
+    spy = _CountingConnection(store._db)  # type: ignore[arg-type]
+    store._db = spy  # type: ignore[assignment]
+    ask = ({"甲骨文", "剩余履约义务"}, ["usd"])
+    first = store.candidates(*ask)
+    assert first and store.candidates(*ask) == first and spy.lookups == 2  # outside a check: asked each time
+    with store.memoized():
+        assert store.candidates(*ask) == first and store.candidates(*ask) == first
+        assert spy.lookups == 3  # asked once in the block
+        store.import_text("英伟达数据中心收入为411亿美元。", title="n", url="https://example.com/n")
+        store.candidates(*ask)
+        assert spy.lookups == 4  # a write forgets what was looked up
+    store.candidates(*ask)
+    assert spy.lookups == 5
