@@ -411,10 +411,9 @@ class FactStore:
             return self.load_curated(p)
         result = ImportResult()
         files = list(iter_source_files(p))
-        rows = _rows_in_parallel(files) if len(files) >= PARALLEL_FILES else {}
-        with self.transaction():
-            for f in files:
-                result.add(self._import_file(f, rows.get(f)))
+        with _rows_in_parallel(files) as rows, self.transaction():
+            for f, found in zip(files, rows, strict=True):
+                result.add(self._import_file(f, found))
             if p.is_dir():
                 for name in CURATED_NAMES:
                     if (p / name).is_file():
@@ -774,23 +773,37 @@ def _file_rows(f: Path) -> list[FactRow] | None:
     return _compute_rows(doc.body, doc.body_offset)
 
 
-def _rows_in_parallel(files: list[Path]) -> dict[Path, list[FactRow]]:
-    """Extraction and referents are pure CPU work per file: with several cores, a large folder is
-    read by worker processes (forked, so nothing is re-imported) while the writes stay in this one,
-    in file order, in one transaction."""
+@contextmanager
+def _rows_in_parallel(files: list[Path]) -> Iterator[Iterator[list[FactRow] | None]]:
+    """The fact rows of each file, in file order (None: compute them here).
+
+    Extraction and referents are pure CPU work per file: with several cores, a folder of at least
+    PARALLEL_FILES files is read by worker processes (forked, so nothing is re-imported) while this
+    one writes, in file order, in one transaction, each file as soon as its rows arrive (writing
+    after all were read left the cores idle for a third of an import). The work is handed out before
+    the caller's transaction begins; leaving the block early (a bad file) cancels what is left.
+    """
     import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor
 
     workers = min(os.cpu_count() or 1, 8)
-    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return {}
+    pool = None
+    if len(files) >= PARALLEL_FILES and workers >= 2 and "fork" in multiprocessing.get_all_start_methods():
+        try:
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+            found = pool.map(_file_rows, files, chunksize=max(1, min(16, len(files) // (workers * 8))))
+        except (OSError, RuntimeError):  # no processes to be had: read them here
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+            pool = None
+    if pool is None:
+        yield iter([None] * len(files))
+        return
     try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            found = list(pool.map(_file_rows, files, chunksize=max(1, len(files) // (workers * 8))))
-    except (OSError, RuntimeError):  # no processes to be had: read them here
-        return {}
-    return {f: r for f, r in zip(files, found, strict=True) if r is not None}
+        yield found
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _rows_from_text(text: str, offset: int) -> list[FactRow]:

@@ -105,6 +105,44 @@ def test_bad_file_rolls_back_the_whole_import(store: FactStore, tmp_path: Path) 
     assert snapshot(store) == before
 
 
+def _folder(root: Path, n: int) -> Path:
+    for i in range(n):
+        write(root / f"doc{i:02d}.md", f"第{i}号公司全年营收为{100 + i}.5亿元，同比增长{i + 3}.2%。该公司员工为{1200 + i}人。")
+    return root
+
+
+def test_folder_read_by_worker_processes_is_stored_as_read_here(tmp_path: Path, monkeypatch) -> None:
+    """A large folder is read by forked workers while this process writes: same rows, same order."""
+    import pipeline.facts.store as store_module
+
+    src = _folder(tmp_path / "src", 12)
+    columns = "source_id, value, value_hi, unit, text, sentence, near, terms, times, role, head, names, sterms, skey"
+    with FactStore(tmp_path / "serial.db") as s:
+        assert s.import_path(src).facts == 36
+        serial = s._db.execute(f"SELECT {columns} FROM facts ORDER BY id").fetchall()
+    monkeypatch.setattr(store_module, "PARALLEL_FILES", 4)
+    store_module._cached_rows.cache_clear()
+    here: list[str] = []  # texts whose rows this process computed (a worker's calls stay in the worker)
+    real = store_module._compute_rows
+    monkeypatch.setattr(store_module, "_compute_rows", lambda text, offset: here.append(text) or real(text, offset))
+    with FactStore(tmp_path / "parallel.db") as s:
+        assert s.import_path(src).facts == 36
+        assert s._db.execute(f"SELECT {columns} FROM facts ORDER BY id").fetchall() == serial
+    assert here == []
+
+
+def test_bad_file_in_a_folder_read_by_workers_rolls_back(store: FactStore, tmp_path: Path, monkeypatch) -> None:
+    import pipeline.facts.store as store_module
+
+    monkeypatch.setattr(store_module, "PARALLEL_FILES", 4)
+    src = _folder(tmp_path / "src", 10)
+    (src / "doc05.md").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00")
+    before = snapshot(store)
+    with pytest.raises(FactsError, match=r"doc05\.md: binary file"):
+        store.import_path(src)
+    assert snapshot(store) == before
+
+
 def test_gb18030_file_is_decoded(store: FactStore, tmp_path: Path) -> None:
     f = write(tmp_path / "gbk.txt", "英伟达数据中心收入为411亿美元，同比增长56%。", encoding="gb18030")
     with pytest.raises(UnicodeDecodeError):
