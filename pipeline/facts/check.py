@@ -545,12 +545,22 @@ def _align(
     """How a stored fact lines up with a claim, or None when it is about something else."""
     if times_conflict(ref.times, f.times):
         return None
+    shares = _per_shares(ref.sentence, claim.text), _per_shares(f.sentence, f.text)
+    if shares[0] and shares[1] and shares[0] != shares[1]:
+        f = _scaled_fact(f, shares[0] / shares[1])  # "每10股派12.2元" is 1.22元 a share
     if (uclass == "x" and f.uclass == "%" and f.role.startswith("change:up")) or (
         uclass == "%" and f.uclass == "x" and ref.role.startswith("change:up")
     ):
         # "增长128%" read as "2.28倍", "翻了一番" as "增长100%": the same growth may verify; read in
         # another form, a statement never contradicts (is "增长2倍" 2x or 3x? writers differ)
         f = _as_form(f, uclass, ref.role)
+        if compare(claim, f, ref.role) != "agree":
+            return None
+    elif uclass == "x" and f.uclass == "x" and {ref.role.split(":")[0], f.role.split(":")[0]} == {"level", "change"} \
+            and (ref.role.startswith("change:up") or f.role.startswith("change:up")):
+        # "增长了1.4倍" and "是上年的2.4倍": a rise of m times is m + 1 times the earlier level. Read
+        # so, the same figure verifies; never a contradiction (writers differ on what "增长2倍" means)
+        f = _multiple_form(f, ref.role)
         if compare(claim, f, ref.role) != "agree":
             return None
     if not roles_compatible(ref.role, f.role, uclass):
@@ -869,6 +879,27 @@ def _as_form(f: Fact, unit: str, role: str) -> Fact:
         value, hi, k = _to_growth(f.value), None if f.value_hi is None else _to_growth(f.value_hi), 100.0
     return replace(f, value=value, value_hi=hi, unit=unit, uclass=unit, role=role, step=f.step * k,
                    sig_step=f.sig_step * k)
+
+
+_PER_SHARES = re.compile(r"每\s*(?P<n>[0-9]+|十)?\s*股(?!收益|净资产|经营)[^，,。；;]{0,10}$")
+
+
+def _per_shares(sentence: str, figure: str) -> int:
+    """How many shares an amount is per ("每股派0.25元": 1, "每10股派发现金红利12.2元": 10), else 0."""
+    at = sentence.find(figure)
+    m = _PER_SHARES.search(sentence, max(0, at - 14), at) if at >= 0 else None
+    if m is None:
+        return 0
+    n = m.group("n")
+    return 1 if n is None else 10 if n == "十" else int(n)
+
+
+def _multiple_form(f: Fact, role: str) -> Fact:
+    """A multiple read as the claim's role: a level of m times as a rise of m - 1 times, or back."""
+    from dataclasses import replace
+
+    k = -1.0 if role.startswith("change") else 1.0
+    return replace(f, value=f.value + k, value_hi=None if f.value_hi is None else f.value_hi + k, role=role)
 
 
 def _scaled_fact(f: Fact, k: float) -> Fact:

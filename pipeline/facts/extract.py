@@ -205,7 +205,12 @@ _NUM = r"(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?|[零〇一二两三四
 _CJK_SCALE = _alt(w for w in SCALES if w not in _LETTER_SCALES and w != "千") + "|千(?![瓦米克卡兆字])"
 _LETTER_SCALE = _ascii_guard(_LETTER_SCALES)
 # x/X/× followed by a name, a number or money is multiplication ("8×H100", "1000×$10"), not "times".
-_UNIT = _ascii_guard(w for w in _UNIT_WORDS if w not in ("x", "X", "×")) + r"|[xX×](?![ \t]?[A-Za-z0-9$¥￥€(（])"
+_UNIT = (
+    _ascii_guard(w for w in _UNIT_WORDS if w not in ("x", "X", "×")) + r"|[xX×](?![ \t]?[A-Za-z0-9$¥￥€(（])"
+    # "1660亿度": 度 after 万 or 亿 is electricity (a kilowatt-hour); alone it may be a temperature
+    + r"|(?<=[万亿])度"
+)
+_UNIT_WORDS["度"] = "度电"  # (after the regex is built: only the form above reads as a unit)
 _SP = r"[ \u00a0]?"
 _CUR_PRE = _ascii_guard(CURRENCY_PREFIXES, guard="(?![A-Za-z])")
 _NUMBER_START = r"(?<![A-Za-z0-9_.#/:@\\])(?<![A-Za-z0-9][-‐])"
@@ -470,8 +475,10 @@ def _build(m: re.Match[str], text: str, scan: str) -> list[Claim]:
         pre = ""
     n1_start = m.start("n1p") if g["pct"] else m.start("n1")
     before = scan[max(0, start - 4) : start]
-    if before.endswith(("第", "#", "No.", "No. ")):
-        return []  # ordinals and markers
+    if before.endswith(("第", "#", "No.", "No. ")) and not (
+        before.endswith("连续第") and _UNIT_WORDS.get(g["u1"] or "") in _DURATIONS
+    ):
+        return []  # ordinals and markers ("连续第五个季度" is five quarters: a duration, kept)
     if raw1[0] in "百千万亿" and not pre and not g["pct"] and not (g["u1"] in _HARDWARE and not s1):
         return []  # 千万 (by all means), 百万级: a bare scale word is a number only after 近/超/逾 (万卡 is one)
     if n1.chinese and n1_start > 0 and scan[n1_start - 1] in _VAGUE_BEFORE:

@@ -592,3 +592,53 @@ def test_an_unnamed_company_is_nobody_the_store_can_name(tmp_path: Path) -> None
     # an unnamed subject matches only a statement about the same unnamed subject
     assert status_of("某头部厂商的服务器出货量为12.4万台。", "12.4万台", s) == VERIFIED
     assert status_of("某新锐厂商的服务器出货量为12.4万台。", "12.4万台", s) == UNSUPPORTED
+
+
+# -- forms of one figure: ordinals of a run, 亿度, 放缓, a rise in 倍, dividends per ten shares ----------
+
+FORMS = (
+    "远航船舶2025年年报显示，公司新接订单量已连续第三年增长，第三季度交付12艘。"
+    "全年集团用电量约为4.8亿千瓦时，同比增长约6%。"
+    "海工装备收入增速较上半年放缓2.4个百分点，修船业务收入是上年的2.6倍。"
+    "公司拟每10股派发现金红利3.6元。"
+)
+
+
+@pytest.fixture(scope="module")
+def forms(tmp_path_factory: pytest.TempPathFactory) -> FactStore:
+    s = FactStore(tmp_path_factory.mktemp("forms") / "facts.db")
+    s.import_text(FORMS, title="写法（虚构数字）", url="https://example.com/forms")
+    return s
+
+
+def test_the_nth_of_a_run_is_a_duration_and_other_ordinals_are_not() -> None:
+    found = [(c.text, c.value, c.unit) for c in extract_claims("新接订单量已连续第三年增长，连续第8个季度盈利，排名第二，第三季度交付12艘。")]
+    assert found == [("三年", 3.0, "年"), ("8个季度", 8.0, "季度"), ("12艘", 12.0, "艘")]
+
+
+def test_a_run_said_as_its_nth_verifies_the_count(forms: FactStore) -> None:
+    assert status_of("远航船舶的新接订单量已经连续三年增长。", "三年", forms) == VERIFIED
+    assert status_of("远航船舶的新接订单量已经连续四年增长。", "四年", forms) == CONTRADICTED
+
+
+def test_yi_du_is_kilowatt_hours_and_a_bare_du_is_not_a_unit(forms: FactStore) -> None:
+    assert [(c.text, c.unit) for c in extract_claims("全年用电量约4.8亿度，车间温度为26度。")] == [("约4.8亿度", "度电")]
+    assert status_of("远航船舶全年用电量约4.8亿度。", "约4.8亿度", forms) == VERIFIED
+    assert status_of("远航船舶全年用电量约5.8亿度。", "约5.8亿度", forms) == CONTRADICTED
+
+
+def test_slowing_is_a_fall_of_the_rate(forms: FactStore) -> None:
+    assert status_of("海工装备收入增速比上半年回落了2.4个百分点。", "2.4个百分点", forms) == VERIFIED
+    assert status_of("海工装备收入增速比上半年加快了2.4个百分点。", "2.4个百分点", forms) != VERIFIED
+
+
+def test_a_rise_of_m_times_is_m_plus_one_times_the_earlier_level(forms: FactStore) -> None:
+    assert status_of("修船业务收入较上年增长了1.6倍。", "1.6倍", forms) == VERIFIED
+    # "增长了2.6倍" may be a writer's 2.6 times the level: not verified, never contradicted
+    assert status_of("修船业务收入较上年增长了2.6倍。", "2.6倍", forms) == UNSUPPORTED
+    assert status_of("修船业务收入是上年的3.6倍。", "3.6倍", forms) == CONTRADICTED
+
+
+def test_a_dividend_per_ten_shares_restated_per_share(forms: FactStore) -> None:
+    assert status_of("远航船舶拟每股派发现金红利0.36元。", "0.36元", forms) == VERIFIED
+    assert status_of("远航船舶拟每股派发现金红利3.6元。", "3.6元", forms) != VERIFIED
