@@ -996,8 +996,14 @@ def derive(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Evi
     growth = u in ("%", "x") and ref.role.startswith("change")
     share = u == "%" and ref.role == "level" and _SHARE_WORDS.search(ref.sentence) is not None
     before = ref.sentence[: max(0, ref.sentence.find(claim.text))]
-    combined = u not in _NON_LEVEL and bool(_SUM_WORDS.search(ref.sentence) or _DIFF_WORDS.search(before))
-    if not (growth or share or combined):
+    combined = u not in _NON_LEVEL and bool(
+        _SUM_WORDS.search(ref.sentence) or _DIFF_WORDS.search(before) or "rest" in ref.times
+    )
+    earlier = (
+        ref.role == "level" and u not in _NON_LEVEL
+        and bool({"prev", "p:start"} & ref.times or any(t[0] == "q" for t in ref.times))
+    )
+    if not (growth or share or combined or earlier):
         return None  # no figure of this kind is derived: no lookup
     words = ref.terms
     pool = [
@@ -1009,6 +1015,7 @@ def derive(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Evi
     if not pool:
         return None
     pairs: list[tuple[Fact, Fact, float, str]] = []
+    closest: list[tuple[Fact, Fact, float, str]] = []
     if growth:
         metric = [f for f in pool if (ref.head & f.near or f.head & ref.near) and not times_conflict(ref.times, f.times - {"prev"})]
         for old in metric:
@@ -1034,7 +1041,7 @@ def derive(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Evi
                 pairs.append((part, whole, part.value / whole.value * 100, f"{_fmt(part)} / {_fmt(whole)}"))
     elif combined:
         named = [f for f in pool if f.uclass == u and f.head & words]
-        total = bool(_SUM_WORDS.search(ref.sentence)) and not _DIFF_WORDS.search(before)
+        total = bool(_SUM_WORDS.search(ref.sentence)) and not _DIFF_WORDS.search(before) and "rest" not in ref.times
         for x in named:
             for y in named:
                 if x.id >= y.id or x.source_url != y.source_url or x.times != y.times:
@@ -1044,6 +1051,19 @@ def derive(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Evi
                 else:
                     big, small = (x, y) if x.value >= y.value else (y, x)
                     pairs.append((big, small, big.value - small.value, f"{_fmt(big)} − {_fmt(small)}"))
+        if "rest" in ref.times:
+            # "除A和B外，其余…": the whole less every part stated with it
+            for whole in named:
+                parts = [f for f in named if f.id != whole.id and f.source_url == whole.source_url
+                         and f.times == whole.times and f.value < whole.value]
+                if len(parts) >= 2 and sum(f.value for f in parts) < whole.value:
+                    rest = whole.value - sum(f.value for f in parts)
+                    pairs.append((whole, parts[0], rest, " − ".join(_fmt(f) for f in [whole, *parts])))
+    if earlier and not pairs:
+        pairs = _earlier_levels(ref, u, pool, store)
+        # the later level that shares the most of the claim's clause is the one it restates
+        best = max((len(ref.near & a.near) for a, *_ in pairs), default=0)
+        closest = [p for p in pairs if len(ref.near & p[0].near) == best]
     if not pairs:
         return None
     signed = _signed(claim.value, ref.role, u)
@@ -1055,11 +1075,63 @@ def derive(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Evi
     # A contradiction needs the one pair there is, and for a share or a sum both operands named in the
     # claim's sentence by at least two words each: a ratio of two figures picked wrongly is too easy.
     named_both = len(pairs) == 1 and all(len(x.near & words) >= 2 for x in pairs[0][:2])
-    if len(pairs) == 1 and (ref.role.startswith("change") or named_both):
+    # What is left of a whole may leave out more than the parts the sources state: never contradicted.
+    if earlier and len(closest) == 1:
+        pairs = closest
+    if len(pairs) == 1 and (ref.role.startswith("change") or named_both or earlier) and "rest" not in ref.times:
         a, b, value, formula = pairs[0]
         if not _within(value, *_loose(signed, claim.step, claim.sig_step, bound or "about")):
             return CONTRADICTED, [_derived(a, b, value, formula, claim.unit)]
     return None
+
+
+_SINCE_YEAR_START = re.compile(r"(?:较|比)年初")
+_OF_PREVIOUS = re.compile(r"(?:上年同期|去年同期|上年|去年|上一年)的?\s*$")
+
+
+def _earlier_levels(ref: Referent, u: str, pool: list[Fact], store: FactStore) -> list[tuple[Fact, Fact, float, str]]:
+    """A level of an earlier period recomputed from a later level and the change the source gives
+    with it: "38架，较年初净增4架" → 年初 34架; "21.5分钟，较二季度增加3.2分钟" → 二季度 18.3分钟;
+    "营收27.45亿元，同比增长32.8%" → 上年同期 20.67亿元. The later level states the claim's metric;
+    the change follows it in its sentence and is measured from the claim's period."""
+    pairs = []
+    for level in pool:
+        if level.uclass != u or not (ref.head & level.near or level.head & ref.near) or "prev" in level.times:
+            continue
+        for change in store.sentence_facts(level.id):
+            if change.start <= level.end:
+                continue
+            since = change.sentence[: max(0, change.sentence.find(change.text))]
+            if change.uclass == "x" and change.role == "level":
+                # "收入9.8亿元，是上年同期的2.1倍": the earlier level is the later one divided by m
+                if not ("prev" in ref.times and _OF_PREVIOUS.search(since)):
+                    continue
+                value = level.value / change.value if change.value > 0 else 0.0
+                formula = f"{_fmt(level)} / {_fmt(change)}"
+            elif change.role.startswith("change"):
+                if "prev" in ref.times:
+                    base = change.role.endswith(":yoy")
+                elif "p:start" in ref.times:
+                    base = _SINCE_YEAR_START.search(since) is not None
+                else:
+                    base = any("b" + t in change.times for t in ref.times if t[0] == "q")
+                if not base:
+                    continue
+                sign = -1.0 if ":down:" in change.role + ":" else 1.0
+                if change.uclass == u:
+                    value = level.value - sign * change.value * unit_factor(change.unit) / unit_factor(level.unit)
+                    formula = f"{_fmt(level)} {'−' if sign > 0 else '+'} {_fmt(change)}"
+                elif change.uclass == "%":
+                    value = level.value / (1 + sign * change.value / 100)
+                    formula = f"{_fmt(level)} / (1 {'+' if sign > 0 else '−'} {_fmt(change)})"
+                else:
+                    continue
+            else:
+                continue
+            if value > 0:
+                pairs.append((level, change, value, formula))
+            break  # the first change after the level is the level's own
+    return pairs
 
 
 _YEAR = re.compile(r"y((?:19|20)[0-9]{2})")

@@ -239,7 +239,10 @@ _RATE_AFTER = re.compile(r"\s*的(?P<basis>同比|环比)?[\u4e00-\u9fff]{0,4}?(
 _PREVIOUS = re.compile(
     r"(?:上年同期|去年同期|上年|去年|上一年|前一年|一年前|此前|同期)(?:则|分别|仅)?(?:全年|全年度)?(?:为|是|的)?"
     r"(?:每天|每日|每年|每月|每人|人均|平均|单日)?(?:录得|亏损|盈利|实现|约|达)?[ \t]*$"
-    r"|(?:上年同期|去年同期|上一年|前一年)[^，,。；]{1,8}?(?:为|是|录得|亏损|盈利|实现|约|达)[ \t]*$"
+    r"|(?<![较比与])(?:上年同期|去年同期|上一年|前一年)(?:(?!相比|相较)[^，,。；]){1,8}?(?:为|是|录得|亏损|盈利|实现|约|达)[ \t]*$"
+    # "上年同期营收约为20.7亿元", "去年同期全网GMV约为1.14万亿元": the metric between, no verb (the
+    # approximation word is the figure's); not "较上年同期…" nor "与去年同期相比…" (a comparison)
+    r"|(?<![较比与])(?:上年同期|去年同期)(?:的)?(?:(?!相比|相较)[\u4e00-\u9fffA-Za-z]){1,10}[ \t]*$"
 )
 
 
@@ -409,6 +412,8 @@ def times_of(text: str) -> frozenset[str]:
     for m in _MONTHS.finditer(text):
         if _BASE_BEFORE.search(text, max(0, m.start() - 3), m.start()):
             continue  # "M2增速较9月末回落0.2个百分点": the month compared with, not the figure's
+        if text.startswith(("末", "底"), m.end()):
+            found.add("p:end")  # "截至9月末": a stock at a period's end, as 年末 is
         if m.group("first"):
             n = m.group("first")
             last = int(n) if n.isdigit() else _CN_MONTHS.get(n, 0)
@@ -431,7 +436,7 @@ def times_of(text: str) -> frozenset[str]:
         elif fy:
             found.add("y" + (fy if len(fy) == 4 else "20" + fy))
         elif (q or cnq) and _BASE_BEFORE.search(text, max(0, m.start() - 3), m.start()):
-            continue  # "比二季度增长6.5%": the quarter compared with
+            found.add("bq" + (q or _CN_QUARTER.get(cnq, cnq)))  # "比二季度增长6.5%": the quarter compared with
         elif q:
             found.add("q" + q)
         elif cnq:
@@ -452,7 +457,7 @@ def _is_base_year(text: str, m: re.Match[str]) -> bool:
 _PERIOD_OF_NUMBER = re.compile(r"\s?年(?:的|为|末的|底的)\s?[0-9零〇一二两三四五六七八九十]")
 
 _PERIODS = re.compile(
-    r"(?P<start>年初|期初|年中)|(?P<end>年末|年底|期末|末期)|(?P<year>全年|全年度|年度)"
+    r"(?P<start>年初|期初)|(?P<mid>年中)|(?P<end>年末|年底|期末|末期)|(?P<year>全年|全年度|年度)"
 )
 
 
@@ -484,6 +489,8 @@ def periods_before(sentence: str, at: int) -> frozenset[str]:
             tags = frozenset({"m" + m.group(1), "m1-" + m.group(1)})  # 截至10月底累计 = 1至10月累计
         else:
             tags = frozenset({"m" + m.group(1)})
+        if sentence.startswith(("底", "末"), m.end()):
+            tags |= {"p:end"}  # "截至9月末": a stock at a period's end, as at 年末 (not 年初's)
         best = (m.start(), tags)
     for m in _PERIODS.finditer(sentence, 0, at):
         if _BASE_BEFORE.search(sentence, max(0, m.start() - 3), m.start()):
@@ -498,6 +505,9 @@ _ABBR_DEF = re.compile(r"([\u4e00-\u9fff]{2,8})[（(]([A-Z][A-Za-z0-9]{1,7})[)�
 _FUTURE = re.compile("将|预计|有望|预测|计划|目标|届时")
 _NEXT_YEAR = re.compile(r"\s*(?:[^，,。；;]{0,6}?)(?:明年|下一年|下一年度|来年)")
 #: After a figure: it is a bar that a group is defined by ("超过千亿元的企业有4家", "100万元以上的客户共…").
+#: What a level leaves out of a whole: "X以外的…", "除X(以)外，…" (not "除此之外": besides). Not
+#: "剔除/扣除X后": that is as often a like-for-like figure or a definition ("扣除成本后的利润").
+_REMAINDER = re.compile(r"(?:以外|之外)的|除(?!此)[^，,。；;]{1,15}?(?:以外|之外|外)")
 _ATTRIBUTE_AFTER = re.compile(
     r"\s*(?:以上|以下|及以上|及以下)?的(?:大|中小|头部)?(?:企业|公司|房企|车企|厂商|品牌|客户|城市|省份|项目|产品|门店|"
     r"机构|银行|基金|国家|地区|平台|商户|用户|家庭|交易|订单)[^，,。；;]{0,3}?(?:有|共有|共|数量|合计|达到|达)(?![望所])"
@@ -518,8 +528,12 @@ def times_conflict(a: frozenset[str], b: frozenset[str]) -> bool:
     if ("prev" in a) != ("prev" in b) and not ("from" in a or "from" in b) \
             and not any(t[0] == "y" for t in (a if "prev" in b else b)):
         return True  # the earlier period against a figure of no stated year (this period's)
+    if ("rest" in a) != ("rest" in b):
+        return True  # "HBM以外的DRAM营收" (what is left) against the whole or a part
     if not a or not b:
         return False
+    if any("b" + t in b for t in a if t[0] in "yq") or any("b" + t in a for t in b if t[0] in "yq"):
+        return True  # a figure of 二季度 against one compared with 二季度 ("较二季度增加3.2分钟")
     for prefix in ("y", "q", "h", "m"):
         xa = {t for t in a if t[0] == prefix}
         xb = {t for t in b if t[0] == prefix}
@@ -723,6 +737,8 @@ class TextReferents:
             times = times | {"next"}
         if "from" in times:  # "计划明年将算力从2.6万卡扩展至六万卡": 明年 and 计划 are the new level's
             times = times - {"fut", "next"}
+        if unit not in RATIO_UNITS and _REMAINDER.search(sentence, 0, a):
+            times = times | {"rest"}  # "HBM以外的DRAM营收", "剔除政府债券后": what is left of a whole
         if _ATTRIBUTE_AFTER.match(sentence, b):
             # "销售额超过千亿元的企业有4家": a bar that things are counted by, not anyone's figure
             times = times | {"attr"}

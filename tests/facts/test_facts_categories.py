@@ -642,3 +642,68 @@ def test_a_rise_of_m_times_is_m_plus_one_times_the_earlier_level(forms: FactStor
 def test_a_dividend_per_ten_shares_restated_per_share(forms: FactStore) -> None:
     assert status_of("远航船舶拟每股派发现金红利0.36元。", "0.36元", forms) == VERIFIED
     assert status_of("远航船舶拟每股派发现金红利3.6元。", "3.6元", forms) != VERIFIED
+
+
+# -- earlier levels and remainders, recomputed (and never contradicted by the later level) -------------
+
+EARLIER = (
+    "青禾教育前三季度营收27.45亿元，同比增长32.8%。其中学习机等智能硬件收入9.8亿元，是上年同期的2.1倍。"
+    "截至9月末，公司自营校区为138所，较年初净增12所。三季度App人均单日使用时长为41.5分钟，较二季度增加3.5分钟。"
+    "全年学习机出货量为126万台，其中线上渠道出货83万台，企业渠道出货15万台。"
+)
+
+
+def claim_of(text: str, span: str, store: FactStore):  # noqa: ANN201 (a CheckedClaim)
+    found = {c.text: c for c in check_text(text, store).claims}
+    assert span in found, (span, found)
+    return found[span]
+
+
+@pytest.fixture(scope="module")
+def earlier(tmp_path_factory: pytest.TempPathFactory) -> FactStore:
+    s = FactStore(tmp_path_factory.mktemp("earlier") / "facts.db")
+    s.import_text(EARLIER, title="推算（虚构数字）", url="https://example.com/earlier")
+    return s
+
+
+def test_last_years_level_from_a_level_and_its_growth(earlier: FactStore) -> None:
+    right = claim_of("据此推算，青禾教育上年同期营收约为20.7亿元。", "约为20.7亿元", earlier)
+    assert right.status == VERIFIED and right.evidence[0].basis == "derived"
+    assert "27.45亿" in right.evidence[0].formula and "32.8%" in right.evidence[0].formula
+    # the later level is not last year's: never its contradiction; the recomputed one is
+    wrong = claim_of("据此推算，青禾教育上年同期营收约为16.5亿元。", "约为16.5亿元", earlier)
+    assert wrong.status == CONTRADICTED and wrong.evidence[0].basis == "derived"
+
+
+def test_last_years_level_from_a_multiple(earlier: FactStore) -> None:
+    assert status_of("以此计算，智能硬件上年同期收入约为4.7亿元。", "约为4.7亿元", earlier) == VERIFIED
+    assert status_of("以此计算，智能硬件上年同期收入约为4.2亿元。", "约为4.2亿元", earlier) == CONTRADICTED
+
+
+def test_a_level_at_the_start_of_the_year_from_the_net_change(earlier: FactStore) -> None:
+    assert status_of("年初时青禾教育的自营校区为126所。", "126所", earlier) == VERIFIED
+    assert status_of("年初时青禾教育的自营校区为138所。", "138所", earlier) == CONTRADICTED
+
+
+def test_the_quarter_a_change_is_measured_from(earlier: FactStore) -> None:
+    assert status_of("二季度App人均单日使用时长为38分钟。", "38分钟", earlier) == VERIFIED
+    assert status_of("二季度App人均单日使用时长为41.5分钟。", "41.5分钟", earlier) == CONTRADICTED
+
+
+def test_what_is_left_of_a_whole(earlier: FactStore) -> None:
+    assert status_of("线上渠道以外的学习机出货量为43万台。", "43万台", earlier) == VERIFIED
+    assert status_of("除线上渠道和企业渠道外，其余学习机出货量为28万台。", "28万台", earlier) == VERIFIED
+    # a remainder may leave out more than the parts stated: a wrong one is never contradicted
+    assert status_of("除线上渠道外，其余学习机出货量为50万台。", "50万台", earlier) == UNSUPPORTED
+
+
+def test_a_comparison_with_last_year_is_not_last_years_level() -> None:
+    from pipeline.facts.referents import TextReferents
+
+    for text, figure, prev in (
+        ("去年同期全网GMV约为1.14万亿元。", "约为1.14万亿元", True),
+        ("与去年同期相比，营收为12亿元。", "12亿元", False),
+        ("与去年同期相比营收为12亿元。", "12亿元", False),
+    ):
+        at = text.find(figure)
+        assert ("prev" in TextReferents(text).referent(at, at + len(figure), "cny").times) is prev, text
