@@ -168,7 +168,8 @@ _DOWN = (
 _RATE_WORDS = "增速|增幅|涨幅|增长率|降幅|跌幅|下降幅度|增长幅度|同比|环比"
 # Text just before a number (its approximation word already excluded) that makes it a change.
 _CHANGE_BEFORE = re.compile(
-    rf"(?P<dir>{_UP}|{_DOWN})(?:了|达到|达|为|约|近|超过|超|逾|幅度为|幅度达|幅度约|速为)?[ \t]*$"
+    rf"(?P<dir>{_UP}|{_DOWN})(?:(?<=[多少])[卖赚产销售收花用交付出]{{1,2}})?"  # "多卖了11.5%", "少赚了"
+    r"(?:了|达到|达|为|约|近|超过|超|逾|幅度为|幅度达|幅度约|速为)?[ \t]*$"
     rf"|(?P<rate>{_RATE_WORDS})(?:为|达到|达|约为|约|在|是|高达|仅为|仅)?[ \t]*$"
     # "比去年同期低1.1个百分点", "较上年高出3%": a comparison is a change, 低 down and 高 up
     r"|(?:比|较)[^，,。；;]{0,10}?(?P<cmp>高|低)(?:了|出|于)?(?:约|近|超过|逾)?[ \t]*$"
@@ -183,7 +184,16 @@ _QOQ_RE = (
     r"环比|较上季度|比上季度|较上一季度|比上一季度|较上季|较上月|比上月|较上半年|比上半年|[较比][一二三]季度|与(?:今年)?[一二三]季度相比|qoq"
     r"|[较比](?:上|前一)(?:周|个月|月|季度)"
 )
-_BASIS_WORDS = re.compile(r"同比|较上年同期|比上年同期|较去年同期|比去年同期|与去年同期相比|较上年|比上年|较去年|比去年|yoy|" + _QOQ_RE, re.I)
+_BASIS_WORDS = re.compile(
+    r"同比|较上年同期|比上年同期|较去年同期|比去年同期|与去年同期相比|较上一?年|比上一?年|较前一年|比前一年|较去年|比去年|yoy|"
+    + _QOQ_RE, re.I,
+)
+#: A clause of nothing but a basis, a verb of change and an adverb ("，比上年同期仅多", "，比前一年多卖了"):
+#: what rose or fell is named in the clause before.
+_GENERIC_CLAUSE = re.compile(
+    rf"(?:[ \t]|{_BASIS_WORDS.pattern}|与(?:上年|去年)同期相比|{_UP}|{_DOWN}|仅|只|已|仍|还|又|再|均|都|了|约|近|为|达到?"
+    r"|(?<=[多少])[卖赚产销售收花用交付出]{1,2})*"
+)
 _QOQ = re.compile(_QOQ_RE, re.I)
 
 
@@ -454,7 +464,7 @@ def _is_base_year(text: str, m: re.Match[str]) -> bool:
     return bool(_BASE_BEFORE.search(text, max(0, m.start() - 4), m.start())) and not _PERIOD_OF_NUMBER.match(
         text, m.end()
     )
-_PERIOD_OF_NUMBER = re.compile(r"\s?年(?:的|为|末的|底的)\s?[0-9零〇一二两三四五六七八九十]")
+_PERIOD_OF_NUMBER = re.compile(r"\s?年(?:的|为|末的|底的)?\s?[0-9零〇一二两三四五六七八九十]")
 
 _PERIODS = re.compile(
     r"(?P<start>年初|期初)|(?P<mid>年中)|(?P<end>年末|年底|期末|末期)|(?P<year>全年|全年度|年度)"
@@ -672,7 +682,8 @@ class TextReferents:
                 near.add(short)
         share_of = sentence.startswith(("占", "约占", "仅占", "已占"), cs)  # "…1.3亿元，占营收的2.4%": a share of the part before
         near -= _TIME_TOKENS
-        if cs > 0 and (share_of or not (
+        generic = cs < a and _GENERIC_CLAUSE.fullmatch(sentence, cs, a) is not None and not sentence[b:ce].strip()
+        if cs > 0 and (share_of or generic or not (
             near - _BASIS_TERMS - _CHANGE_WORDS - RANK_WORDS - _BASIS_PHRASE - {t for t in near if is_named(t)}
         )):
             # "RPO达到4550亿美元，同比增长359%": a clause of generic words is about the previous one

@@ -707,3 +707,30 @@ def test_a_comparison_with_last_year_is_not_last_years_level() -> None:
     ):
         at = text.find(figure)
         assert ("prev" in TextReferents(text).referent(at, at + len(figure), "cny").times) is prev, text
+
+
+# -- a clause of a basis and a verb only, and other ways of saying "than last year" --------------------
+
+LAST_YEAR = (
+    "2025年，恒川轮胎全年轮胎销量为8,260万条，同比增长11.5%；营业收入为312亿元，同比下降7.3%。"
+    "第三季度单季净利润为6.2亿元，同比增长8.4%。2024年公司新签订单同比下降18.7%。"
+)
+
+
+@pytest.fixture(scope="module")
+def last_year(tmp_path_factory: pytest.TempPathFactory) -> FactStore:
+    s = FactStore(tmp_path_factory.mktemp("last_year") / "facts.db")
+    s.import_text(LAST_YEAR, title="比较（虚构数字）", url="https://example.com/last-year")
+    return s
+
+
+def test_a_clause_of_only_a_basis_and_a_verb_is_about_the_clause_before(last_year: FactStore) -> None:
+    assert status_of("恒川轮胎三季度单季净利润为6.2亿元，比上年同期仅多8.4%。", "8.4%", last_year) == VERIFIED
+    assert status_of("恒川轮胎去年收入为312亿元，比上一年少了7.3%。", "7.3%", last_year) == VERIFIED
+    assert status_of("恒川轮胎全年卖出轮胎8260万条，比前一年多卖了11.5%。", "11.5%", last_year) == VERIFIED
+    assert status_of("恒川轮胎全年卖出轮胎8260万条，比前一年多卖了12.5%。", "12.5%", last_year) == CONTRADICTED
+
+
+def test_a_year_right_before_a_figure_is_its_own_year_not_a_base(last_year: FactStore) -> None:
+    text = "与2024年18.7%的降幅相比，恒川轮胎新签订单的下滑幅度已明显缩小。"
+    assert status_of(text, "18.7%", last_year) == VERIFIED
