@@ -402,7 +402,13 @@ def judge(
         and not _apart(ref, a.fact)
         # nor the first level of "从750亿美元上调至850亿美元" a claim of the new one ("上调至850亿美元")
         and not ("from" in a.fact.times and not {"prev", "from"} & ref.times)
+        # nor the half year's total a daily average ("每天的通行费收入在2122万元左右"), nor the reverse
+        and _per(a.fact.times) == _per(ref.times)
     ]
+    if any(_named_part(ref, a.fact) for a in agree):
+        # "海外在手订单为9.3GW" agrees with "…合计48.9GW，其中海外订单9.3GW": the whole does not outrank the
+        # part the claim names
+        rivals_of_agree = [a for a in rivals_of_agree if _part_words(a.fact)]
     if ref.names and any(a.names for a in agree):
         # "苹果三季度出货量为5810万部" agrees with "苹果以5,810万部位居第一": a statement that names nobody
         # (the market total) does not outrank the one about the claim's own subject
@@ -468,6 +474,8 @@ def _strong(a: _Aligned, ref: Referent) -> bool:
         return False
     if (ref.role == "level") != (a.fact.role == "level"):
         return False  # "上调了100亿美元" (a change) is not the level "上调至850亿美元": never its contradiction
+    if _per(ref.times) != _per(a.fact.times):
+        return False  # a daily average and a total: writers drop or add 日均, so they may agree, never differ
     if _apart(ref, a.fact):
         return False
     if ("from" in a.fact.times) != ("from" in ref.times) and not {"prev"} & (ref.times | a.fact.times):
@@ -487,6 +495,11 @@ def _strong(a: _Aligned, ref: Referent) -> bool:
     # A claim that names nobody ("公司全年营收412.8亿元") cannot contradict anyone's figure, nor can
     # one whose subject words are not a named company's.
     return not _subjectless(ref) and _same_subject(ref, a.fact) and not (a.fact.terms & ENTITY_NAMES)
+
+
+def _per(times: frozenset[str]) -> frozenset[str]:
+    """Per what the amount is ("per:d" for 日均, 每天 …; see referents._PER)."""
+    return frozenset(t for t in times if t.startswith("per:"))
 
 
 def _subject_words(ref: Referent) -> frozenset[str]:
@@ -670,15 +683,26 @@ def _apart(ref: Referent, f: Fact) -> bool:
 def _other_part(ref: Referent, f: Fact) -> bool:
     """The fact is a part of a whole ("其中海上风电新增约120万千瓦") named by words the claim does not
     use: it is not what a claim about the whole (or another part) states."""
+    part = _part_words(f)
+    return bool(part) and not part & ref.terms
+
+
+def _named_part(ref: Referent, f: Fact) -> bool:
+    """The fact is a part of a whole ("…合计48.9GW，其中海外订单9.3GW") and the claim's clause names it."""
+    return bool(_part_words(f) & ref.near)
+
+
+def _part_words(f: Fact) -> frozenset[str]:
+    """The words that say which part a "其中…" figure is (海上 of 海上风电, not 风电); none for a figure
+    that is not a part."""
     at = f.sentence.find(f.text)
     if at < 0:
-        return False
+        return frozenset()
     start = max((m.end() for m in CLAUSE_STOP.finditer(f.sentence, 0, at)), default=0)
     if not f.sentence.startswith(_PART_OPENERS, start):
-        return False
+        return frozenset()
     whole = sentence_terms(f.sentence[:start])
-    part = f.near - whole - METRIC_TERMS - _NOT_METRIC - _NOT_SUBJECT  # 海上 of 海上风电, not 风电
-    return bool(part) and not part & ref.terms
+    return f.near - whole - METRIC_TERMS - _NOT_METRIC - _NOT_SUBJECT
 
 
 _PART_OPENERS = ("其中", "其中，", "包括", "内含")

@@ -515,6 +515,10 @@ _ABBR_DEF = re.compile(r"([\u4e00-\u9fff]{2,8})[（(]([A-Z][A-Za-z0-9]{1,7})[)�
 _FUTURE = re.compile("将|预计|有望|预测|计划|目标|届时")
 _NEXT_YEAR = re.compile(r"\s*(?:[^，,。；;]{0,6}?)(?:明年|下一年|下一年度|来年)")
 #: After a figure: it is a bar that a group is defined by ("超过千亿元的企业有4家", "100万元以上的客户共…").
+#: An amount per day, month, year or person ("日均", "平均每天", "月均", "人均" …).
+_PER = re.compile(
+    r"(?P<d>每天|每日|日均|单日|平均每天|平均每日)|(?P<m>每月|月均|单月)|(?P<y>每年|年均)|(?P<p>人均|每人|每位)"
+)
 #: What a level leaves out of a whole: "X以外的…", "除X(以)外，…" (not "除此之外": besides). Not
 #: "剔除/扣除X后": that is as often a like-for-like figure or a definition ("扣除成本后的利润").
 _REMAINDER = re.compile(r"(?:以外|之外)的|除(?!此)[^，,。；;]{1,15}?(?:以外|之外|外)")
@@ -683,6 +687,7 @@ class TextReferents:
         share_of = sentence.startswith(("占", "约占", "仅占", "已占"), cs)  # "…1.3亿元，占营收的2.4%": a share of the part before
         near -= _TIME_TOKENS
         generic = cs < a and _GENERIC_CLAUSE.fullmatch(sentence, cs, a) is not None and not sentence[b:ce].strip()
+        said_from = cs  # where the words that say what the number is begin
         if cs > 0 and (share_of or generic or not (
             near - _BASIS_TERMS - _CHANGE_WORDS - RANK_WORDS - _BASIS_PHRASE - {t for t in near if is_named(t)}
         )):
@@ -696,8 +701,13 @@ class TextReferents:
                 if {t for t, ts, te in toks if ts < ps and te > pps} & (METRIC_TERMS - _BASIS_TERMS):
                     ps = pps
             near |= {t for t, ts, te in toks if ts < ce and te > ps}
+            said_from = ps
         role = role_of(self.text, start, end, unit)
         times = info.times
+        per = _PER.search(sentence, said_from, a)
+        if per is not None and unit not in RATIO_UNITS:
+            # "日均通行费收入约2,122万元", "每天的通行费收入": an amount per day is not the half-year's total
+            times = times | {"per:" + (per.lastgroup or "")}
         years = [t for t in times if t[0] == "y"]
         if len(years) > 1 or (years and not _YEAR_LEFT.search(sentence, 0, a)):
             # "去年净利润为8.6亿元，而2023年亏损42.1亿元": a number's year is the nearest one to its left

@@ -734,3 +734,30 @@ def test_a_clause_of_only_a_basis_and_a_verb_is_about_the_clause_before(last_yea
 def test_a_year_right_before_a_figure_is_its_own_year_not_a_base(last_year: FactStore) -> None:
     text = "与2024年18.7%的降幅相比，恒川轮胎新签订单的下滑幅度已明显缩小。"
     assert status_of(text, "18.7%", last_year) == VERIFIED
+
+
+# -- a part the claim names, and an amount per day ----------------------------------------------------
+
+PARTS = (
+    "截至9月末，北岭风电在手订单合计48.9GW，创历史新高，其中海外订单9.3GW，较年初增加2.1GW。"
+    "上半年北岭高速实现营业收入52.6亿元，其中通行费收入38.4亿元；上半年日均通行费收入约2,122万元。"
+)
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory: pytest.TempPathFactory) -> FactStore:
+    s = FactStore(tmp_path_factory.mktemp("parts") / "facts.db")
+    s.import_text(PARTS, title="部分（虚构数字）", url="https://example.com/parts")
+    return s
+
+
+def test_the_whole_does_not_outrank_the_part_the_claim_names(parts: FactStore) -> None:
+    assert status_of("北岭风电海外在手订单为9.3GW。", "9.3GW", parts) == VERIFIED
+    assert status_of("北岭风电海外在手订单为9.8GW。", "9.8GW", parts) != VERIFIED
+
+
+def test_a_daily_average_is_not_contradicted_by_the_periods_total(parts: FactStore) -> None:
+    assert status_of("上半年北岭高速每天的通行费收入在2122万元左右。", "2122万元左右", parts) == VERIFIED
+    # a wrong daily figure is contradicted by the daily average, never by the half year's total
+    wrong = claim_of("上半年北岭高速每天的通行费收入在2500万元左右。", "2500万元左右", parts)
+    assert wrong.status == CONTRADICTED and [e.value for e in wrong.evidence] == [21_220_000]
