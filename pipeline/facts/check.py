@@ -572,10 +572,11 @@ def _align(
     elif uclass == "x" and f.uclass == "x" and {ref.role.split(":")[0], f.role.split(":")[0]} == {"level", "change"} \
             and (ref.role.startswith("change:up") or f.role.startswith("change:up")):
         # "增长了1.4倍" and "是上年的2.4倍": a rise of m times is m + 1 times the earlier level. Read
-        # so, the same figure verifies; never a contradiction (writers differ on what "增长2倍" means)
-        f = _multiple_form(f, ref.role)
-        if compare(claim, f, ref.role) != "agree":
-            return None
+        # so, the same figure verifies; otherwise the figure is read as written (writers differ on
+        # what "增长2倍" means)
+        shifted = _multiple_form(f, ref.role)
+        if compare(claim, shifted, ref.role) == "agree":
+            f = shifted
     if not roles_compatible(ref.role, f.role, uclass):
         # "交通票务收入增速为10.6%，住宿预订为13.1%": in a sentence about growth rates a bare % may be one
         if ref.role == "level" and f.role.startswith("change") and rate_context(ref.sentence):

@@ -252,7 +252,7 @@ _PREVIOUS = re.compile(
     r"|(?<![较比与])(?:上年同期|去年同期|上一年|前一年)(?:(?!相比|相较)[^，,。；]){1,8}?(?:为|是|录得|亏损|盈利|实现|约|达)[ \t]*$"
     # "上年同期营收约为20.7亿元", "去年同期全网GMV约为1.14万亿元": the metric between, no verb (the
     # approximation word is the figure's); not "较上年同期…" nor "与去年同期相比…" (a comparison)
-    r"|(?<![较比与])(?:上年同期|去年同期)(?:的)?(?:(?!相比|相较)[\u4e00-\u9fffA-Za-z]){1,10}[ \t]*$"
+    r"|(?<![较比与从由])(?:上年同期|去年同期)(?:的)?(?:(?!相比|相较|水平)[^\W\d_至到升降增减跌涨的])(?:(?!相比|相较|水平)[^\W\d_至到升降增减跌涨]){1,9}(?<!的)[ \t]*$"
 )
 
 
@@ -467,7 +467,7 @@ def _is_base_year(text: str, m: re.Match[str]) -> bool:
 _PERIOD_OF_NUMBER = re.compile(r"\s?年(?:的|为|末的|底的)?\s?[0-9零〇一二两三四五六七八九十]")
 
 _PERIODS = re.compile(
-    r"(?P<start>年初|期初)|(?P<mid>年中)|(?P<end>年末|年底|期末|末期)|(?P<year>全年|全年度|年度)"
+    r"(?P<start>年初|期初)|(?P<mid>年中(?!国))|(?P<end>年末|年底|期末|末期)|(?P<year>全年|全年度|年度)"
 )
 
 
@@ -519,9 +519,12 @@ _NEXT_YEAR = re.compile(r"\s*(?:[^，,。；;]{0,6}?)(?:明年|下一年|下一�
 _PER = re.compile(
     r"(?P<d>每天|每日|日均|单日|平均每天|平均每日)|(?P<m>每月|月均|单月)|(?P<y>每年|年均)|(?P<p>人均|每人|每位)"
 )
-#: What a level leaves out of a whole: "X以外的…", "除X(以)外，…" (not "除此之外": besides). Not
+#: What a level leaves out of a whole: "X以外的…", "除X(以)外的…", "除X外，其余…" (not "除此之外", nor
+#: "除了国内市场外，海外收入…": besides, not except). Not
 #: "剔除/扣除X后": that is as often a like-for-like figure or a definition ("扣除成本后的利润").
-_REMAINDER = re.compile(r"(?:以外|之外)的|除(?!此)[^，,。；;]{1,15}?(?:以外|之外|外)")
+_REMAINDER = re.compile(
+    r"(?:以外|之外)的|除(?!此)[^，,。；;]{1,15}?(?:以外|之外|外)(?:的|[，,]?[^，,。；;]{0,10}?(?:其余|其他|剩余|其它))"
+)
 _ATTRIBUTE_AFTER = re.compile(
     r"\s*(?:以上|以下|及以上|及以下)?的(?:大|中小|头部)?(?:企业|公司|房企|车企|厂商|品牌|客户|城市|省份|项目|产品|门店|"
     r"机构|银行|基金|国家|地区|平台|商户|用户|家庭|交易|订单)[^，,。；;]{0,3}?(?:有|共有|共|数量|合计|达到|达)(?![望所])"
@@ -546,7 +549,9 @@ def times_conflict(a: frozenset[str], b: frozenset[str]) -> bool:
         return True  # "HBM以外的DRAM营收" (what is left) against the whole or a part
     if not a or not b:
         return False
-    if any("b" + t in b for t in a if t[0] in "yq") or any("b" + t in a for t in b if t[0] in "yq"):
+    if any("b" + t in b and t not in b for t in a if t[0] in "yq") or any(
+        "b" + t in a and t not in a for t in b if t[0] in "yq"
+    ):
         return True  # a figure of 二季度 against one compared with 二季度 ("较二季度增加3.2分钟")
     for prefix in ("y", "q", "h", "m"):
         xa = {t for t in a if t[0] == prefix}

@@ -599,7 +599,7 @@ def test_an_unnamed_company_is_nobody_the_store_can_name(tmp_path: Path) -> None
 FORMS = (
     "远航船舶2025年年报显示，公司新接订单量已连续第三年增长，第三季度交付12艘。"
     "全年集团用电量约为4.8亿千瓦时，同比增长约6%。"
-    "海工装备收入增速较上半年放缓2.4个百分点，修船业务收入是上年的2.6倍。"
+    "海工装备收入增速较上半年放缓2.4个百分点。修船业务收入是上年的2.6倍。"
     "公司拟每10股派发现金红利3.6元。"
 )
 
@@ -704,6 +704,7 @@ def test_a_comparison_with_last_year_is_not_last_years_level() -> None:
         ("去年同期全网GMV约为1.14万亿元。", "约为1.14万亿元", True),
         ("与去年同期相比，营收为12亿元。", "12亿元", False),
         ("与去年同期相比营收为12亿元。", "12亿元", False),
+        ("外卖订单占比从去年同期的三成左右升至近45%。", "近45%", False),  # the new level, not last year's
     ):
         at = text.find(figure)
         assert ("prev" in TextReferents(text).referent(at, at + len(figure), "cny").times) is prev, text
@@ -761,3 +762,16 @@ def test_a_daily_average_is_not_contradicted_by_the_periods_total(parts: FactSto
     # a wrong daily figure is contradicted by the daily average, never by the half year's total
     wrong = claim_of("上半年北岭高速每天的通行费收入在2500万元左右。", "2500万元左右", parts)
     assert wrong.status == CONTRADICTED and [e.value for e in wrong.evidence] == [21_220_000]
+
+
+def test_the_year_before_zhongguo_is_not_mid_year() -> None:
+    from pipeline.facts.referents import TextReferents
+
+    for text, figure, period in (
+        ("2024年中国数据中心用电量约为1,660亿千瓦时。", "约为1,660亿千瓦时", set()),
+        ("截至年中，公司共控制船舶208艘。", "208艘", {"p:mid"}),
+        ("截至9月末，公司门店总数为4,218家。", "4,218家", {"p:end"}),
+    ):
+        at = text.find(figure)
+        times = TextReferents(text).referent(at, at + len(figure), "").times
+        assert {t for t in times if t.startswith("p:")} == period, text
