@@ -911,6 +911,8 @@ _PER_SHARES = re.compile(r"每\s*(?P<n>[0-9]+|十)?\s*股(?!收益|净资产|经
 
 def _per_shares(sentence: str, figure: str) -> int:
     """How many shares an amount is per ("每股派0.25元": 1, "每10股派发现金红利12.2元": 10), else 0."""
+    if "股" not in sentence:
+        return 0
     at = sentence.find(figure)
     m = _PER_SHARES.search(sentence, max(0, at - 14), at) if at >= 0 else None
     if m is None:

@@ -549,8 +549,9 @@ def times_conflict(a: frozenset[str], b: frozenset[str]) -> bool:
         return True  # "HBM以外的DRAM营收" (what is left) against the whole or a part
     if not a or not b:
         return False
-    if any("b" + t in b and t not in b for t in a if t[0] in "yq") or any(
-        "b" + t in a and t not in a for t in b if t[0] in "yq"
+    bases = [t for t in a | b if t[0] == "b"]
+    if bases and any(
+        (t in b and t[1:] in a and t[1:] not in b) or (t in a and t[1:] in b and t[1:] not in a) for t in bases
     ):
         return True  # a figure of 二季度 against one compared with 二季度 ("较二季度增加3.2分钟")
     for prefix in ("y", "q", "h", "m"):
