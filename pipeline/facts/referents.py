@@ -169,7 +169,7 @@ _RATE_WORDS = "增速|增幅|涨幅|增长率|降幅|跌幅|下降幅度|增长�
 # Text just before a number (its approximation word already excluded) that makes it a change.
 _CHANGE_BEFORE = re.compile(
     rf"(?P<dir>{_UP}|{_DOWN})(?:(?<=[多少])[卖赚产销售收花用交付出]{{1,2}})?"  # "多卖了11.5%", "少赚了"
-    r"(?:了|达到|达|为|约|近|超过|超|逾|幅度为|幅度达|幅度约|速为)?[ \t]*$"
+    r"(?:了|达到|达|为|约|近|超过|超|逾|幅度为|幅度达|幅度约|幅度在|幅度是|幅度|速为)?[ \t]*$"
     rf"|(?P<rate>{_RATE_WORDS})(?:为|达到|达|约为|约|在|是|高达|仅为|仅)?[ \t]*$"
     # "比去年同期低1.1个百分点", "较上年高出3%": a comparison is a change, 低 down and 高 up
     r"|(?:比|较)[^，,。；;]{0,10}?(?P<cmp>高|低)(?:了|出|于)?(?:约|近|超过|逾)?[ \t]*$"
@@ -260,6 +260,7 @@ _PREVIOUS_LEAD = re.compile(r"[^，,。]{0,4}(?:上年同期|去年同期|上一
 
 
 _FROM_BEFORE = re.compile(r"(?:从|由)[ \t]*$")
+_DIGIT = re.compile(r"[0-9]")
 #: "从750亿美元上调至…", "由58%降到…": any verb of change ending in 至/到 (not "从60%至70%", a range)
 _TO_AFTER = re.compile(r"[^，,。；;]{0,6}?[\u4e00-\u9fff](?:至|到)")
 
@@ -490,6 +491,8 @@ def periods_before(sentence: str, at: int) -> frozenset[str]:
     """The period the number at `at` is said of, from the nearest month or period word to its left
     ("由年初的15.6元降至12月的13.9元左右，全年平均约14.5元": p:start, m12, p:year)."""
     best: tuple[int, frozenset[str]] | None = None
+    # "由年初的9,860人减少至8,720人": a period said of the first level is not the new level's
+    to_level = _TO_LEVEL.search(sentence, max(0, at - 2), at) is not None
     for m in _MONTHS.finditer(sentence, 0, at):
         if m.group("first") or _BASE_BEFORE.search(sentence, max(0, m.start() - 3), m.start()):
             continue  # "比8月增长18%": 8月 is the base of the comparison
@@ -505,6 +508,8 @@ def periods_before(sentence: str, at: int) -> frozenset[str]:
     for m in _PERIODS.finditer(sentence, 0, at):
         if _BASE_BEFORE.search(sentence, max(0, m.start() - 3), m.start()):
             continue  # "较年初下降8.5%至19.6亿元": 年初 is the base of the comparison
+        if to_level and _DIGIT.search(sentence, m.end(), at):
+            continue
         if best is None or m.start() > best[0]:
             best = (m.start(), frozenset({"p:" + (m.lastgroup or "")}))
     return best[1] if best else frozenset()
@@ -726,6 +731,9 @@ class TextReferents:
         nearest = periods_before(sentence, a) if _PERIOD_HINT.search(sentence, 0, a) else frozenset()
         if nearest:  # the nearest month or period word to the left decides, not every one in the sentence
             times = frozenset(t for t in times if t[0] not in "mp") | nearest
+        if role.startswith("change"):
+            # "由年初的9,860人减少至8,720人，减少约12%": a change runs between two dates, at neither
+            times = times - {"p:start", "p:end"}
         if unit == "x":
             base = _BASE_OF_MULTIPLE.search(sentence, max(0, a - 12), a)
             if base is not None:  # "为2023年的2.1倍": 2023 is what it is compared with
@@ -951,7 +959,7 @@ _BASIS_TERMS = frozenset({"同比", "环比"})
 _CHANGE_WORDS = frozenset(w for w in (_UP + "|" + _DOWN + "|" + _RATE_WORDS).split("|") if len(w) == 2) | frozenset(
     a + b for a in "微略小大骤猛激回抬攀跃飙暴陡锐稳续再" for b in "增升涨降跌减滑缩扩"  # 微降, 小幅, 回升: how, not what
 ) | frozenset(
-    "小幅 大幅 略有 略微 稍有 明显 显著 持续 继续 同步 均有 双双 放缓 加快 提速 降速 走高 走低 下探 上行 下行 反弹 企稳 趋缓".split()
+    "小幅 大幅 略有 略微 稍有 明显 显著 持续 继续 同步 均有 双双 放缓 加快 提速 降速 走高 走低 下探 上行 下行 反弹 企稳 趋缓 幅度 调幅 升幅 涨幅 降幅 跌幅 增幅".split()
 )
 #: Words of rank and order: "美光以82亿美元排名第三" names no metric; the clause before does.
 _PART_OF = ("其中", "包括", "含")  # "其中Azure收入…": a part of the subject, not the subject

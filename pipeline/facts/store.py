@@ -59,6 +59,10 @@ from pipeline.facts.referents import (
 from pipeline.run.db import PgConnection, Row, StoreError, is_url, redact
 
 SCHEMA_VERSION = 5
+#: The reading rules a fact was derived with (extract.py, referents.py: times, roles, clauses). Bump it
+#: when they change: a store written with other rules keeps its facts, but the next import of a source
+#: reads it again instead of skipping it as unchanged.
+RULES = "2026-11-30"
 CURATED_NAMES = ("facts.yaml", "facts.yml")
 
 _SCHEMA = """
@@ -286,6 +290,7 @@ class FactStore:
                             self._db.execute(statement)
                     self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             self._sync_vocabulary()
+            self._sync_rules()
         except (sqlite3.DatabaseError, StoreError) as exc:
             where = redact(self.path) if shared else self.path
             raise FactsError(f"{where}: cannot open the facts store: {exc}") from None
@@ -320,6 +325,15 @@ class FactStore:
                 rows = self._db.execute("SELECT id, value, value_hi, uclass, near, names, terms FROM facts").fetchall()
                 self._add_postings([p for r in rows for p in _postings(*r)])
             self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('vocabulary', ?)", (want,))
+
+    def _sync_rules(self) -> None:
+        """Mark every source as changed when the store's facts were read with other rules (`RULES`)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'rules'").fetchone()
+        if row is not None and row[0] == RULES:
+            return
+        with self.transaction():
+            self._db.execute("UPDATE sources SET sha256 = ''")
+            self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('rules', ?)", (RULES,))
 
     def _add_postings(self, postings: list[tuple[str, str, float, int, int]]) -> None:
         """Insert postings and count them in `term_df` (so that term rarity is one lookup)."""

@@ -384,3 +384,20 @@ def test_candidate_lookups_are_memoized_within_a_check_only(store: FactStore) ->
         assert spy.lookups == 4  # a write forgets what was looked up
     store.candidates(*ask)
     assert spy.lookups == 5
+
+
+def test_a_store_read_with_other_rules_reimports_unchanged_sources(tmp_path: Path, monkeypatch) -> None:
+    import pipeline.facts.store as store_module
+
+    src = write(tmp_path / "src" / "a.md", ORACLE)
+    path = tmp_path / "facts.db"
+    with FactStore(path) as s:
+        assert s.import_path(src).imported == 1
+        assert s.import_path(src).unchanged == 1  # same rules, same file: nothing to do
+    monkeypatch.setattr(store_module, "RULES", "newer")
+    with FactStore(path) as s:
+        assert s.count() == (1, 2)  # the facts stay usable
+        again = s.import_path(src)
+        assert (again.imported, again.unchanged, again.facts) == (1, 0, 2)  # read again with the new rules
+        assert s.count() == (1, 2)
+        assert s.import_path(src).unchanged == 1
