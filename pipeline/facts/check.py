@@ -404,6 +404,8 @@ def judge(
         and not ("from" in a.fact.times and not {"prev", "from"} & ref.times)
         # nor the half year's total a daily average ("每天的通行费收入在2122万元左右"), nor the reverse
         and _per(a.fact.times) == _per(ref.times)
+        # nor a figure in brackets, an aside about what precedes it ("为B轮估值（15亿美元）的3.5倍")
+        and not _bracketed(a.fact)
     ]
     if any(_named_part(ref, a.fact) for a in agree):
         # "海外在手订单为9.3GW" agrees with "…合计48.9GW，其中海外订单9.3GW": the whole does not outrank the
@@ -495,6 +497,15 @@ def _strong(a: _Aligned, ref: Referent) -> bool:
     # A claim that names nobody ("公司全年营收412.8亿元") cannot contradict anyone's figure, nor can
     # one whose subject words are not a named company's.
     return not _subjectless(ref) and _same_subject(ref, a.fact) and not (a.fact.terms & ENTITY_NAMES)
+
+
+def _bracketed(f: Fact) -> bool:
+    """The figure stands inside brackets in its sentence ("B轮估值（15亿美元）")."""
+    at = f.sentence.find(f.text)
+    if at < 0:
+        return False
+    before = f.sentence[:at]
+    return before.count("（") + before.count("(") > before.count("）") + before.count(")")
 
 
 def _per(times: frozenset[str]) -> frozenset[str]:

@@ -775,3 +775,14 @@ def test_the_year_before_zhongguo_is_not_mid_year() -> None:
         at = text.find(figure)
         times = TextReferents(text).referent(at, at + len(figure), "").times
         assert {t for t in times if t.startswith("p:")} == period, text
+
+
+def test_a_figure_in_brackets_does_not_outrank_the_one_that_agrees(tmp_path: Path) -> None:
+    s = FactStore(tmp_path / "facts.db")
+    s.import_text(
+        "澄观智能完成7.5亿美元C轮融资。本轮投后估值达到52亿美元，约为一年半前B轮估值（15亿美元）的3.5倍。",
+        title="估值（虚构数字）", url="https://example.com/valuation",
+    )
+    assert status_of("此轮融资后，该公司估值升至52亿美元，是B轮时的3.5倍左右。", "52亿美元", s) == VERIFIED
+    # the bracketed figure still says what the earlier round was worth
+    assert status_of("澄观智能B轮估值为18亿美元。", "18亿美元", s) == CONTRADICTED
