@@ -41,6 +41,7 @@ from pipeline.facts.referents import (
     Referent,
     TextReferents,
     is_named,
+    left_out,
     rate_context,
     roles_compatible,
     same_direction,
@@ -407,10 +408,12 @@ def judge(
         # nor a figure in brackets, an aside about what precedes it ("为B轮估值（15亿美元）的3.5倍")
         and not _bracketed(a.fact)
     ]
-    if any(_named_part(ref, a.fact) for a in agree):
-        # "海外在手订单为9.3GW" agrees with "…合计48.9GW，其中海外订单9.3GW": the whole does not outrank the
-        # part the claim names
-        rivals_of_agree = [a for a in rivals_of_agree if _part_words(a.fact)]
+    parts = [a.fact for a in agree if _named_part(ref, a.fact)]
+    if parts:
+        # "海外在手订单为9.3GW" agrees with "…合计48.9GW，其中海外订单9.3GW": the whole stated just before the
+        # part (in its sentence, or the sentence before "其中…") does not outrank the part the claim
+        # names; other statements still may
+        rivals_of_agree = [a for a in rivals_of_agree if _part_words(a.fact) or not any(_whole_of(a.fact, p) for p in parts)]
     if ref.names and any(a.names for a in agree):
         # "苹果三季度出货量为5810万部" agrees with "苹果以5,810万部位居第一": a statement that names nobody
         # (the market total) does not outrank the one about the claim's own subject
@@ -581,7 +584,8 @@ def _align(
         if compare(claim, f, ref.role) != "agree":
             return None
     elif uclass == "x" and f.uclass == "x" and {ref.role.split(":")[0], f.role.split(":")[0]} == {"level", "change"} \
-            and (ref.role.startswith("change:up") or f.role.startswith("change:up")):
+            and (ref.role.startswith("change:up") or f.role.startswith("change:up")) \
+            and _of_previous(ref.sentence if ref.role == "level" else f.sentence, claim.text if ref.role == "level" else f.text):
         # "增长了1.4倍" and "是上年的2.4倍": a rise of m times is m + 1 times the earlier level. Read
         # so, the same figure verifies; otherwise the figure is read as written (writers differ on
         # what "增长2倍" means)
@@ -697,6 +701,11 @@ def _other_part(ref: Referent, f: Fact) -> bool:
     use: it is not what a claim about the whole (or another part) states."""
     part = _part_words(f)
     return bool(part) and not part & ref.terms
+
+
+def _whole_of(whole: Fact, part: Fact) -> bool:
+    """`whole` is stated just before the part "其中…" in the same source (ids follow the text)."""
+    return whole.source_url == part.source_url and part.id - 40 <= whole.id < part.id
 
 
 def _named_part(ref: Referent, f: Fact) -> bool:
@@ -932,6 +941,13 @@ def _per_shares(sentence: str, figure: str) -> int:
     return 1 if n is None else 10 if n == "十" else int(n)
 
 
+def _of_previous(sentence: str, figure: str) -> bool:
+    """A multiple of the earlier period's level ("是上年的2.4倍", "为去年同期的2.1倍"), not of something
+    else ("是宁德时代的2.6倍")."""
+    at = sentence.find(figure)
+    return at > 0 and _OF_PREVIOUS.search(sentence, max(0, at - 8), at) is not None
+
+
 def _multiple_form(f: Fact, role: str) -> Fact:
     """A multiple read as the claim's role: a level of m times as a rise of m - 1 times, or back."""
     from dataclasses import replace
@@ -1021,12 +1037,18 @@ def derive(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Evi
     * a share or a margin (a level in %): a part and a whole of one unit from one source sentence
       or source, each of whose metric words the claim's sentence names;
     * a sum ("合计", "两者") or a difference ("多出", "高出") of two levels of one unit, each named
-      in the claim's sentence.
+      in the claim's sentence;
+    * an earlier level ("上年同期营收约为…", "年初…", a figure of the quarter a change is measured
+      from): the later level of the claim's metric less the change stated right after it
+      (`_earlier_levels`);
+    * what is left of a whole ("X以外的…", "除A和B外，其余…"): the whole less the parts named in
+      what the claim leaves out (`_named_items`), never contradicted.
 
     Verified when one such pair gives the claim's value within the claim's own precision;
-    contradicted when exactly one pair applies and gives a value outside what the claim's wording
-    allows. Operands must be named in the claim's sentence: a ratio of two figures picked at random
-    matches a claim's value by chance too often.
+    contradicted when exactly one pair applies (for an earlier level: the one later level whose
+    clause is most like the claim's) and gives a value outside what the claim's wording allows.
+    Operands must be named in the claim's sentence: a ratio of two figures picked at random matches a
+    claim's value by chance too often.
     """
     if claim.value_hi is not None:
         return None
@@ -1034,14 +1056,13 @@ def derive(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Evi
     growth = u in ("%", "x") and ref.role.startswith("change")
     share = u == "%" and ref.role == "level" and _SHARE_WORDS.search(ref.sentence) is not None
     before = ref.sentence[: max(0, ref.sentence.find(claim.text))]
-    combined = u not in _NON_LEVEL and bool(
-        _SUM_WORDS.search(ref.sentence) or _DIFF_WORDS.search(before) or "rest" in ref.times
-    )
+    rest = u not in _NON_LEVEL and "rest" in ref.times
+    combined = not rest and u not in _NON_LEVEL and bool(_SUM_WORDS.search(ref.sentence) or _DIFF_WORDS.search(before))
     earlier = (
         ref.role == "level" and u not in _NON_LEVEL
         and bool({"prev", "p:start"} & ref.times or any(t[0] == "q" for t in ref.times))
     )
-    if not (growth or share or combined or earlier):
+    if not (growth or share or combined or earlier or rest):
         return None  # no figure of this kind is derived: no lookup
     words = ref.terms
     pool = [
@@ -1061,10 +1082,10 @@ def derive(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Evi
                 if old.id == new.id or old.uclass != new.uclass or old.value <= 0:
                     continue
                 ya, yb = _years(old), _years(new)
-                earlier = ("prev" in old.times and "prev" not in new.times and old.source_url == new.source_url) or bool(
+                old_first = ("prev" in old.times and "prev" not in new.times and old.source_url == new.source_url) or bool(
                     ya and yb and max(yb) - max(ya) == 1
                 )
-                if earlier:
+                if old_first:
                     value = (new.value / old.value - 1) * 100 if u == "%" else new.value / old.value
                     formula = f"({_fmt(new)} − {_fmt(old)}) / {_fmt(old)}" if u == "%" else f"{_fmt(new)} / {_fmt(old)}"
                     pairs.append((old, new, value, formula))
@@ -1079,7 +1100,7 @@ def derive(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Evi
                 pairs.append((part, whole, part.value / whole.value * 100, f"{_fmt(part)} / {_fmt(whole)}"))
     elif combined:
         named = [f for f in pool if f.uclass == u and f.head & words]
-        total = bool(_SUM_WORDS.search(ref.sentence)) and not _DIFF_WORDS.search(before) and "rest" not in ref.times
+        total = bool(_SUM_WORDS.search(ref.sentence)) and not _DIFF_WORDS.search(before)
         for x in named:
             for y in named:
                 if x.id >= y.id or x.source_url != y.source_url or x.times != y.times:
@@ -1089,14 +1110,20 @@ def derive(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Evi
                 else:
                     big, small = (x, y) if x.value >= y.value else (y, x)
                     pairs.append((big, small, big.value - small.value, f"{_fmt(big)} − {_fmt(small)}"))
-        if "rest" in ref.times:
-            # "除A和B外，其余…": the whole less every part stated with it
-            for whole in named:
-                parts = [f for f in named if f.id != whole.id and f.source_url == whole.source_url
-                         and f.times == whole.times and f.value < whole.value]
-                if len(parts) >= 2 and sum(f.value for f in parts) < whole.value:
-                    rest = whole.value - sum(f.value for f in parts)
-                    pairs.append((whole, parts[0], rest, " − ".join(_fmt(f) for f in [whole, *parts])))
+    elif rest:
+        # "HBM以外的DRAM营收", "除A和B外，其余…": a whole (not itself a "其中…" part) less the parts that
+        # the claim leaves out, each named by one item of what it leaves out
+        items = [sentence_terms(x) for x in re.split("以及|和|与|及|、", left_out(ref.sentence, 0, max(0, ref.sentence.find(claim.text))))]
+        named = [f for f in pool if f.uclass == u and f.head & words]
+        for whole in named:
+            if _part_words(whole):
+                continue
+            others = [f for f in named if f.id != whole.id and f.source_url == whole.source_url
+                      and f.times == whole.times and f.value < whole.value]
+            parts = _named_items(items, others)
+            if parts and sum(f.value for f in parts) < whole.value:
+                left = whole.value - sum(f.value for f in parts)
+                pairs.append((whole, parts[0], left, " − ".join(_fmt(f) for f in [whole, *parts])))
     if earlier and not pairs:
         pairs = _earlier_levels(ref, u, pool, store)
         # the later level that shares the most of the claim's clause is the one it restates
@@ -1113,10 +1140,10 @@ def derive(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Evi
     # A contradiction needs the one pair there is, and for a share or a sum both operands named in the
     # claim's sentence by at least two words each: a ratio of two figures picked wrongly is too easy.
     named_both = len(pairs) == 1 and all(len(x.near & words) >= 2 for x in pairs[0][:2])
-    # What is left of a whole may leave out more than the parts the sources state: never contradicted.
     if earlier and len(closest) == 1:
-        pairs = closest
-    if len(pairs) == 1 and (ref.role.startswith("change") or named_both or earlier) and "rest" not in ref.times:
+        pairs = closest  # of several later levels, the one whose clause is most like the claim's
+    # What is left of a whole may leave out more than the parts the sources state: never contradicted.
+    if len(pairs) == 1 and (ref.role.startswith("change") or named_both or earlier) and not rest:
         a, b, value, formula = pairs[0]
         if not _within(value, *_loose(signed, claim.step, claim.sig_step, bound or "about")):
             return CONTRADICTED, [_derived(a, b, value, formula, claim.unit)]
@@ -1136,9 +1163,7 @@ def _earlier_levels(ref: Referent, u: str, pool: list[Fact], store: FactStore) -
     for level in pool:
         if level.uclass != u or not (ref.head & level.near or level.head & ref.near) or "prev" in level.times:
             continue
-        for change in store.sentence_facts(level.id):
-            if change.start <= level.end:
-                continue
+        for change in _attached(level, store):
             since = change.sentence[: max(0, change.sentence.find(change.text))]
             if change.uclass == "x" and change.role == "level":
                 # "收入9.8亿元，是上年同期的2.1倍": the earlier level is the later one divided by m
@@ -1168,8 +1193,37 @@ def _earlier_levels(ref: Referent, u: str, pool: list[Fact], store: FactStore) -
                 continue
             if value > 0:
                 pairs.append((level, change, value, formula))
-            break  # the first change after the level is the level's own
+            break
     return pairs
+
+
+def _named_items(items: list[frozenset[str]], facts: list[Fact]) -> list[Fact]:
+    """For each item of a list ("线上渠道和企业渠道"), in turn, the fact not yet taken whose clause holds
+    the most of its words: half of them at least, and more than any other; [] when an item names
+    none plainly."""
+    out: list[Fact] = []
+    for item in items:
+        ranked = sorted(
+            ((len(item & f.near) / len(item), f.id) for f in facts if item and all(f.id != o.id for o in out)),
+            reverse=True,
+        )
+        if not ranked or ranked[0][0] < 0.5 or (len(ranked) > 1 and ranked[1][0] == ranked[0][0]):
+            return []
+        out.append(next(f for f in facts if f.id == ranked[0][1]))
+    return out
+
+
+def _attached(level: Fact, store: FactStore) -> list[Fact]:
+    """The figures that follow a level in its sentence up to the next level: its own changes
+    ("营收27.45亿元，同比增长32.8%"), not those of the metric after it ("…，归母净利润3.2亿元，同比增长10%")."""
+    out = []
+    for f in sorted(store.sentence_facts(level.id), key=lambda f: f.start):
+        if f.start <= level.end:
+            continue
+        if f.role == "level" and f.uclass not in ("x", "%", "pp"):
+            break
+        out.append(f)
+    return out
 
 
 _YEAR = re.compile(r"y((?:19|20)[0-9]{2})")

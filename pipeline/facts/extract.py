@@ -210,7 +210,8 @@ _UNIT = (
     # "1660亿度": 度 after 万 or 亿 is electricity (a kilowatt-hour); alone it may be a temperature
     + r"|(?<=[万亿])度"
 )
-_UNIT_WORDS["度"] = "度电"  # (after the regex is built: only the form above reads as a unit)
+#: Unit words read only in the forms `_UNIT` allows them (度 after 万/亿): kept out of `_UNIT_WORDS`.
+_SCALED_UNIT_WORDS = {"度": "度电"}
 _SP = r"[ \u00a0]?"
 _CUR_PRE = _ascii_guard(CURRENCY_PREFIXES, guard="(?![A-Za-z])")
 _NUMBER_START = r"(?<![A-Za-z0-9_.#/:@\\])(?<![A-Za-z0-9][-‐])"
@@ -231,6 +232,13 @@ _CLAIM_RE = re.compile(
     """,
     re.VERBOSE,
 )
+def _unit_word(written: str | None) -> str:
+    """The unit a written unit word stands for ("个季度" → 季度, "度" after 亿 → 度电), "" for none."""
+    if not written:
+        return ""
+    return _UNIT_WORDS.get(written) or _SCALED_UNIT_WORDS.get(written, "")
+
+
 _PREFIX_RE = re.compile(
     rf"(?:(?P<pre>{_alt(APPROX_PREFIXES)}){_SP})?(?:(?P<cur1>{_CUR_PRE}){_SP})?(?:(?<![A-Za-z0-9])(?P<sign>[-−+]))?\Z"
 )
@@ -518,8 +526,8 @@ def _build(m: re.Match[str], text: str, scan: str) -> list[Claim]:
         if g["u1"] or g["sep"]:
             return []
         g["u1"] = "%"  # 百分之三十 → 30 %
-    unit1 = _UNIT_WORDS.get(g["u1"] or "", "") or CURRENCY_PREFIXES.get(g["cur1"] or "", "")
-    unit2 = _UNIT_WORDS.get(g["u2"] or "", "") or CURRENCY_PREFIXES.get(g["cur2"] or "", "")
+    unit1 = _unit_word(g["u1"]) or CURRENCY_PREFIXES.get(g["cur1"] or "", "")
+    unit2 = _unit_word(g["u2"]) or CURRENCY_PREFIXES.get(g["cur2"] or "", "")
     if g["cur1"] and g["u1"] == "元":
         unit1 = CURRENCY_PREFIXES.get(g["cur1"], unit1)  # 港币0.32元: a currency named before a bare 元
     if n2 is not None and (

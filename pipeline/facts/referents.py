@@ -168,7 +168,7 @@ _DOWN = (
 _RATE_WORDS = "增速|增幅|涨幅|增长率|降幅|跌幅|下降幅度|增长幅度|同比|环比"
 # Text just before a number (its approximation word already excluded) that makes it a change.
 _CHANGE_BEFORE = re.compile(
-    rf"(?P<dir>{_UP}|{_DOWN})(?:(?<=[多少])[卖赚产销售收花用交付出]{{1,2}})?"  # "多卖了11.5%", "少赚了"
+    rf"(?P<dir>{_UP}|{_DOWN})(?:(?<=(?<![至最不])[多少])[卖赚产销售收花用交付出]{{1,2}})?"  # "多卖了11.5%" (not 至少卖出)
     r"(?:了|达到|达|为|约|近|超过|超|逾|幅度为|幅度达|幅度约|幅度在|幅度是|幅度|速为)?[ \t]*$"
     rf"|(?P<rate>{_RATE_WORDS})(?:为|达到|达|约为|约|在|是|高达|仅为|仅)?[ \t]*$"
     # "比去年同期低1.1个百分点", "较上年高出3%": a comparison is a change, 低 down and 高 up
@@ -260,6 +260,12 @@ _PREVIOUS_LEAD = re.compile(r"[^，,。]{0,4}(?:上年同期|去年同期|上一
 
 
 _FROM_BEFORE = re.compile(r"(?:从|由)[ \t]*$")
+
+
+def _month_end(text: str, month: re.Match[str]) -> bool:
+    """"截至9月末", "10月底": a stock at a period's end, as at 年末 (and not at 年初)."""
+    return text.startswith(("末", "底"), month.end())
+
 _DIGIT = re.compile(r"[0-9]")
 #: "从750亿美元上调至…", "由58%降到…": any verb of change ending in 至/到 (not "从60%至70%", a range)
 _TO_AFTER = re.compile(r"[^，,。；;]{0,6}?[\u4e00-\u9fff](?:至|到)")
@@ -423,8 +429,8 @@ def times_of(text: str) -> frozenset[str]:
     for m in _MONTHS.finditer(text):
         if _BASE_BEFORE.search(text, max(0, m.start() - 3), m.start()):
             continue  # "M2增速较9月末回落0.2个百分点": the month compared with, not the figure's
-        if text.startswith(("末", "底"), m.end()):
-            found.add("p:end")  # "截至9月末": a stock at a period's end, as 年末 is
+        if _month_end(text, m):
+            found.add("p:end")
         if m.group("first"):
             n = m.group("first")
             last = int(n) if n.isdigit() else _CN_MONTHS.get(n, 0)
@@ -465,10 +471,14 @@ def _is_base_year(text: str, m: re.Match[str]) -> bool:
     return bool(_BASE_BEFORE.search(text, max(0, m.start() - 4), m.start())) and not _PERIOD_OF_NUMBER.match(
         text, m.end()
     )
-_PERIOD_OF_NUMBER = re.compile(r"\s?年(?:的|为|末的|底的)?\s?[0-9零〇一二两三四五六七八九十]")
+# "2024年的18.7%", "2024年为…", and a figure right after the year ("与2024年18.7%的降幅相比"), but not a
+# month, a day or a quarter after it ("较2023年3月增长25%": 2023 is the base)
+_PERIOD_OF_NUMBER = re.compile(
+    r"\s?年(?:(?:的|为|末的|底的)\s?[0-9零〇一二两三四五六七八九十]|\s?[0-9][0-9,.]*\s?(?:%|％|亿|万|倍|个百分点))"
+)
 
 _PERIODS = re.compile(
-    r"(?P<start>年初|期初)|(?P<mid>年中(?!国))|(?P<end>年末|年底|期末|末期)|(?P<year>全年|全年度|年度)"
+    r"(?P<start>年初|期初)|(?P<mid>(?<![0-9零〇一二两三四五六七八九十])年中)|(?P<end>年末|年底|期末|末期)|(?P<year>全年|全年度|年度)"
 )
 
 
@@ -502,14 +512,16 @@ def periods_before(sentence: str, at: int) -> frozenset[str]:
             tags = frozenset({"m" + m.group(1), "m1-" + m.group(1)})  # 截至10月底累计 = 1至10月累计
         else:
             tags = frozenset({"m" + m.group(1)})
-        if sentence.startswith(("底", "末"), m.end()):
-            tags |= {"p:end"}  # "截至9月末": a stock at a period's end, as at 年末 (not 年初's)
+        if _month_end(sentence, m):
+            tags |= {"p:end"}
         best = (m.start(), tags)
     for m in _PERIODS.finditer(sentence, 0, at):
         if _BASE_BEFORE.search(sentence, max(0, m.start() - 3), m.start()):
             continue  # "较年初下降8.5%至19.6亿元": 年初 is the base of the comparison
-        if to_level and _DIGIT.search(sentence, m.end(), at):
-            continue
+        if to_level and _FROM_BEFORE.search(sentence, max(0, m.start() - 2), m.start()) and _DIGIT.search(
+            sentence, m.end(), at
+        ):
+            continue  # "由年初的9,860人减少至8,720人": 年初 is the first level's
         if best is None or m.start() > best[0]:
             best = (m.start(), frozenset({"p:" + (m.lastgroup or "")}))
     return best[1] if best else frozenset()
@@ -519,17 +531,29 @@ def periods_before(sentence: str, at: int) -> frozenset[str]:
 _ABBR_DEF = re.compile(r"([\u4e00-\u9fff]{2,8})[（(]([A-Z][A-Za-z0-9]{1,7})[)）]")
 _FUTURE = re.compile("将|预计|有望|预测|计划|目标|届时")
 _NEXT_YEAR = re.compile(r"\s*(?:[^，,。；;]{0,6}?)(?:明年|下一年|下一年度|来年)")
-#: After a figure: it is a bar that a group is defined by ("超过千亿元的企业有4家", "100万元以上的客户共…").
 #: An amount per day, month, year or person ("日均", "平均每天", "月均", "人均" …).
 _PER = re.compile(
     r"(?P<d>每天|每日|日均|单日|平均每天|平均每日)|(?P<m>每月|月均|单月)|(?P<y>每年|年均)|(?P<p>人均|每人|每位)"
 )
-#: What a level leaves out of a whole: "X以外的…", "除X(以)外的…", "除X外，其余…" (not "除此之外", nor
-#: "除了国内市场外，海外收入…": besides, not except). Not
-#: "剔除/扣除X后": that is as often a like-for-like figure or a definition ("扣除成本后的利润").
+#: What a level leaves out of a whole, and the words of what is left out: "X以外的…", "除X(以)外的…",
+#: "除X外，其余…" (not "除此之外" nor "除了国内市场外，海外收入…": besides, not except; not "预期之外的").
+#: Not "剔除/扣除X后": that is as often a like-for-like figure or a definition ("扣除成本后的利润").
 _REMAINDER = re.compile(
-    r"(?:以外|之外)的|除(?!此)[^，,。；;]{1,15}?(?:以外|之外|外)(?:的|[，,]?[^，,。；;]{0,10}?(?:其余|其他|剩余|其它))"
+    r"(?P<x1>[\u4e00-\u9fffA-Za-z0-9]{1,12}?)(?<!预期)(?<!意料)(?<!想象)(?<!意)(?:以外|之外)的"
+    r"|除(?!此)(?P<x2>[^，,。；;]{1,15}?)(?:以外|之外|外)(?:的|[，,]?[^，,。；;]{0,10}?(?:其余|其他|剩余|其它))"
 )
+
+
+def left_out(sentence: str, start: int, at: int) -> str:
+    """What a figure at `at` leaves out of a whole ("HBM以外的DRAM营收为247亿美元": "HBM"), read from
+    `start` (its clause or the one before) on; "" when it is no remainder."""
+    found = [m for m in _REMAINDER.finditer(sentence, start, at)]
+    if not found:
+        return ""
+    return found[-1].group("x1") or found[-1].group("x2") or ""
+
+
+#: After a figure: it is a bar that a group is defined by ("超过千亿元的企业有4家", "100万元以上的客户共…").
 _ATTRIBUTE_AFTER = re.compile(
     r"\s*(?:以上|以下|及以上|及以下)?的(?:大|中小|头部)?(?:企业|公司|房企|车企|厂商|品牌|客户|城市|省份|项目|产品|门店|"
     r"机构|银行|基金|国家|地区|平台|商户|用户|家庭|交易|订单)[^，,。；;]{0,3}?(?:有|共有|共|数量|合计|达到|达)(?![望所])"
@@ -730,7 +754,7 @@ class TextReferents:
             times = frozenset(t for t in times if t[0] != "q") | quarter
         nearest = periods_before(sentence, a) if _PERIOD_HINT.search(sentence, 0, a) else frozenset()
         if nearest:  # the nearest month or period word to the left decides, not every one in the sentence
-            times = frozenset(t for t in times if t[0] not in "mp") | nearest
+            times = frozenset(t for t in times if t[0] not in "mp" or t.startswith("per:")) | nearest
         if role.startswith("change"):
             # "由年初的9,860人减少至8,720人，减少约12%": a change runs between two dates, at neither
             times = times - {"p:start", "p:end"}
@@ -772,8 +796,9 @@ class TextReferents:
             times = times | {"next"}
         if "from" in times:  # "计划明年将算力从2.6万卡扩展至六万卡": 明年 and 计划 are the new level's
             times = times - {"fut", "next"}
-        if unit not in RATIO_UNITS and _REMAINDER.search(sentence, 0, a):
-            times = times | {"rest"}  # "HBM以外的DRAM营收", "剔除政府债券后": what is left of a whole
+        clause_before = self.clause_span(sentence, max(0, cs - 2), max(0, cs - 1))[0] if cs > 0 else 0
+        if unit not in RATIO_UNITS and left_out(sentence, clause_before, a):
+            times = times | {"rest"}  # "HBM以外的DRAM营收", "除A和B外，其余…": what is left of a whole
         if _ATTRIBUTE_AFTER.match(sentence, b):
             # "销售额超过千亿元的企业有4家": a bar that things are counted by, not anyone's figure
             times = times | {"attr"}

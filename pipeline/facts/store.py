@@ -255,6 +255,7 @@ class FactStore:
         self._term_counts: dict[str, dict[str, int]] = {}
         self._fact_cache: dict[int, Fact] = {}
         self._local = threading.local()  # .lookups: this thread's memo of candidate lookups, in a check
+        self._generation = 0  # counts writes: a memo made before the last one is stale
         try:
             self._db = (
                 PgConnection(self.path, "facts") if shared
@@ -395,7 +396,7 @@ class FactStore:
         """Drop read caches after a write (or a rollback)."""
         self._term_counts.clear()
         self._fact_cache.clear()
-        self._local.lookups = None
+        self._generation += 1
 
     @contextmanager
     def memoized(self) -> Iterator[None]:
@@ -403,9 +404,10 @@ class FactStore:
 
         A check asks the same lookup several times: for the numbers of one clause, and again when it
         recomputes a derived figure; a third of its queries were repeats. The memo lives for one
-        check only (a second check asks SQLite again, so a warm store is not a cache of answers).
+        check only (a second check asks SQLite again, so a warm store is not a cache of answers), and
+        a write on any thread empties it.
         """
-        self._local.lookups = {}
+        self._local.lookups = (self._generation, {})
         try:
             yield
         finally:
@@ -604,10 +606,15 @@ class FactStore:
         shares a word with it; ranking in SQL keeps a check flat in the size of the store. Terms on
         more than TERM_CAP facts are not used to find candidates (they name nothing in particular).
         """
-        memo: dict[tuple[object, ...], list[Fact]] | None = getattr(self._local, "lookups", None)
         key = (frozenset(terms), None if uclasses is None else frozenset(uclasses), lo, hi, limit, frozenset(always))
-        if memo is not None and key in memo:
-            return list(memo[key])
+        held: tuple[int, dict[tuple[object, ...], list[Fact]]] | None = getattr(self._local, "lookups", None)
+        memo = None
+        if held is not None:
+            if held[0] != self._generation:  # written since: start afresh
+                held = self._local.lookups = (self._generation, {})
+            memo = held[1]
+            if key in memo:
+                return list(memo[key])
         found = self._candidates(*key)
         if memo is not None:
             memo[key] = found
@@ -854,14 +861,14 @@ def _compute_rows(text: str, offset: int) -> list[FactRow]:
                 c.sig_step,
                 c.text,
                 r.sentence,
-                " ".join(sorted(r.near)),
-                " ".join(sorted(r.terms)),
-                " ".join(sorted(r.times)),
+                _joined(r.near),
+                _joined(r.terms),
+                _joined(r.times),
                 offset + c.start,
                 offset + c.end,
                 r.role,
-                " ".join(sorted(r.head)),
-                " ".join(sorted(r.names)),
+                _joined(r.head),
+                _joined(r.names),
                 _joined(sentence_terms(r.sentence)),
             )
         )
@@ -880,7 +887,7 @@ def _curated_row(item: _CuratedFact) -> FactRow:
     names = {t for t in terms if is_named(t)}
     role = role_of(f"{item.metric}{item.written}", len(item.metric), len(item.metric) + len(item.written), q.unit)
     times = times_of(f"{item.metric} {item.quote}") | {"y" + y for y in re.findall(r"(?:19|20)[0-9]{2}", item.as_of)}
-    joined = " ".join(sorted(terms))
+    joined = _joined(terms)
     return (
         q.value,
         q.value_hi,
@@ -894,12 +901,12 @@ def _curated_row(item: _CuratedFact) -> FactRow:
         sentence,
         joined,  # a curated fact is about its entity and metric as a whole: all terms are near
         joined,
-        " ".join(sorted(times)),
+        _joined(times),
         item.offset,
         item.offset,
         role,
-        " ".join(sorted(metric_terms)),
-        " ".join(sorted(names)),
+        _joined(metric_terms),
+        _joined(names),
         _joined(sentence_terms(sentence)),
     )
 

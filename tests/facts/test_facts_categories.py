@@ -757,6 +757,14 @@ def test_the_whole_does_not_outrank_the_part_the_claim_names(parts: FactStore) -
     assert status_of("北岭风电海外在手订单为9.8GW。", "9.8GW", parts) != VERIFIED
 
 
+def test_a_named_part_keeps_its_rivals_from_other_sentences(tmp_path: Path) -> None:
+    s = FactStore(tmp_path / "facts.db")
+    s.import_text(PARTS, title="部分（虚构数字）", url="https://example.com/parts")
+    s.import_text("截至9月末，北岭风电海外在手订单为12.6GW，较年初增加5.4GW。", title="另一份", url="https://example.com/other")
+    # only the whole of the part's own sentence stands aside: the other source still outranks
+    assert status_of("截至9月末，北岭风电海外在手订单为9.3GW。", "9.3GW", s) != VERIFIED
+
+
 def test_a_daily_average_is_not_contradicted_by_the_periods_total(parts: FactStore) -> None:
     assert status_of("上半年北岭高速每天的通行费收入在2122万元左右。", "2122万元左右", parts) == VERIFIED
     # a wrong daily figure is contradicted by the daily average, never by the half year's total
@@ -764,11 +772,14 @@ def test_a_daily_average_is_not_contradicted_by_the_periods_total(parts: FactSto
     assert wrong.status == CONTRADICTED and [e.value for e in wrong.evidence] == [21_220_000]
 
 
-def test_the_year_before_zhongguo_is_not_mid_year() -> None:
+def test_period_words_of_a_stock() -> None:
+    """年中 only as a word of its own (not in 2024年中国, 2024年中标, 2025年中东); N月末 is a period's end."""
     from pipeline.facts.referents import TextReferents
 
     for text, figure, period in (
         ("2024年中国数据中心用电量约为1,660亿千瓦时。", "约为1,660亿千瓦时", set()),
+        ("2024年中标金额为30亿元。", "30亿元", set()),
+        ("2025年中东市场收入为12亿元。", "12亿元", set()),
         ("截至年中，公司共控制船舶208艘。", "208艘", {"p:mid"}),
         ("截至9月末，公司门店总数为4,218家。", "4,218家", {"p:end"}),
     ):
@@ -786,3 +797,37 @@ def test_a_figure_in_brackets_does_not_outrank_the_one_that_agrees(tmp_path: Pat
     assert status_of("此轮融资后，该公司估值升至52亿美元，是B轮时的3.5倍左右。", "52亿美元", s) == VERIFIED
     # the bracketed figure still says what the earlier round was worth
     assert status_of("澄观智能B轮估值为18亿美元。", "18亿美元", s) == CONTRADICTED
+
+
+def test_an_earlier_level_uses_its_own_metrics_change_and_a_remainder_its_named_parts(tmp_path: Path) -> None:
+    s = FactStore(tmp_path / "facts.db")
+    s.import_text("青禾教育前三季度实现营收27.45亿元，归母净利润3.2亿元，同比增长10%。", title="t", url="https://example.com/a")
+    s.import_text("全年学习机出货量为126万台，其中线上渠道出货83万台，企业渠道出货15万台。", title="t", url="https://example.com/b")
+    # the 10% is the profit's growth: it says nothing of last year's revenue
+    assert status_of("青禾教育上年同期营收约为24.95亿元。", "约为24.95亿元", s) == UNSUPPORTED
+    assert status_of("青禾教育上年同期营收约为20.7亿元。", "约为20.7亿元", s) == UNSUPPORTED
+    # what is left out must be the part the claim names, not any difference of the sentence's figures
+    assert status_of("线上渠道以外的学习机出货量为111万台。", "111万台", s) == UNSUPPORTED
+    assert status_of("除线上渠道外，其余学习机出货量为68万台。", "68万台", s) == UNSUPPORTED
+    assert status_of("线上渠道以外的学习机出货量为43万台。", "43万台", s) == VERIFIED
+
+
+def test_readings_that_must_not_change_a_figure(tmp_path: Path) -> None:
+    cases = (
+        # 2023 is the base of "较2023年3月", not the year of the 25%
+        ("2024年3月，星河汽车销量为10万辆，较2023年3月增长25%。", "2024年3月，星河汽车销量同比增长25%。", "25%", VERIFIED),
+        # a multiple of another company is no rise over last year
+        ("星河电池的产能是宁德时代的2.6倍。", "星河电池的产能较上年增长了1.6倍。", "1.6倍", UNSUPPORTED),
+        # 至少卖出 is no change
+        ("星河汽车今年销量为120万台，同比增加20万台。", "星河汽车今年至少卖出120万台。", "120万台", VERIFIED),
+        # 年末 said of the sentence stays its period when the from-level has none of its own
+        ("2025年末，星河银行员工总数由9,860人减少至8,720人。", "2025年初，星河银行员工总数为8,720人。", "8,720人", UNSUPPORTED),
+        # 预期之外的 leaves nothing out
+        ("星河科技2025年营收为200亿元。", "星河科技2025年营收实现了预期之外的增长，达到200亿元。", "200亿元", VERIFIED),
+        # a daily average after 全年 is still a daily average
+        ("2025年全年，星河高速通行费收入为73亿元。", "2025年全年，星河高速日均通行费收入为2,000万元。", "2,000万元", UNSUPPORTED),
+    )
+    for i, (source, claim, figure, want) in enumerate(cases):
+        s = FactStore(tmp_path / f"f{i}.db")
+        s.import_text(source, title="t", url=f"https://example.com/{i}")
+        assert status_of(claim, figure, s) == want, claim

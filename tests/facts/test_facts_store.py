@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import sqlite3
 from pathlib import Path
 
@@ -111,6 +113,10 @@ def _folder(root: Path, n: int) -> Path:
     return root
 
 
+@pytest.mark.skipif(
+    (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods(),
+    reason="workers are used only with two cores or more and fork",
+)
 def test_folder_read_by_worker_processes_is_stored_as_read_here(tmp_path: Path, monkeypatch) -> None:
     """A large folder is read by forked workers while this process writes: same rows, same order."""
     import pipeline.facts.store as store_module
@@ -386,6 +392,18 @@ def test_candidate_lookups_are_memoized_within_a_check_only(store: FactStore) ->
     assert spy.lookups == 5
 
 
+def test_a_check_asks_sqlite_once_for_a_lookup_its_claims_repeat(store: FactStore) -> None:
+    store.import_text(ORACLE, title="t", url="https://example.com/o")
+    spy = _CountingConnection(store._db)  # type: ignore[arg-type]
+    store._db = spy  # type: ignore[assignment]
+    once = "甲骨文的剩余履约义务为4550亿美元。"
+    check_text(once, store)
+    single = spy.lookups
+    spy.lookups = 0
+    assert [c.status for c in check_text(once * 3, store).claims] == [VERIFIED] * 3
+    assert 0 < spy.lookups == single  # the same sentence again asks nothing new
+
+
 def test_a_store_read_with_other_rules_reimports_unchanged_sources(tmp_path: Path, monkeypatch) -> None:
     import pipeline.facts.store as store_module
 
@@ -401,3 +419,18 @@ def test_a_store_read_with_other_rules_reimports_unchanged_sources(tmp_path: Pat
         assert (again.imported, again.unchanged, again.facts) == (1, 0, 2)  # read again with the new rules
         assert s.count() == (1, 2)
         assert s.import_path(src).unchanged == 1
+
+
+def test_a_write_on_another_thread_empties_a_checks_memo(store: FactStore) -> None:
+    import threading
+
+    store.import_text(ORACLE, title="t", url="https://example.com/o")
+    ask = ({"英伟达", "数据中心"}, ["usd"])
+    with store.memoized():
+        assert store.candidates(*ask) == []
+        writer = threading.Thread(
+            target=store.import_text, args=("英伟达数据中心收入为411亿美元。",), kwargs={"title": "n", "url": "https://example.com/n"}
+        )
+        writer.start()
+        writer.join()
+        assert [f.value for f in store.candidates(*ask)] == [41_100_000_000]
