@@ -52,10 +52,10 @@ def load(half: str) -> list[dict]:
     """Passages pNN: odd numbers are the dev half, even the test half; dNN are dev only (an extra
     set of restatements written later to study, never scored as the test half)."""
     out = []
-    for f in sorted(EVAL.glob("[pdefghij]*.yaml")):
+    for f in sorted(EVAL.glob("[pdefghijk]*.yaml")):
         data = yaml.safe_load(f.read_text(encoding="utf-8"))
         ident = str(data["id"])
-        dev = ident[0] in "defghij" or int(ident.lstrip("p")) % 2 == 1
+        dev = ident[0] in "defghijk" or int(ident.lstrip("p")) % 2 == 1
         if half == "all" or (half == "dev") == dev:
             out.append(data)
     return out
