@@ -41,6 +41,13 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> FactStore:
     return s
 
 
+def one_source(factory: pytest.TempPathFactory, name: str, text: str, title: str, url: str) -> FactStore:
+    """A store of its own holding one source text (for a module's fixture)."""
+    s = FactStore(factory.mktemp(name) / "facts.db")
+    s.import_text(text, title=title, url=url)
+    return s
+
+
 def statuses(text: str, store: FactStore) -> dict[str, str]:
     return {c.text: c.status for c in check_text(text, store).claims}
 
@@ -324,9 +331,7 @@ RETAIL = (
 
 @pytest.fixture(scope="module")
 def retail(tmp_path_factory: pytest.TempPathFactory) -> FactStore:
-    s = FactStore(tmp_path_factory.mktemp("retail") / "facts.db")
-    s.import_text(RETAIL, title="青禾零售半年报", url="https://example.com/qinghe-2025h1")
-    return s
+    return one_source(tmp_path_factory, "retail", RETAIL, "青禾零售半年报", "https://example.com/qinghe-2025h1")
 
 
 def test_a_decimal_written_in_chinese_numerals_is_not_a_referent(retail: FactStore) -> None:
@@ -381,9 +386,7 @@ STEEL = "东岭钢铁发布2024年年报。全年钢产量为3,082万吨，同�
 
 @pytest.fixture(scope="module")
 def steel(tmp_path_factory: pytest.TempPathFactory) -> FactStore:
-    s = FactStore(tmp_path_factory.mktemp("steel") / "facts.db")
-    s.import_text(STEEL, title="东岭钢铁年报", url="https://example.com/dongling-2024")
-    return s
+    return one_source(tmp_path_factory, "steel", STEEL, "东岭钢铁年报", "https://example.com/dongling-2024")
 
 
 def test_a_metric_written_with_its_characters_reordered(steel: FactStore) -> None:
@@ -409,9 +412,7 @@ POST = (
 
 @pytest.fixture(scope="module")
 def post(tmp_path_factory: pytest.TempPathFactory) -> FactStore:
-    s = FactStore(tmp_path_factory.mktemp("post") / "facts.db")
-    s.import_text(POST, title="同城配送与美妆", url="https://example.com/post-2025")
-    return s
+    return one_source(tmp_path_factory, "post", POST, "同城配送与美妆", "https://example.com/post-2025")
 
 
 def test_a_rate_after_an_aside_belongs_to_the_metric_before_it(post: FactStore) -> None:
@@ -436,9 +437,7 @@ RESULTS = (
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> FactStore:
-    s = FactStore(tmp_path_factory.mktemp("results") / "facts.db")
-    s.import_text(RESULTS, title="海岚航运半年报", url="https://example.com/hailan-2025h1")
-    return s
+    return one_source(tmp_path_factory, "results", RESULTS, "海岚航运半年报", "https://example.com/hailan-2025h1")
 
 
 def test_a_list_of_rates_answers_the_figures_before_it(results: FactStore) -> None:
@@ -478,9 +477,7 @@ CLOUD_Q = (
 
 @pytest.fixture(scope="module")
 def cloud_q(tmp_path_factory: pytest.TempPathFactory) -> FactStore:
-    s = FactStore(tmp_path_factory.mktemp("cloudq") / "facts.db")
-    s.import_text(CLOUD_Q, title="云财报与服务器市场（虚构数字）", url="https://example.com/xingqiong-q1")
-    return s
+    return one_source(tmp_path_factory, "cloudq", CLOUD_Q, "云财报与服务器市场（虚构数字）", "https://example.com/xingqiong-q1")
 
 
 def test_a_name_after_the_number_is_not_its_subject(cloud_q: FactStore) -> None:
@@ -504,9 +501,7 @@ PHONES = (
 
 @pytest.fixture(scope="module")
 def phones(tmp_path_factory: pytest.TempPathFactory) -> FactStore:
-    s = FactStore(tmp_path_factory.mktemp("phones") / "facts.db")
-    s.import_text(PHONES, title="手机市场（虚构数字）", url="https://example.com/phones-q3")
-    return s
+    return one_source(tmp_path_factory, "phones", PHONES, "手机市场（虚构数字）", "https://example.com/phones-q3")
 
 
 def test_the_claims_own_company_outranks_the_market_total(phones: FactStore) -> None:
@@ -523,9 +518,7 @@ GROWTH = (
 
 @pytest.fixture(scope="module")
 def growth(tmp_path_factory: pytest.TempPathFactory) -> FactStore:
-    s = FactStore(tmp_path_factory.mktemp("growth") / "facts.db")
-    s.import_text(GROWTH, title="增长（虚构数字）", url="https://example.com/growth")
-    return s
+    return one_source(tmp_path_factory, "growth", GROWTH, "增长（虚构数字）", "https://example.com/growth")
 
 
 def test_a_multiple_and_a_growth_rate_state_one_growth(growth: FactStore) -> None:
@@ -550,9 +543,7 @@ PERIODS = (
 
 @pytest.fixture(scope="module")
 def periods(tmp_path_factory: pytest.TempPathFactory) -> FactStore:
-    s = FactStore(tmp_path_factory.mktemp("periods") / "facts.db")
-    s.import_text(PERIODS, title="时间（虚构数字）", url="https://example.com/periods")
-    return s
+    return one_source(tmp_path_factory, "periods", PERIODS, "时间（虚构数字）", "https://example.com/periods")
 
 
 def test_the_year_before_said_with_two_words(periods: FactStore) -> None:
@@ -606,9 +597,7 @@ FORMS = (
 
 @pytest.fixture(scope="module")
 def forms(tmp_path_factory: pytest.TempPathFactory) -> FactStore:
-    s = FactStore(tmp_path_factory.mktemp("forms") / "facts.db")
-    s.import_text(FORMS, title="写法（虚构数字）", url="https://example.com/forms")
-    return s
+    return one_source(tmp_path_factory, "forms", FORMS, "写法（虚构数字）", "https://example.com/forms")
 
 
 def test_the_nth_of_a_run_is_a_duration_and_other_ordinals_are_not() -> None:
@@ -661,9 +650,7 @@ def claim_of(text: str, span: str, store: FactStore):  # noqa: ANN201 (a Checked
 
 @pytest.fixture(scope="module")
 def earlier(tmp_path_factory: pytest.TempPathFactory) -> FactStore:
-    s = FactStore(tmp_path_factory.mktemp("earlier") / "facts.db")
-    s.import_text(EARLIER, title="推算（虚构数字）", url="https://example.com/earlier")
-    return s
+    return one_source(tmp_path_factory, "earlier", EARLIER, "推算（虚构数字）", "https://example.com/earlier")
 
 
 def test_last_years_level_from_a_level_and_its_growth(earlier: FactStore) -> None:
@@ -720,9 +707,7 @@ LAST_YEAR = (
 
 @pytest.fixture(scope="module")
 def last_year(tmp_path_factory: pytest.TempPathFactory) -> FactStore:
-    s = FactStore(tmp_path_factory.mktemp("last_year") / "facts.db")
-    s.import_text(LAST_YEAR, title="比较（虚构数字）", url="https://example.com/last-year")
-    return s
+    return one_source(tmp_path_factory, "last_year", LAST_YEAR, "比较（虚构数字）", "https://example.com/last-year")
 
 
 def test_a_clause_of_only_a_basis_and_a_verb_is_about_the_clause_before(last_year: FactStore) -> None:
@@ -747,9 +732,7 @@ PARTS = (
 
 @pytest.fixture(scope="module")
 def parts(tmp_path_factory: pytest.TempPathFactory) -> FactStore:
-    s = FactStore(tmp_path_factory.mktemp("parts") / "facts.db")
-    s.import_text(PARTS, title="部分（虚构数字）", url="https://example.com/parts")
-    return s
+    return one_source(tmp_path_factory, "parts", PARTS, "部分（虚构数字）", "https://example.com/parts")
 
 
 def test_the_whole_does_not_outrank_the_part_the_claim_names(parts: FactStore) -> None:
