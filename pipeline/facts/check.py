@@ -388,7 +388,9 @@ def judge(
         # "RPO为4550亿" with the currency left out: the same value in any unit may verify it
         facts = {f.id: f for f in pool if compare(claim, f, ref.role) == "agree"}
     aligned = [a for f in facts.values() if (a := _align(claim, ref, f, uclass, anchors, sources)) is not None]
-    agree = [a for a in aligned if a.verdict == "agree"]
+    # a daily average and a total agree only where the side that does not say 日均 hints at it
+    # ("日耗煤量" for "日均耗煤量"): the same value for both is a coincidence otherwise
+    agree = [a for a in aligned if a.verdict == "agree" and _per_compatible(ref, a.fact)]
     against = [a for a in aligned if a.verdict in ("disagree", "unit")]
     unclear = [a for a in aligned if a.verdict == "unclear"]
     # a decline is not a restatement of a growth, and competes only when the sentence is copied
@@ -509,6 +511,15 @@ def _bracketed(f: Fact) -> bool:
         return False
     before = f.sentence[:at]
     return before.count("（") + before.count("(") > before.count("）") + before.count(")")
+
+
+def _per_compatible(ref: Referent, f: Fact) -> bool:
+    """Both amounts per the same thing, or the one that says nothing of it has a per word in its sentence."""
+    mine, theirs = _per(ref.times), _per(f.times)
+    if mine == theirs or mine & theirs:  # "每位会员年均消费" and "单个会员年均消费"
+        return True
+    plain = sentence_terms(ref.sentence) if not mine else f.sentence_terms if not theirs else frozenset()
+    return any("每" in term or "均" in term or term.startswith("日") for term in plain)
 
 
 def _per(times: frozenset[str]) -> frozenset[str]:
@@ -704,8 +715,15 @@ def _other_part(ref: Referent, f: Fact) -> bool:
 
 
 def _whole_of(whole: Fact, part: Fact) -> bool:
-    """`whole` is stated just before the part "其中…" in the same source (ids follow the text)."""
-    return whole.source_url == part.source_url and part.id - 40 <= whole.id < part.id
+    """`whole` is stated before the part "其中…" in its sentence, or in the sentence right before one
+    that begins with 其中 ("…市场规模约为675亿美元。其中中国大陆市场约为135亿美元")."""
+    if whole.source_url != part.source_url or whole.start >= part.start:
+        return False
+    if whole.sentence == part.sentence:
+        return True
+    part_from = part.start - max(0, part.sentence.find(part.text))
+    whole_to = whole.start - max(0, whole.sentence.find(whole.text)) + len(whole.sentence)
+    return part.sentence.lstrip().startswith(_PART_OPENERS) and 0 <= part_from - whole_to <= 2
 
 
 def _named_part(ref: Referent, f: Fact) -> bool:
@@ -943,9 +961,9 @@ def _per_shares(sentence: str, figure: str) -> int:
 
 def _of_previous(sentence: str, figure: str) -> bool:
     """A multiple of the earlier period's level ("是上年的2.4倍", "为去年同期的2.1倍"), not of something
-    else ("是宁德时代的2.6倍")."""
+    else ("是宁德时代的2.6倍", "是宁德时代去年的2.6倍")."""
     at = sentence.find(figure)
-    return at > 0 and _OF_PREVIOUS.search(sentence, max(0, at - 8), at) is not None
+    return at > 0 and _OF_PREVIOUS_MULTIPLE.search(sentence, 0, at) is not None
 
 
 def _multiple_form(f: Fact, role: str) -> Fact:
@@ -1116,8 +1134,8 @@ def derive(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Evi
         items = [sentence_terms(x) for x in re.split("以及|和|与|及|、", left_out(ref.sentence, 0, max(0, ref.sentence.find(claim.text))))]
         named = [f for f in pool if f.uclass == u and f.head & words]
         for whole in named:
-            if _part_words(whole):
-                continue
+            if _part_words(whole) or (whole.near - METRIC_TERMS - _NOT_METRIC - _WHOLE_WORDS) - ref.terms:
+                continue  # a part, or a sibling ("空调出货量90万台" is not what "除冰箱外，其余产品" is left of)
             others = [f for f in named if f.id != whole.id and f.source_url == whole.source_url
                       and f.times == whole.times and f.value < whole.value]
             parts = _named_items(items, others)
@@ -1152,6 +1170,8 @@ def derive(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Evi
 
 _SINCE_YEAR_START = re.compile(r"(?:较|比)年初")
 _OF_PREVIOUS = re.compile(r"(?:上年同期|去年同期|上年|去年|上一年)的?\s*$")
+#: "是上年同期的2.1倍", "为去年的", "相当于上一年的": nothing between the verb and the earlier period.
+_OF_PREVIOUS_MULTIPLE = re.compile(r"(?:是|为|达到|相当于|约为|已是)(?:上年同期|去年同期|上年|去年|上一年)的?\s*(?:约|近)?$")
 
 
 def _earlier_levels(ref: Referent, u: str, pool: list[Fact], store: FactStore) -> list[tuple[Fact, Fact, float, str]]:
@@ -1160,14 +1180,18 @@ def _earlier_levels(ref: Referent, u: str, pool: list[Fact], store: FactStore) -
     "营收27.45亿元，同比增长32.8%" → 上年同期 20.67亿元. The later level states the claim's metric;
     the change follows it in its sentence and is measured from the claim's period."""
     pairs = []
+    known = (ref.near & METRIC_TERMS) - _NOT_METRIC
     for level in pool:
         if level.uclass != u or not (ref.head & level.near or level.head & ref.near) or "prev" in level.times:
             continue
+        stated = (level.near & METRIC_TERMS) - _NOT_METRIC
+        if known != stated and (known or stated):
+            continue  # "上年同期归母净利润" is not recomputed from 营收: the same known metric, or none on both
         for change in _attached(level, store):
             since = change.sentence[: max(0, change.sentence.find(change.text))]
             if change.uclass == "x" and change.role == "level":
                 # "收入9.8亿元，是上年同期的2.1倍": the earlier level is the later one divided by m
-                if not ("prev" in ref.times and _OF_PREVIOUS.search(since)):
+                if not ("prev" in ref.times and _OF_PREVIOUS_MULTIPLE.search(since)):
                     continue
                 value = level.value / change.value if change.value > 0 else 0.0
                 formula = f"{_fmt(level)} / {_fmt(change)}"
@@ -1197,18 +1221,25 @@ def _earlier_levels(ref: Referent, u: str, pool: list[Fact], store: FactStore) -
     return pairs
 
 
+#: Words a whole may hold that a claim about what is left of it need not say ("全球DRAM产业收入").
+_WHOLE_WORDS = frozenset("全球 全国 产业 行业 合计 总计 整体 全部 累计 录得 实现 总额 总量 整个 全年 公司 集团".split())
+
+
 def _named_items(items: list[frozenset[str]], facts: list[Fact]) -> list[Fact]:
     """For each item of a list ("线上渠道和企业渠道"), in turn, the fact not yet taken whose clause holds
-    the most of its words: half of them at least, and more than any other; [] when an item names
-    none plainly."""
+    all of its words (or a "其中…" part whose own words are all in it: "寰宇电信上半年通信服务以外的"
+    leaves out "其中通信服务收入…"), and no other fact does; [] when an item names none plainly."""
     out: list[Fact] = []
     for item in items:
         ranked = sorted(
-            ((len(item & f.near) / len(item), f.id) for f in facts if item and all(f.id != o.id for o in out)),
+            (
+                (1.0 if (part := _part_words(f)) and part <= item else len(item & f.near) / len(item), f.id)
+                for f in facts if item and all(f.id != o.id for o in out)
+            ),
             reverse=True,
         )
-        if not ranked or ranked[0][0] < 0.5 or (len(ranked) > 1 and ranked[1][0] == ranked[0][0]):
-            return []
+        if not ranked or ranked[0][0] < 1 or (len(ranked) > 1 and ranked[1][0] == ranked[0][0]):
+            return []  # every word of the item ("海上风电" is not "陆上风电"), and one fact only
         out.append(next(f for f in facts if f.id == ranked[0][1]))
     return out
 
@@ -1216,12 +1247,16 @@ def _named_items(items: list[frozenset[str]], facts: list[Fact]) -> list[Fact]:
 def _attached(level: Fact, store: FactStore) -> list[Fact]:
     """The figures that follow a level in its sentence up to the next level: its own changes
     ("营收27.45亿元，同比增长32.8%"), not those of the metric after it ("…，归母净利润3.2亿元，同比增长10%")."""
+    own = (level.near & METRIC_TERMS) - _NOT_METRIC
     out = []
     for f in sorted(store.sentence_facts(level.id), key=lambda f: f.start):
         if f.start <= level.end:
             continue
-        if f.role == "level" and f.uclass not in ("x", "%", "pp"):
-            break
+        if f.role == "level" and not (f.uclass == "x" and _OF_PREVIOUS_MULTIPLE.search(f.sentence, 0, max(0, f.sentence.find(f.text)))):
+            break  # the next level begins another statement ("毛利率为42%，同比提升10%")
+        other = (f.near & METRIC_TERMS) - _NOT_METRIC
+        if other - own and not (level.near & f.near) - _NOT_METRIC:
+            break  # "营收27.45亿元，归母净利润同比增长10%": that change is another metric's
         out.append(f)
     return out
 

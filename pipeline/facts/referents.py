@@ -260,6 +260,7 @@ _PREVIOUS_LEAD = re.compile(r"[^，,。]{0,4}(?:上年同期|去年同期|上一
 
 
 _FROM_BEFORE = re.compile(r"(?:从|由)[ \t]*$")
+_FROM_PERIOD = re.compile(r"(?:从|由)(?:(?:19|20)[0-9]{2}年|上年|去年)?[ \t]*$")
 
 
 def _month_end(text: str, month: re.Match[str]) -> bool:
@@ -471,14 +472,13 @@ def _is_base_year(text: str, m: re.Match[str]) -> bool:
     return bool(_BASE_BEFORE.search(text, max(0, m.start() - 4), m.start())) and not _PERIOD_OF_NUMBER.match(
         text, m.end()
     )
-# "2024年的18.7%", "2024年为…", and a figure right after the year ("与2024年18.7%的降幅相比"), but not a
-# month, a day or a quarter after it ("较2023年3月增长25%": 2023 is the base)
-_PERIOD_OF_NUMBER = re.compile(
-    r"\s?年(?:(?:的|为|末的|底的)\s?[0-9零〇一二两三四五六七八九十]|\s?[0-9][0-9,.]*\s?(?:%|％|亿|万|倍|个百分点))"
-)
+_PERIOD_OF_NUMBER = re.compile(r"\s?年(?:的|为|末的|底的)\s?[0-9零〇一二两三四五六七八九十]")
+#: The year written right before a figure is that figure's own, even after 较/与 ("与2024年18.7%的降幅相比",
+#: "较2023年720辆增长19%": 720辆 is 2023's, the 19% is not).
+_OWN_YEAR = re.compile(r"(?<![0-9])((?:19|20)[0-9]{2})\s?年(?:的|为|末的|底的)?\s?$")
 
 _PERIODS = re.compile(
-    r"(?P<start>年初|期初)|(?P<mid>(?<![0-9零〇一二两三四五六七八九十])年中)|(?P<end>年末|年底|期末|末期)|(?P<year>全年|全年度|年度)"
+    r"(?P<start>(?:年初|期初)(?!以来|至今))|(?P<mid>(?<![0-9零〇一二两三四五六七八九十今去明前])年中(?!国))|(?P<end>年末|年底|期末|末期)|(?P<year>全年|全年度|年度)"
 )
 
 
@@ -518,10 +518,12 @@ def periods_before(sentence: str, at: int) -> frozenset[str]:
     for m in _PERIODS.finditer(sentence, 0, at):
         if _BASE_BEFORE.search(sentence, max(0, m.start() - 3), m.start()):
             continue  # "较年初下降8.5%至19.6亿元": 年初 is the base of the comparison
-        if to_level and _FROM_BEFORE.search(sentence, max(0, m.start() - 2), m.start()) and _DIGIT.search(
+        if to_level and _FROM_PERIOD.search(sentence, max(0, m.start() - 8), m.start()) and _DIGIT.search(
             sentence, m.end(), at
         ):
-            continue  # "由年初的9,860人减少至8,720人": 年初 is the first level's
+            # "由年初的9,860人减少至8,720人": 年初 is the first level's; the new one is where it ended
+            best = (m.start(), frozenset({"p:end"}) if m.lastgroup == "start" else frozenset())
+            continue
         if best is None or m.start() > best[0]:
             best = (m.start(), frozenset({"p:" + (m.lastgroup or "")}))
     return best[1] if best else frozenset()
@@ -535,11 +537,13 @@ _NEXT_YEAR = re.compile(r"\s*(?:[^，,。；;]{0,6}?)(?:明年|下一年|下一�
 _PER = re.compile(
     r"(?P<d>每天|每日|日均|单日|平均每天|平均每日)|(?P<m>每月|月均|单月)|(?P<y>每年|年均)|(?P<p>人均|每人|每位)"
 )
+#: The same written after the figure: "3.9次/天", "200万吨/年".
+_PER_AFTER = re.compile(r"\s?/\s?(?:(?P<d>天|日)|(?P<m>月)|(?P<y>年)|(?P<p>人))")
 #: What a level leaves out of a whole, and the words of what is left out: "X以外的…", "除X(以)外的…",
 #: "除X外，其余…" (not "除此之外" nor "除了国内市场外，海外收入…": besides, not except; not "预期之外的").
 #: Not "剔除/扣除X后": that is as often a like-for-like figure or a definition ("扣除成本后的利润").
 _REMAINDER = re.compile(
-    r"(?P<x1>[\u4e00-\u9fffA-Za-z0-9]{1,12}?)(?<!预期)(?<!意料)(?<!想象)(?<!意)(?:以外|之外)的"
+    r"(?P<x1>[\u4e00-\u9fffA-Za-z0-9]{1,12}?)(?<!预期)(?<!意料)(?<!预料)(?<!计划)(?<!想象)(?<!意)(?:以外|之外)的"
     r"|除(?!此)(?P<x2>[^，,。；;]{1,15}?)(?:以外|之外|外)(?:的|[，,]?[^，,。；;]{0,10}?(?:其余|其他|剩余|其它))"
 )
 
@@ -547,7 +551,7 @@ _REMAINDER = re.compile(
 def left_out(sentence: str, start: int, at: int) -> str:
     """What a figure at `at` leaves out of a whole ("HBM以外的DRAM营收为247亿美元": "HBM"), read from
     `start` (its clause or the one before) on; "" when it is no remainder."""
-    found = [m for m in _REMAINDER.finditer(sentence, start, at)]
+    found = [m for m in _REMAINDER.finditer(sentence, start, at) if not _DIGIT.search(sentence, m.end(), at)]
     if not found:
         return ""
     return found[-1].group("x1") or found[-1].group("x2") or ""
@@ -739,12 +743,16 @@ class TextReferents:
             said_from = ps
         role = role_of(self.text, start, end, unit)
         times = info.times
-        per = _PER.search(sentence, said_from, a)
-        if per is not None and unit not in RATIO_UNITS:
-            # "日均通行费收入约2,122万元", "每天的通行费收入": an amount per day is not the half-year's total
-            times = times | {"per:" + (per.lastgroup or "")}
+        if unit not in RATIO_UNITS:
+            # "日均通行费收入约2,122万元", "每天的通行费收入", "3.9次/天": an amount per day is not the
+            # half-year's total ("每位会员年均消费": per person and per year)
+            pers = [*_PER.finditer(sentence, said_from, a)] + [m for m in [_PER_AFTER.match(sentence, b)] if m is not None]
+            times = times | {"per:" + (m.lastgroup or "") for m in pers}
+        own_year = _OWN_YEAR.search(sentence, max(0, a - 10), a)
         years = [t for t in times if t[0] == "y"]
-        if len(years) > 1 or (years and not _YEAR_LEFT.search(sentence, 0, a)):
+        if own_year is not None:
+            times = frozenset(t for t in times if t[0] != "y" and t != "b" + own_year.group(1)) | {"y" + own_year.group(1)}
+        elif len(years) > 1 or (years and not _YEAR_LEFT.search(sentence, 0, a)):
             # "去年净利润为8.6亿元，而2023年亏损42.1亿元": a number's year is the nearest one to its left
             left = [m.group(1) for m in _YEAR_LEFT.finditer(sentence, 0, a) if not _is_base_year(sentence, m)]
             times = frozenset(t for t in times if t[0] != "y") | ({"y" + left[-1]} if left else frozenset())

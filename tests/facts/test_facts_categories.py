@@ -814,3 +814,48 @@ def test_readings_that_must_not_change_a_figure(tmp_path: Path) -> None:
         s = FactStore(tmp_path / f"f{i}.db")
         s.import_text(source, title="t", url=f"https://example.com/{i}")
         assert status_of(claim, figure, s) == want, claim
+
+
+def test_second_review_sentence_pairs(tmp_path: Path) -> None:
+    """Pairs a second review found answered wrongly; each source imported into a store of its own."""
+    cases = (
+        # an earlier level: only the level's own change, and only for the same known metric
+        ("青禾教育前三季度实现营收27.45亿元，归母净利润同比增长10%。", "青禾教育上年同期营收约为24.95亿元。", "约为24.95亿元", UNSUPPORTED),
+        ("青禾教育前三季度实现营收27.45亿元，毛利率为42%，同比提升10%。", "青禾教育上年同期营收约为24.95亿元。", "约为24.95亿元", UNSUPPORTED),
+        # (the profit's own level and growth give 2.9亿: 20.67亿 is the revenue's, and wrong for profit)
+        ("青禾教育前三季度实现营收27.45亿元，同比增长32.8%，归母净利润3.2亿元，同比增长10%。",
+         "青禾教育上年同期归母净利润约为20.67亿元。", "约为20.67亿元", CONTRADICTED),
+        ("青禾教育前三季度实现营收27.45亿元，同比增长32.8%，归母净利润3.2亿元，同比增长10%。",
+         "青禾教育上年同期归母净利润约为2.9亿元。", "约为2.9亿元", VERIFIED),
+        # the year right before a figure is that figure's own
+        ("星河汽车2024年销量为860辆，较2023年720辆增长19%。", "2024年星河汽车销量为720辆。", "720辆", CONTRADICTED),
+        ("星河汽车2024年销量为860辆，较2023年720辆增长19%。", "2024年星河汽车销量同比增长19%。", "19%", VERIFIED),
+        # a remainder: of a whole, not of a sibling; an item named in full
+        ("2025年，星河家电空调出货量为90万台，冰箱出货量为30万台。", "2025年，除冰箱外，星河家电其余产品出货量为60万台。", "60万台", UNSUPPORTED),
+        ("北岭风电在手订单合计48.9GW，其中陆上风电订单30GW。", "海上风电以外的北岭风电在手订单为18.9GW。", "18.9GW", UNSUPPORTED),
+        # a multiple of someone else's last year is no rise
+        ("星河电池的产能是宁德时代去年的2.6倍。", "星河电池的产能较上年增长了1.6倍。", "1.6倍", UNSUPPORTED),
+        # the new level after 由年初的… is not at the start of the year; 年初以来 is no period of it
+        # (at 年初 there were 9,860)
+        ("星河银行员工总数由年初的9,860人减少至8,720人。", "年初星河银行员工总数为8,720人。", "8,720人", CONTRADICTED),
+        ("年初以来，星河银行员工总数由9,860人减少至8,720人。", "截至9月末，星河银行员工总数为8,720人。", "8,720人", VERIFIED),
+        # a daily average does not verify a total of the same value
+        ("2025年全年，星河高速日均通行费收入为2,000万元。", "2025年全年，星河高速通行费收入为2,000万元。", "2,000万元", UNSUPPORTED),
+        # 计划之外的 leaves nothing out
+        ("星河科技2025年营收为200亿元。", "星河科技2025年营收实现了计划之外的增长，达到200亿元。", "200亿元", VERIFIED),
+    )
+    for i, (source, claim, figure, want) in enumerate(cases):
+        s = FactStore(tmp_path / f"r{i}.db")
+        s.import_text(source, title="t", url=f"https://example.com/r{i}")
+        assert status_of(claim, figure, s) == want, claim
+
+
+def test_the_whole_just_before_a_part_and_not_any_earlier_figure(tmp_path: Path) -> None:
+    s = FactStore(tmp_path / "facts.db")
+    s.import_text(
+        "截至9月末，北岭风电海外在手订单为12.6GW，较年初增加5.4GW。"
+        "截至9月末，北岭风电在手订单合计48.9GW，创历史新高，其中海外订单9.3GW，较年初增加2.1GW。",
+        title="t", url="https://example.com/one",
+    )
+    # the 12.6GW of the sentence before is no whole of the part: it stays a rival
+    assert status_of("截至9月末，北岭风电海外在手订单为9.3GW。", "9.3GW", s) != VERIFIED
