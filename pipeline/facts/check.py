@@ -393,6 +393,11 @@ def judge(
     agree = [a for a in aligned if a.verdict == "agree" and _per_compatible(ref, a.fact)]
     against = [a for a in aligned if a.verdict in ("disagree", "unit")]
     unclear = [a for a in aligned if a.verdict == "unclear"]
+    named_parts = [a.fact for a in against + unclear if _part_words(a.fact)]
+    if named_parts:
+        # "新签海外订单48.9GW" against "新签订单合计48.9GW，其中海外订单9.3GW": the claim names the part, so
+        # the whole's equal value is no agreement
+        agree = [a for a in agree if not any(_names_part_of(ref, p, a.fact) for p in named_parts)]
     # a decline is not a restatement of a growth, and competes only when the sentence is copied
     # ... nor is the same figure in another currency or unit ("以美元计…5.94万亿美元"): a unit error
     # is only one where nothing in the claim's own unit lines up
@@ -410,12 +415,15 @@ def judge(
         # nor a figure in brackets, an aside about what precedes it ("为B轮估值（15亿美元）的3.5倍")
         and not _bracketed(a.fact)
     ]
-    parts = [a.fact for a in agree if _named_part(ref, a.fact)]
+    parts = [a.fact for a in agree if _part_words(a.fact)]
     if parts:
         # "海外在手订单为9.3GW" agrees with "…合计48.9GW，其中海外订单9.3GW": the whole stated just before the
         # part (in its sentence, or the sentence before "其中…") does not outrank the part the claim
         # names; other statements still may
-        rivals_of_agree = [a for a in rivals_of_agree if _part_words(a.fact) or not any(_whole_of(a.fact, p) for p in parts)]
+        rivals_of_agree = [
+            a for a in rivals_of_agree
+            if _part_words(a.fact) or not any(_part_words(p) & ref.near and _whole_of(a.fact, p) for p in parts)
+        ]
     if ref.names and any(a.names for a in agree):
         # "苹果三季度出货量为5810万部" agrees with "苹果以5,810万部位居第一": a statement that names nobody
         # (the market total) does not outrank the one about the claim's own subject
@@ -483,6 +491,8 @@ def _strong(a: _Aligned, ref: Referent) -> bool:
         return False  # "上调了100亿美元" (a change) is not the level "上调至850亿美元": never its contradiction
     if _per(ref.times) != _per(a.fact.times):
         return False  # a daily average and a total: writers drop or add 日均, so they may agree, never differ
+    if ("prev" in ref.times) != ("prev" in a.fact.times):
+        return False  # last year's level ("上年同期营收约20.67亿元") is not contradicted by this year's
     if _apart(ref, a.fact):
         return False
     if ("from" in a.fact.times) != ("from" in ref.times) and not {"prev"} & (ref.times | a.fact.times):
@@ -555,6 +565,13 @@ def _qualifiers(ref: Referent) -> frozenset[str]:
     return frozenset(t for t in _subject_words(ref) if t not in said)
 
 
+def _some_subject_word(ref: Referent, f: Fact) -> bool:
+    """The claim names no subject words at all, or one of them stands in the fact's sentence or lead:
+    "顺驰快运净利润9.36亿元" (a company the lexicon does not know) is not about "远航物流"'s 9.36亿元."""
+    words = _subject_words(ref)
+    return not words or bool(words & f.terms)
+
+
 def _subjectless(ref: Referent) -> bool:
     """The claim's sentence names no subject: only metric words ("营收…，归母净利润…"), or a pronoun
     (该公司, 其)."""
@@ -617,7 +634,7 @@ def _align(
     anchored = f.sentence in anchors
     ck, fk = (ref.near & METRIC_TERMS) - _NOT_METRIC, (f.near & METRIC_TERMS) - _NOT_METRIC
     similar = _similarity(ref.sentence, f)
-    if ck and fk and not ck & fk and not anchored and similar < SIMILAR:
+    if ck and fk and not ck & fk and not anchored:
         return None  # two known metrics, none shared: 净利润 is not 营收, whatever else the clauses share
     names = len(ref.names & f.names) + anchored
     # the subject by agreement: enough to align an agreeing statement, not to rank others or contradict
@@ -726,9 +743,12 @@ def _whole_of(whole: Fact, part: Fact) -> bool:
     return part.sentence.lstrip().startswith(_PART_OPENERS) and 0 <= part_from - whole_to <= 2
 
 
-def _named_part(ref: Referent, f: Fact) -> bool:
-    """The fact is a part of a whole ("…合计48.9GW，其中海外订单9.3GW") and the claim's clause names it."""
-    return bool(_part_words(f) & ref.near)
+def _names_part_of(ref: Referent, part: Fact, whole: Fact) -> bool:
+    """`part` is a "其中…" part of `whole` ("…合计48.9GW，其中海外订单9.3GW") and the claim's clause names
+    what sets the part apart from the whole (海外), half of those words at least, not merely what both
+    say (订单, 交付)."""
+    distinct = _part_words(part) - whole.near
+    return bool(distinct) and _whole_of(whole, part) and len(distinct & ref.near) * 2 >= len(distinct)
 
 
 def _part_words(f: Fact) -> frozenset[str]:
@@ -1115,6 +1135,8 @@ def derive(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Evi
                     continue
                 if part.source_url != whole.source_url or part.times != whole.times:
                     continue
+                if part.names and whole.names and not part.names & whole.names:
+                    continue  # 美光's revenue is no part of 三星's: two peers, not a part and its whole
                 pairs.append((part, whole, part.value / whole.value * 100, f"{_fmt(part)} / {_fmt(whole)}"))
     elif combined:
         named = [f for f in pool if f.uclass == u and f.head & words]

@@ -252,7 +252,7 @@ _PREVIOUS = re.compile(
     r"|(?<![较比与])(?:上年同期|去年同期|上一年|前一年)(?:(?!相比|相较)[^，,。；]){1,8}?(?:为|是|录得|亏损|盈利|实现|约|达)[ \t]*$"
     # "上年同期营收约为20.7亿元", "去年同期全网GMV约为1.14万亿元": the metric between, no verb (the
     # approximation word is the figure's); not "较上年同期…" nor "与去年同期相比…" (a comparison)
-    r"|(?<![较比与从由])(?:上年同期|去年同期)(?:的)?(?:(?!相比|相较|水平)[^\W\d_至到升降增减跌涨的])(?:(?!相比|相较|水平)[^\W\d_至到升降增减跌涨]){1,9}(?<!的)[ \t]*$"
+    r"|(?<![较比与从由])(?:上年同期|去年同期|(?:上年|去年)(?=前[一二三]季度|[一二三四]季度|上半年|下半年))(?:的)?(?:(?!相比|相较|水平)[^\W\d_至到升降增减跌涨的])(?:(?!相比|相较|水平)[^\W\d_至到升降增减跌涨]){1,9}(?<!的)[ \t]*$"
 )
 
 
@@ -852,6 +852,11 @@ class TextReferents:
             # "低于亚马逊的314亿美元和微软的242亿美元": the name right before the figure is its subject
             near -= names - {owner[-1]}
             names = frozenset({owner[-1]})
+        clause_names = frozenset(t for t, ts, te in toks if cs <= ts and te <= ce and is_named(t)) - listed
+        if cs > 0 and clause_names and len(names) > 1 and clause_names < names:
+            # "江苏省产量为128.6万辆，广东省为253.7万辆": a clause that names its own subject is about it,
+            # not about the names of the clauses before
+            names = clause_names
         if not names and info.names - listed:
             # "…；智能云业务营收为299亿美元，…其中Azure…": a name only after the number is a later
             # number's subject; this one's is the previous sentence's

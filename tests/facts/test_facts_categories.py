@@ -859,3 +859,24 @@ def test_the_whole_just_before_a_part_and_not_any_earlier_figure(tmp_path: Path)
     )
     # the 12.6GW of the sentence before is no whole of the part: it stays a rival
     assert status_of("截至9月末，北岭风电海外在手订单为9.3GW。", "9.3GW", s) != VERIFIED
+
+
+def test_third_review_sentence_pairs(tmp_path: Path) -> None:
+    """Pairs an analyst's probe found answered wrongly; each source imported into a store of its own."""
+    profit = "远航物流2024年营业收入142.8亿元，同比增长8.7%；净利润9.36亿元，同比增长21.4%。"
+    cases = (
+        # the claim names the part, and gives the whole's value
+        ("2024年北岭风电新签订单合计48.9GW，其中海外订单9.3GW。", "2024年北岭风电新签海外订单48.9GW。", "48.9GW", CONTRADICTED),
+        # two known metrics never align, however alike a half-restatement is to the whole sentence
+        (profit, "远航物流2024年净利润同比增长8.7%。", "8.7%", CONTRADICTED),
+        (profit, "远航物流2024年净利润为9.36亿元，同比增长21.4%。", "9.36亿元", VERIFIED),
+        # a clause that names its own province is about it: 江苏 stated 128.6万辆
+        ("2024年江苏省新能源汽车产量为128.6万辆，广东省为253.7万辆。", "2024年江苏省新能源汽车产量为253.7万辆。", "253.7万辆", CONTRADICTED),
+        # last year's level, said with 上年前三季度 or 上年同期, is not contradicted by this year's
+        ("星河食品前三季度营收132.6亿元，同比增长10.2%。", "星河食品上年前三季度营收约120.3亿元。", "约120.3亿元", VERIFIED),
+        ("金穗食品前三季度实现营收27.45亿元，同比增长32.8%。", "金穗食品上年同期营收约20.67亿元。", "约20.67亿元", VERIFIED),
+    )
+    for i, (source, claim, figure, want) in enumerate(cases):
+        s = FactStore(tmp_path / f"p{i}.db")
+        s.import_text(source, title="t", url=f"https://example.com/p{i}")
+        assert status_of(claim, figure, s) == want, claim
