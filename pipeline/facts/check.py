@@ -565,13 +565,6 @@ def _qualifiers(ref: Referent) -> frozenset[str]:
     return frozenset(t for t in _subject_words(ref) if t not in said)
 
 
-def _some_subject_word(ref: Referent, f: Fact) -> bool:
-    """The claim names no subject words at all, or one of them stands in the fact's sentence or lead:
-    "顺驰快运净利润9.36亿元" (a company the lexicon does not know) is not about "远航物流"'s 9.36亿元."""
-    words = _subject_words(ref)
-    return not words or bool(words & f.terms)
-
-
 def _subjectless(ref: Referent) -> bool:
     """The claim's sentence names no subject: only metric words ("营收…，归母净利润…"), or a pronoun
     (该公司, 其)."""
@@ -954,8 +947,6 @@ def _to_multiple(g: float) -> float:
 
 def _as_form(f: Fact, unit: str, role: str) -> Fact:
     """A growth rate written as a multiple of the earlier level (x), or a multiple as a rate (%)."""
-    from dataclasses import replace
-
     if unit == "x":
         value, hi, k = _to_multiple(f.value), None if f.value_hi is None else _to_multiple(f.value_hi), 0.01
     else:
@@ -988,15 +979,11 @@ def _of_previous(sentence: str, figure: str) -> bool:
 
 def _multiple_form(f: Fact, role: str) -> Fact:
     """A multiple read as the claim's role: a level of m times as a rise of m - 1 times, or back."""
-    from dataclasses import replace
-
     k = -1.0 if role.startswith("change") else 1.0
     return replace(f, value=f.value + k, value_hi=None if f.value_hi is None else f.value_hi + k, role=role)
 
 
 def _scaled_fact(f: Fact, k: float) -> Fact:
-    from dataclasses import replace
-
     return replace(f, value=f.value * k, value_hi=None if f.value_hi is None else f.value_hi * k, step=f.step * k,
                    sig_step=f.sig_step * k)
 
@@ -1191,7 +1178,6 @@ def derive(claim: Claim, ref: Referent, store: FactStore) -> tuple[str, list[Evi
 
 
 _SINCE_YEAR_START = re.compile(r"(?:较|比)年初")
-_OF_PREVIOUS = re.compile(r"(?:上年同期|去年同期|上年|去年|上一年)的?\s*$")
 #: "是上年同期的2.1倍", "为去年的", "相当于上一年的": nothing between the verb and the earlier period.
 _OF_PREVIOUS_MULTIPLE = re.compile(r"(?:是|为|达到|相当于|约为|已是)(?:上年同期|去年同期|上年|去年|上一年)的?\s*(?:约|近)?$")
 

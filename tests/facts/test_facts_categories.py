@@ -48,6 +48,14 @@ def one_source(factory: pytest.TempPathFactory, name: str, text: str, title: str
     return s
 
 
+def assert_pairs(tmp_path: Path, cases: tuple[tuple[str, str, str, str], ...]) -> None:
+    """Each (source, claim, figure, status): the source in a store of its own, the claim checked on it."""
+    for i, (source, claim, figure, want) in enumerate(cases):
+        s = FactStore(tmp_path / f"pair{i}.db")
+        s.import_text(source, title="t", url=f"https://example.com/pair{i}")
+        assert status_of(claim, figure, s) == want, claim
+
+
 def statuses(text: str, store: FactStore) -> dict[str, str]:
     return {c.text: c.status for c in check_text(text, store).claims}
 
@@ -810,10 +818,7 @@ def test_readings_that_must_not_change_a_figure(tmp_path: Path) -> None:
         # a daily average after 全年 is still a daily average
         ("2025年全年，星河高速通行费收入为73亿元。", "2025年全年，星河高速日均通行费收入为2,000万元。", "2,000万元", UNSUPPORTED),
     )
-    for i, (source, claim, figure, want) in enumerate(cases):
-        s = FactStore(tmp_path / f"f{i}.db")
-        s.import_text(source, title="t", url=f"https://example.com/{i}")
-        assert status_of(claim, figure, s) == want, claim
+    assert_pairs(tmp_path, cases)
 
 
 def test_second_review_sentence_pairs(tmp_path: Path) -> None:
@@ -844,10 +849,7 @@ def test_second_review_sentence_pairs(tmp_path: Path) -> None:
         # 计划之外的 leaves nothing out
         ("星河科技2025年营收为200亿元。", "星河科技2025年营收实现了计划之外的增长，达到200亿元。", "200亿元", VERIFIED),
     )
-    for i, (source, claim, figure, want) in enumerate(cases):
-        s = FactStore(tmp_path / f"r{i}.db")
-        s.import_text(source, title="t", url=f"https://example.com/r{i}")
-        assert status_of(claim, figure, s) == want, claim
+    assert_pairs(tmp_path, cases)
 
 
 def test_the_whole_just_before_a_part_and_not_any_earlier_figure(tmp_path: Path) -> None:
@@ -876,7 +878,4 @@ def test_third_review_sentence_pairs(tmp_path: Path) -> None:
         ("星河食品前三季度营收132.6亿元，同比增长10.2%。", "星河食品上年前三季度营收约120.3亿元。", "约120.3亿元", VERIFIED),
         ("金穗食品前三季度实现营收27.45亿元，同比增长32.8%。", "金穗食品上年同期营收约20.67亿元。", "约20.67亿元", VERIFIED),
     )
-    for i, (source, claim, figure, want) in enumerate(cases):
-        s = FactStore(tmp_path / f"p{i}.db")
-        s.import_text(source, title="t", url=f"https://example.com/p{i}")
-        assert status_of(claim, figure, s) == want, claim
+    assert_pairs(tmp_path, cases)
